@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Vars are the values a baseline template may refer to as ${AccountId},
+// ${Region}, ${RepositoryName} and ${RepositoryArn}. Other ${...} forms,
+// such as IAM policy variables like ${aws:PrincipalTag/team}, are left as
+// they are.
+type Vars struct {
+	AccountID      string
+	Region         string
+	RepositoryName string
+	RepositoryARN  string
+}
+
+// Render substitutes vars into the string values and keys of a JSON
+// template. Substitution happens on the decoded values and the result is
+// re-encoded, so whatever a repository name holds it can never change the
+// policy's structure.
+func Render(template string, v Vars) (string, error) {
+	var tree any
+	if err := decodeStrict([]byte(template), &tree); err != nil {
+		return "", fmt.Errorf("%w: baseline is not valid JSON: %w", ErrInvalid, err)
+	}
+	r := strings.NewReplacer(
+		"${AccountId}", v.AccountID,
+		"${Region}", v.Region,
+		"${RepositoryName}", v.RepositoryName,
+		"${RepositoryArn}", v.RepositoryARN,
+	)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Keep "<", ">" and "&" readable; the policy is not embedded in HTML.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(substitute(tree, r)); err != nil {
+		return "", fmt.Errorf("render baseline: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+func substitute(node any, r *strings.Replacer) any {
+	switch x := node.(type) {
+	case string:
+		return r.Replace(x)
+	case []any:
+		for i := range x {
+			x[i] = substitute(x[i], r)
+		}
+		return x
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			out[r.Replace(k)] = substitute(val, r)
+		}
+		return out
+	default:
+		return node
+	}
+}
+
+// worstCase holds the longest values ECR allows for each variable, so a
+// template that validates with them validates for every repository.
+var worstCase = Vars{
+	AccountID:      "123456789012",
+	Region:         "ap-southeast-77",
+	RepositoryName: strings.Repeat("a", 256),
+	RepositoryARN:  "arn:aws-iso-b:ecr:ap-southeast-77:123456789012:repository/" + strings.Repeat("a", 256),
+}
+
+// CheckTemplate validates a baseline template as it would be rendered for
+// the longest repository name, account and region ECR allows. Synth and the
+// Lambda both call it, so a baseline that passes can be applied anywhere.
+func CheckTemplate(template string) error {
+	rendered, err := Render(template, worstCase)
+	if err != nil {
+		return err
+	}
+	if _, err := Validate(rendered); err != nil {
+		return fmt.Errorf("baseline rendered for a 256-character repository name: %w", err)
+	}
+	return nil
+}
