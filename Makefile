@@ -1,0 +1,58 @@
+# ecr-baseline — see README.md. `make demo` and `make test` are the two
+# commands; every other target is a step they depend on.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+VENV      := .venv
+PY        := $(VENV)/bin/python
+FUNCTIONS := enforcer
+BUILD     := build
+
+# Test prerequisites; infra/infra.mk adds its own (npm packages).
+TEST_DEPS := $(VENV)/.installed
+-include infra/infra.mk
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	touch $@
+
+.PHONY: tools
+tools: $(TEST_DEPS) ## install test tools (moto server, cfn-lint, aws-cdk CLI) into git-ignored folders
+
+.PHONY: build
+build: $(FUNCTIONS:%=$(BUILD)/%/bootstrap) ## build each Lambda as build/<fn>/bootstrap (linux/arm64)
+
+$(BUILD)/%/bootstrap: FORCE
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w" -o $@ ./functions/$*
+
+.PHONY: FORCE
+FORCE:
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: test
+test: tools lint build ## run every test: unit, moto integration, Lambda Runtime API, CDK
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) test -race -count=1 ./...
+
+.PHONY: demo
+demo: tools ## start moto, enforce events/ through the bootstrap binary, print the policy
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) run ./cmd/demo
+
+.PHONY: tidy
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BUILD) cdk.out
+

@@ -1,0 +1,203 @@
+// Package ecrevent reads the EventBridge events that tell ecr-baseline a
+// repository needs enforcing: CloudTrail records of ECR API calls.
+//
+// aws-lambda-go has no type for CloudTrail "AWS API Call" events, so the
+// envelope and the few detail fields we use are declared here. Real records
+// carry fields in loose formats (createdAt as "Nov 2, 2026, 9:31:44 AM"), so
+// only what is needed is read.
+package ecrevent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Detail types and sources the parser accepts.
+const (
+	DetailTypeAPICall = "AWS API Call via CloudTrail"
+	SourceECR         = "aws.ecr"
+	EventSourceECR    = "ecr.amazonaws.com"
+	EventCreateRepo   = "CreateRepository"
+)
+
+var (
+	// ErrMalformed is returned for input that is not a well-formed event.
+	ErrMalformed = errors.New("malformed event")
+	// ErrUnsupported is returned for a well-formed event that ecr-baseline
+	// does not handle: the rule should never have sent it.
+	ErrUnsupported = errors.New("unsupported event")
+)
+
+// Envelope is the EventBridge envelope, with AWS's JSON names.
+type Envelope struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       string          `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// CloudTrailDetail holds the fields of a CloudTrail record that
+// ecr-baseline reads.
+type CloudTrailDetail struct {
+	EventSource        string             `json:"eventSource"`
+	EventName          string             `json:"eventName"`
+	AWSRegion          string             `json:"awsRegion"`
+	RecipientAccountID string             `json:"recipientAccountId"`
+	ErrorCode          string             `json:"errorCode,omitempty"`
+	ErrorMessage       string             `json:"errorMessage,omitempty"`
+	UserIdentity       UserIdentity       `json:"userIdentity"`
+	RequestParameters  *RequestParameters `json:"requestParameters"`
+	ResponseElements   *ResponseElements  `json:"responseElements"`
+}
+
+// UserIdentity is who made the call.
+type UserIdentity struct {
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId"`
+	ARN         string `json:"arn"`
+	AccountID   string `json:"accountId"`
+	InvokedBy   string `json:"invokedBy,omitempty"`
+}
+
+// RequestParameters are the repository fields of an ECR request.
+type RequestParameters struct {
+	RepositoryName string `json:"repositoryName"`
+	RegistryID     string `json:"registryId"`
+}
+
+// ResponseElements carry the repository ECR created.
+type ResponseElements struct {
+	Repository *struct {
+		RepositoryARN  string `json:"repositoryArn"`
+		RegistryID     string `json:"registryId"`
+		RepositoryName string `json:"repositoryName"`
+	} `json:"repository"`
+}
+
+// Repository identifies one repository to enforce.
+type Repository struct {
+	RegistryID string
+	Region     string
+	Name       string
+	ARN        string
+}
+
+// Event is a parsed repository event.
+type Event struct {
+	ID         string
+	EventName  string
+	Repository Repository
+	// FailedCall is set when CloudTrail recorded an error: the call did
+	// not change anything, so there is nothing to enforce.
+	FailedCall string
+}
+
+var (
+	registryIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	// From the SetRepositoryPolicy API reference, 2 to 256 characters.
+	repoNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+)
+
+// Parse reads an EventBridge event carrying a CloudTrail record of a
+// CreateRepository call. It returns an error wrapping ErrMalformed or
+// ErrUnsupported for anything else.
+func Parse(raw []byte) (Event, error) {
+	var env Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if env.Source != SourceECR || env.DetailType != DetailTypeAPICall {
+		return Event{}, fmt.Errorf("%w: source %q, detail-type %q", ErrUnsupported, env.Source, env.DetailType)
+	}
+	var d CloudTrailDetail
+	if len(env.Detail) == 0 || string(env.Detail) == "null" {
+		return Event{}, fmt.Errorf("%w: event %s has no detail", ErrMalformed, env.ID)
+	}
+	if err := json.Unmarshal(env.Detail, &d); err != nil {
+		return Event{}, fmt.Errorf("%w: event %s detail: %w", ErrMalformed, env.ID, err)
+	}
+	if d.EventSource != EventSourceECR || d.EventName != EventCreateRepo {
+		return Event{}, fmt.Errorf("%w: event %s is %s %s", ErrUnsupported, env.ID, d.EventSource, d.EventName)
+	}
+	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode}
+	repo := repositoryOf(env, d)
+	ev.Repository = repo
+	if ev.FailedCall != "" {
+		return ev, nil
+	}
+	if err := repo.validate(); err != nil {
+		return Event{}, fmt.Errorf("%w: event %s: %w", ErrMalformed, env.ID, err)
+	}
+	return ev, nil
+}
+
+// repositoryOf prefers what ECR answered and falls back to what was asked.
+func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
+	r := Repository{Region: first(d.AWSRegion, env.Region)}
+	if d.ResponseElements != nil && d.ResponseElements.Repository != nil {
+		rr := d.ResponseElements.Repository
+		r.Name, r.RegistryID, r.ARN = rr.RepositoryName, rr.RegistryID, rr.RepositoryARN
+	}
+	if d.RequestParameters != nil {
+		r.Name = first(r.Name, d.RequestParameters.RepositoryName)
+		r.RegistryID = first(r.RegistryID, d.RequestParameters.RegistryID)
+	}
+	r.RegistryID = first(r.RegistryID, d.RecipientAccountID, env.Account)
+	if r.ARN == "" && r.Name != "" {
+		r.ARN = RepositoryARN(r.Region, r.RegistryID, r.Name)
+	}
+	return r
+}
+
+func (r Repository) validate() error {
+	switch {
+	case r.Name == "":
+		return errors.New("no repository name in responseElements or requestParameters")
+	case len(r.Name) < 2 || len(r.Name) > 256 || !repoNamePattern.MatchString(r.Name):
+		return fmt.Errorf("repository name %q is not a valid ECR repository name", r.Name)
+	case !registryIDPattern.MatchString(r.RegistryID):
+		return fmt.Errorf("registry id %q is not a 12-digit account id", r.RegistryID)
+	case r.Region == "":
+		return errors.New("no region in the event")
+	}
+	return nil
+}
+
+// RepositoryARN builds a repository ARN in the region's partition.
+func RepositoryARN(region, registryID, name string) string {
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", Partition(region), region, registryID, name)
+}
+
+// Partition returns the AWS partition a region belongs to.
+func Partition(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b"
+	case strings.HasPrefix(region, "eusc-"):
+		return "aws-eusc"
+	}
+	return "aws"
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
