@@ -1,0 +1,136 @@
+package enforcer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+)
+
+const tmpl = `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountId}:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
+
+// The rendered tmpl for repo, as ECR would store it after reformatting.
+const compliant = "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ {\n    \"Sid\" : \"Pull\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::123456789012:root\"\n    },\n    \"Action\" : [ \"ecr:GetDownloadUrlForLayer\", \"ecr:BatchGetImage\" ]\n  } ]\n}"
+
+var repo = ecrevent.Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web"}
+
+type fakeECR struct {
+	get  func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
+	set  func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
+	sets []string
+}
+
+func (f *fakeECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
+	return f.get(in)
+}
+
+func (f *fakeECR) SetRepositoryPolicy(_ context.Context, in *ecr.SetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error) {
+	f.sets = append(f.sets, aws.ToString(in.PolicyText))
+	if f.set == nil {
+		return &ecr.SetRepositoryPolicyOutput{}, nil
+	}
+	return f.set(in)
+}
+
+type fixedBaseline struct {
+	text string
+	err  error
+}
+
+func (b fixedBaseline) Template(context.Context) (string, error) { return b.text, b.err }
+
+func stored(text string) func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error) {
+	return func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error) {
+		return &ecr.GetRepositoryPolicyOutput{PolicyText: aws.String(text)}, nil
+	}
+}
+
+func getFails(err error) func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error) {
+	return func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error) { return nil, err }
+}
+
+func TestEnforce(t *testing.T) {
+	noPolicy := getFails(&types.RepositoryPolicyNotFoundException{Message: aws.String("none")})
+	gone := &types.RepositoryNotFoundException{Message: aws.String("gone")}
+	throttled := &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	server := &types.ServerException{Message: aws.String("internal")}
+	tests := []struct {
+		name       string
+		baseline   fixedBaseline
+		dryRun     bool
+		get        func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
+		set        func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
+		want       Result
+		wantSets   int
+		wantErrIs  error
+		wantErrMsg string
+	}{
+		{name: "no policy", get: noPolicy, wantSets: 1,
+			want: Result{Repository: "team-a/web", Action: Applied, Reason: "repository had no policy"}},
+		{name: "compliant after ECR reformatting", get: stored(compliant),
+			want: Result{Repository: "team-a/web", Action: Unchanged}},
+		{name: "different policy", get: stored(strings.Replace(compliant, "BatchGetImage", "PutImage", 1)), wantSets: 1,
+			want: Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline"}},
+		{name: "unreadable stored policy", get: stored("{"), wantSets: 1,
+			want: Result{Repository: "team-a/web", Action: Applied, Reason: "stored policy unreadable: policy is not a JSON object: unexpected EOF"}},
+		{name: "dry run writes nothing", dryRun: true, get: noPolicy,
+			want: Result{Repository: "team-a/web", Action: WouldApply, Reason: "repository had no policy"}},
+		{name: "deleted before get", get: getFails(gone),
+			want: Result{Repository: "team-a/web", Action: Skipped, Reason: "repository not found (deleted before enforcement)"}},
+		{name: "deleted between get and set", get: noPolicy, wantSets: 1,
+			set:  func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error) { return nil, gone },
+			want: Result{Repository: "team-a/web", Action: Skipped, Reason: "repository not found (deleted before enforcement)"}},
+		{name: "get throttled after SDK retries", get: getFails(throttled), wantErrMsg: "enforce team-a/web: get policy: api error ThrottlingException: Rate exceeded",
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: "get policy: api error ThrottlingException: Rate exceeded"}},
+		{name: "set fails with 5xx", get: noPolicy, wantSets: 1, wantErrIs: server,
+			set:        func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error) { return nil, server },
+			wantErrMsg: "enforce team-a/web: set policy: ServerException: internal",
+			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "set policy: ServerException: internal"}},
+		{name: "baseline unavailable", baseline: fixedBaseline{err: errors.New("load baseline /b: baseline parameter not found")}, get: noPolicy,
+			wantErrMsg: "enforce team-a/web: load baseline /b: baseline parameter not found",
+			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "load baseline /b: baseline parameter not found"}},
+		{name: "rendered baseline invalid", baseline: fixedBaseline{text: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*"}]}`}, get: noPolicy,
+			wantErrIs: policy.ErrInvalid, wantErrMsg: `enforce team-a/web: rendered baseline: invalid repository policy: statement 1: action "s3:*" is not an ecr: action`,
+			want:      Result{Repository: "team-a/web", Action: ActionError, Reason: `rendered baseline: invalid repository policy: statement 1: action "s3:*" is not an ecr: action`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.baseline == (fixedBaseline{}) {
+				tt.baseline = fixedBaseline{text: tmpl}
+			}
+			f := &fakeECR{get: tt.get, set: tt.set}
+			e := &Enforcer{ECR: f, Baseline: tt.baseline, DryRun: tt.dryRun, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+			got, err := e.Enforce(context.Background(), repo)
+			if tt.wantErrMsg == "" && err != nil {
+				t.Fatalf("Enforce: %v", err)
+			}
+			if tt.wantErrMsg != "" && (err == nil || err.Error() != tt.wantErrMsg) {
+				t.Fatalf("Enforce error = %v, want %q", err, tt.wantErrMsg)
+			}
+			if tt.wantErrIs != nil && !errors.Is(err, tt.wantErrIs) {
+				t.Errorf("error %v is not %v", err, tt.wantErrIs)
+			}
+			if got != tt.want {
+				t.Errorf("result = %+v, want %+v", got, tt.want)
+			}
+			if len(f.sets) != tt.wantSets {
+				t.Errorf("SetRepositoryPolicy calls = %d, want %d", len(f.sets), tt.wantSets)
+			}
+			for _, s := range f.sets {
+				if !strings.Contains(s, "arn:aws:iam::123456789012:root") {
+					t.Errorf("written policy not rendered for the account: %s", s)
+				}
+			}
+		})
+	}
+}
