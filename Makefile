@@ -9,6 +9,8 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 FUNCTIONS := enforcer
 BUILD     := build
+# jsii warns that Node 20 is past support; synth works, so keep the logs clean.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 # Test prerequisites; infra/infra.mk adds its own (npm packages).
 TEST_DEPS := $(VENV)/.installed
