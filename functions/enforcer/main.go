@@ -1,5 +1,6 @@
 // Command enforcer is the ecr-baseline Lambda: it applies the baseline
-// repository policy from SSM to the repositories named by ECR events.
+// repository policy from SSM to the repositories named by ECR events, and
+// to every repository on a manual backfill invoke.
 package main
 
 import (
@@ -9,14 +10,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/ecr-baseline/ecr-baseline/pkg/baseline"
-	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
-	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 )
 
 func main() {
@@ -25,22 +22,11 @@ func main() {
 	if err != nil {
 		fail(logger, "invalid configuration", err)
 	}
-	// LoadDefaultConfig honours AWS_ENDPOINT_URL, so the same binary runs
-	// against moto server in tests and the demo.
-	awsCfg, err := config.LoadDefaultConfig(context.Background())
+	awsCfg, err := awsconfig.Load(context.Background())
 	if err != nil {
 		fail(logger, "load AWS configuration", err)
 	}
-	h := &handler.Handler{
-		Logger: logger,
-		Enforcer: &enforcer.Enforcer{
-			ECR:      ecr.NewFromConfig(awsCfg),
-			Baseline: baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL),
-			DryRun:   cfg.DryRun,
-			Logger:   logger,
-		},
-	}
-	lambda.Start(h.Handle)
+	lambda.Start(app.New(cfg, awsCfg, logger).Handler.Handle)
 }
 
 func fail(logger *slog.Logger, msg string, err error) {

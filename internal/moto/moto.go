@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 )
 
 // Region and AccountID are moto's defaults.
@@ -156,7 +158,7 @@ func (s *Server) Env() []string {
 // Config returns an SDK configuration for this server. apiOptions add
 // middleware, such as a Counter.
 func (s *Server) Config(ctx context.Context, apiOptions ...func(*middleware.Stack) error) (aws.Config, error) {
-	return config.LoadDefaultConfig(ctx,
+	return awsconfig.Load(ctx,
 		config.WithRegion(Region),
 		config.WithBaseEndpoint(s.URL),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),

@@ -101,7 +101,7 @@ func TestEnforce(t *testing.T) {
 			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "load baseline /b: baseline parameter not found"}},
 		{name: "rendered baseline invalid", baseline: fixedBaseline{text: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*"}]}`}, get: noPolicy,
 			wantErrIs: policy.ErrInvalid, wantErrMsg: `enforce team-a/web: rendered baseline: invalid repository policy: statement 1: action "s3:*" is not an ecr: action`,
-			want:      Result{Repository: "team-a/web", Action: ActionError, Reason: `rendered baseline: invalid repository policy: statement 1: action "s3:*" is not an ecr: action`}},
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: `rendered baseline: invalid repository policy: statement 1: action "s3:*" is not an ecr: action`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,11 +14,15 @@ func TestLoad(t *testing.T) {
 		want    Config
 		wantErr string
 	}{
-		{"defaults", map[string]string{"BASELINE_PARAMETER_NAME": "/p"}, Config{ParameterName: "/p", CacheTTL: DefaultCacheTTL}, ""},
-		{"all set", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "30s", "DRY_RUN": "true"},
-			Config{ParameterName: "/p", CacheTTL: 30 * time.Second, DryRun: true}, ""},
+		{"defaults", map[string]string{"BASELINE_PARAMETER_NAME": "/p"}, Config{ParameterName: "/p", CacheTTL: DefaultCacheTTL,
+			ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency}, ""},
+		{"all set", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "30s", "DRY_RUN": "true",
+			"ECR_READ_TPS": "50", "ECR_WRITE_TPS": "19.5", "BACKFILL_CONCURRENCY": "16"},
+			Config{ParameterName: "/p", CacheTTL: 30 * time.Second, DryRun: true, ReadTPS: 50, WriteTPS: 19.5, Concurrency: 16}, ""},
 		{"zero TTL reads every time", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "0s"},
-			Config{ParameterName: "/p"}, ""},
+			Config{ParameterName: "/p", ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency}, ""},
+		{"zero rate", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_WRITE_TPS": "0"}, Config{},
+			"configuration: ECR_WRITE_TPS must be a positive number, got \"0\""},
 		{"every problem at once", map[string]string{"BASELINE_CACHE_TTL": "soon", "DRY_RUN": "maybe"}, Config{},
 			"configuration: BASELINE_PARAMETER_NAME is required\nBASELINE_CACHE_TTL must be a duration such as 5m, got \"soon\"\nDRY_RUN must be true or false, got \"maybe\""},
 		{"negative TTL", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "-1m"}, Config{},

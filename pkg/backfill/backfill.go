@@ -1,0 +1,275 @@
+// Package backfill enforces the baseline on every existing repository:
+// it pages through DescribeRepositories, enforces each repository with
+// bounded concurrency, and stops cleanly before a deadline with a
+// continuation token from which the next run resumes.
+package backfill
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+)
+
+// ErrBadToken is returned for a continuation token this package did not make.
+var ErrBadToken = errors.New("invalid continuation token")
+
+// Lister is the ECR call backfill makes to find repositories.
+type Lister interface {
+	DescribeRepositories(ctx context.Context, in *ecr.DescribeRepositoriesInput, opts ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error)
+}
+
+// Enforcer enforces the baseline on one repository.
+type Enforcer interface {
+	Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error)
+}
+
+// Options shape one backfill run.
+type Options struct {
+	// Prefix limits the run to repositories whose name starts with it.
+	Prefix string
+	// Token resumes a run from where an earlier one stopped.
+	Token string
+	// StopBefore is how long before the context's deadline the run stops
+	// starting repositories, leaving time for those in flight to finish
+	// and the summary to be returned.
+	StopBefore time.Duration
+	// DryRun reports what would change and writes nothing.
+	DryRun bool
+	// OnResult, when set, sees every result as it happens (progress, tables).
+	OnResult func(enforcer.Result)
+}
+
+// Failure is one repository that could not be enforced.
+type Failure struct {
+	Repository string `json:"repository"`
+	Reason     string `json:"reason"`
+}
+
+// Summary is what a backfill run did.
+type Summary struct {
+	Scanned    int       `json:"scanned"`
+	Applied    int       `json:"applied"`
+	WouldApply int       `json:"wouldApply"`
+	Unchanged  int       `json:"unchanged"`
+	Skipped    int       `json:"skipped"`
+	Failed     int       `json:"failed"`
+	Failures   []Failure `json:"failures,omitempty"`
+	// Complete is false when the run stopped early; NextToken resumes it.
+	Complete  bool   `json:"complete"`
+	NextToken string `json:"nextToken,omitempty"`
+}
+
+// Add folds another run's counts into s, for operators that resume.
+func (s *Summary) Add(o Summary) {
+	s.Scanned += o.Scanned
+	s.Applied += o.Applied
+	s.WouldApply += o.WouldApply
+	s.Unchanged += o.Unchanged
+	s.Skipped += o.Skipped
+	s.Failed += o.Failed
+	s.Failures = append(s.Failures, o.Failures...)
+	s.Complete, s.NextToken = o.Complete, o.NextToken
+}
+
+func (s *Summary) record(r enforcer.Result, err error) {
+	s.Scanned++
+	switch {
+	case err != nil:
+		s.Failed++
+		s.Failures = append(s.Failures, Failure{Repository: r.Repository, Reason: r.Reason})
+	case r.Action == enforcer.Applied:
+		s.Applied++
+	case r.Action == enforcer.WouldApply:
+		s.WouldApply++
+	case r.Action == enforcer.Unchanged:
+		s.Unchanged++
+	default:
+		s.Skipped++
+	}
+}
+
+// position is where a run stopped: the DescribeRepositories token of the
+// page being worked on, how many of its repositories were done, and the
+// name of the last one, so a page that shifted since can be re-aligned.
+type position struct {
+	PageToken string `json:"p,omitempty"`
+	Offset    int    `json:"o"`
+	Last      string `json:"l,omitempty"`
+	Prefix    string `json:"x,omitempty"`
+}
+
+func (p position) encode() string {
+	b, _ := json.Marshal(p)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodePosition(token string) (position, error) {
+	var p position
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil || p.Offset < 0 {
+		return p, fmt.Errorf("%w: %q", ErrBadToken, token)
+	}
+	return p, nil
+}
+
+// Runner runs backfills against one registry.
+type Runner struct {
+	ECR Lister
+	// Enforcer writes; DryRunEnforcer only reports, for dry runs.
+	Enforcer       Enforcer
+	DryRunEnforcer Enforcer
+	// RegistryID selects the registry; empty means the caller's account.
+	RegistryID string
+	// Region is the region the ECR client talks to.
+	Region string
+	// Concurrency is how many repositories are enforced at once (default 8).
+	Concurrency int
+}
+
+// Run enforces every repository in scope, or as many as fit before the
+// deadline. A repository that fails is counted and listed; it never stops
+// the run. Run returns an error only when it cannot list repositories or
+// the token is invalid.
+func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
+	var sum Summary
+	pos := position{Prefix: opts.Prefix}
+	if opts.Token != "" {
+		var err error
+		if pos, err = decodePosition(opts.Token); err != nil {
+			return sum, err
+		}
+		if pos.Prefix != opts.Prefix {
+			return sum, fmt.Errorf("%w: it was made for prefix %q, not %q", ErrBadToken, pos.Prefix, opts.Prefix)
+		}
+	}
+	workers := r.Concurrency
+	if workers <= 0 {
+		workers = 8
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	stopping := func() bool {
+		return hasDeadline && time.Until(deadline) < opts.StopBefore
+	}
+
+	for {
+		// DescribeRepositories is paged by hand, not with the SDK paginator,
+		// because the token of the current page is part of the
+		// continuation token.
+		out, err := r.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{
+			RegistryId: optional(r.RegistryID),
+			NextToken:  optional(pos.PageToken),
+			MaxResults: aws.Int32(1000),
+		})
+		if err != nil {
+			return sum, fmt.Errorf("backfill: describe repositories: %w", err)
+		}
+		repos := make([]ecrevent.Repository, len(out.Repositories))
+		names := make([]string, len(out.Repositories))
+		for i, repo := range out.Repositories {
+			names[i] = aws.ToString(repo.RepositoryName)
+			repos[i] = ecrevent.Repository{
+				RegistryID: aws.ToString(repo.RegistryId), Region: r.Region,
+				Name: names[i], ARN: aws.ToString(repo.RepositoryArn),
+			}
+		}
+		start := realign(names, pos)
+		done := r.enforcePage(ctx, repos[start:], opts, workers, stopping, &sum)
+		if start+done < len(names) {
+			last := pos.Last
+			if start+done > 0 {
+				last = names[start+done-1]
+			}
+			sum.NextToken = position{PageToken: pos.PageToken, Offset: start + done, Last: last, Prefix: opts.Prefix}.encode()
+			return sum, nil
+		}
+		if out.NextToken == nil {
+			sum.Complete = true
+			return sum, nil
+		}
+		pos = position{PageToken: *out.NextToken, Prefix: opts.Prefix}
+		if stopping() {
+			sum.NextToken = pos.encode()
+			return sum, nil
+		}
+	}
+}
+
+// realign finds where to resume in a page: right after the last repository
+// done, wherever it now stands, else at the recorded offset.
+func realign(names []string, pos position) int {
+	if pos.Last == "" {
+		return min(pos.Offset, len(names))
+	}
+	if pos.Offset > 0 && pos.Offset <= len(names) && names[pos.Offset-1] == pos.Last {
+		return pos.Offset
+	}
+	for i, n := range names {
+		if n == pos.Last {
+			return i + 1
+		}
+	}
+	return min(pos.Offset, len(names))
+}
+
+// enforcePage enforces repos in order with up to workers at once and
+// returns how many leading repos were handled. It stops starting new ones
+// once stopping reports true; those already started always finish, so the
+// handled ones are exactly a prefix of repos.
+func (r *Runner) enforcePage(ctx context.Context, repos []ecrevent.Repository, opts Options, workers int, stopping func() bool, sum *Summary) int {
+	enf := r.Enforcer
+	if opts.DryRun {
+		enf = r.DryRunEnforcer
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, workers)
+	)
+	handled := 0
+	for i, repo := range repos {
+		if !strings.HasPrefix(repo.Name, opts.Prefix) {
+			handled = i + 1
+			continue
+		}
+		sem <- struct{}{}
+		if stopping() {
+			<-sem
+			break
+		}
+		handled = i + 1
+		wg.Add(1)
+		go func(repo ecrevent.Repository) {
+			defer func() { <-sem; wg.Done() }()
+			res, err := enf.Enforce(ctx, repo)
+			mu.Lock()
+			defer mu.Unlock()
+			sum.record(res, err)
+			if opts.OnResult != nil {
+				opts.OnResult(res)
+			}
+		}(repo)
+	}
+	wg.Wait()
+	return handled
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
