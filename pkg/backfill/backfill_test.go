@@ -1,0 +1,211 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+)
+
+// pagedLister serves names in pages of size, the way ECR pages
+// DescribeRepositories: an opaque token names the next page.
+type pagedLister struct {
+	mu    sync.Mutex
+	names []string
+	size  int
+	calls int
+	err   error
+}
+
+func (p *pagedLister) DescribeRepositories(_ context.Context, in *ecr.DescribeRepositoriesInput, _ ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	if p.err != nil {
+		return nil, p.err
+	}
+	start := 0
+	if in.NextToken != nil {
+		fmt.Sscanf(*in.NextToken, "page-%d", &start)
+	}
+	end := min(start+p.size, len(p.names))
+	out := &ecr.DescribeRepositoriesOutput{}
+	for _, n := range p.names[start:end] {
+		out.Repositories = append(out.Repositories, types.Repository{
+			RepositoryName: aws.String(n), RegistryId: aws.String("123456789012"),
+			RepositoryArn: aws.String("arn:aws:ecr:us-east-1:123456789012:repository/" + n),
+		})
+	}
+	if end < len(p.names) {
+		out.NextToken = aws.String(fmt.Sprintf("page-%d", end))
+	}
+	return out, nil
+}
+
+// recorder enforces nothing; it records which repositories it saw and
+// fails the ones named in fail.
+type recorder struct {
+	mu    sync.Mutex
+	seen  []string
+	fail  map[string]bool
+	delay time.Duration
+}
+
+func (r *recorder) Enforce(_ context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
+	time.Sleep(r.delay)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, repo.Name)
+	if r.fail[repo.Name] {
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError, Reason: "set policy: boom"}, errors.New("boom")
+	}
+	if strings.HasSuffix(repo.Name, "-ok") {
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Unchanged}, nil
+	}
+	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
+}
+
+func names(n int, prefix string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%03d", prefix, i)
+	}
+	return out
+}
+
+func TestRunPagesAndCounts(t *testing.T) {
+	all := append(names(5, "team-a/svc"), "team-a/db-ok", "team-b/web", "team-a/bad")
+	tests := []struct {
+		name     string
+		prefix   string
+		dryRun   bool
+		wantSeen int
+		want     Summary
+	}{
+		{name: "everything", wantSeen: 8, want: Summary{Scanned: 8, Applied: 6, Unchanged: 1, Failed: 1, Complete: true,
+			Failures: []Failure{{Repository: "team-a/bad", Reason: "set policy: boom"}}}},
+		{name: "prefix", prefix: "team-b/", wantSeen: 1, want: Summary{Scanned: 1, Applied: 1, Complete: true}},
+		{name: "dry run uses the dry-run enforcer", dryRun: true, wantSeen: 0, want: Summary{Scanned: 8, Applied: 6, Unchanged: 1, Failed: 1, Complete: true,
+			Failures: []Failure{{Repository: "team-a/bad", Reason: "set policy: boom"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lister := &pagedLister{names: all, size: 3}
+			live := &recorder{fail: map[string]bool{"team-a/bad": true}}
+			dry := &recorder{fail: map[string]bool{"team-a/bad": true}}
+			r := &Runner{ECR: lister, Enforcer: live, DryRunEnforcer: dry, Region: "us-east-1", Concurrency: 3}
+			got, err := r.Run(context.Background(), Options{Prefix: tt.prefix, DryRun: tt.dryRun})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+			if len(live.seen) != tt.wantSeen {
+				t.Errorf("live enforcer saw %d repositories, want %d", len(live.seen), tt.wantSeen)
+			}
+			if lister.calls != 3 {
+				t.Errorf("DescribeRepositories calls = %d, want 3 pages", lister.calls)
+			}
+		})
+	}
+}
+
+// TestRunResumesWithoutGapsOrRepeats stops runs early again and again and
+// checks that together they enforce every repository exactly once.
+func TestRunResumesWithoutGapsOrRepeats(t *testing.T) {
+	all := names(60, "r")
+	lister := &pagedLister{names: all, size: 7}
+	rec := &recorder{delay: 10 * time.Millisecond}
+	r := &Runner{ECR: lister, Enforcer: rec, DryRunEnforcer: rec, Concurrency: 4}
+	var total Summary
+	token, runs := "", 0
+	for {
+		runs++
+		if runs > 1000 {
+			t.Fatal("no progress after 1000 runs")
+		}
+		// A deadline 200 ms away with StopBefore 150 ms leaves time to start
+		// about 20 of the 60 repositories.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		sum, err := r.Run(ctx, Options{Token: token, StopBefore: 150 * time.Millisecond})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total.Add(sum)
+		if sum.Complete {
+			break
+		}
+		if sum.NextToken == "" {
+			t.Fatal("incomplete run without a token")
+		}
+		token = sum.NextToken
+	}
+	if runs < 3 {
+		t.Errorf("finished in %d runs; the deadline did not stop it early", runs)
+	}
+	seen := append([]string(nil), rec.seen...)
+	sort.Strings(seen)
+	if diff := cmp.Diff(all, seen); diff != "" {
+		t.Errorf("enforced repositories across %d runs (-want +got):\n%s", runs, diff)
+	}
+	if total.Scanned != len(all) || total.Applied != len(all) {
+		t.Errorf("summed summary %+v, want %d scanned and applied", total, len(all))
+	}
+}
+
+func TestRunRealignsShiftedPage(t *testing.T) {
+	lister := &pagedLister{names: []string{"a1", "a2", "a3", "a4"}, size: 10}
+	rec := &recorder{}
+	r := &Runner{ECR: lister, Enforcer: rec, DryRunEnforcer: rec}
+	// Stopped after a2 at offset 2; then a1 was deleted, so a2 is now at 0.
+	token := position{Offset: 2, Last: "a2"}.encode()
+	lister.names = []string{"a2", "a3", "a4"}
+	if _, err := r.Run(context.Background(), Options{Token: token}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a3", "a4"}, rec.seen); diff != "" {
+		t.Errorf("resumed with (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		lister  *pagedLister
+		opts    Options
+		wantErr string
+		wantIs  error
+	}{
+		{"garbage token", &pagedLister{}, Options{Token: "not-a-token!"}, `invalid continuation token: "not-a-token!"`, ErrBadToken},
+		{"token for another prefix", &pagedLister{}, Options{Token: position{Prefix: "a/"}.encode(), Prefix: "b/"},
+			`invalid continuation token: it was made for prefix "a/", not "b/"`, ErrBadToken},
+		{"listing fails", &pagedLister{err: errors.New("AccessDeniedException")}, Options{},
+			"backfill: describe repositories: AccessDeniedException", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Runner{ECR: tt.lister, Enforcer: &recorder{}, DryRunEnforcer: &recorder{}}
+			_, err := r.Run(context.Background(), tt.opts)
+			if err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+		})
+	}
+}

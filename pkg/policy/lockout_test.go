@@ -1,0 +1,137 @@
+package policy
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/policies"
+)
+
+func TestLocksOut(t *testing.T) {
+	const hint = " without a Condition would stop this account from setting the policy again; set force to apply it anyway"
+	tests := []struct {
+		name       string
+		statements string // the policy's Statement array, without brackets
+		want       []string
+	}{
+		{"Deny ecr:* for *",
+			`{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":"ecr:*"}`,
+			[]string{`statement "DenyAll": Deny ecr:* for "*"` + hint}},
+		{"Deny ecr:SetRepositoryPolicy for AWS *",
+			`{"Sid":"NoSet","Effect":"Deny","Principal":{"AWS":"*"},"Action":"ecr:SetRepositoryPolicy"}`,
+			[]string{`statement "NoSet": Deny ecr:setrepositorypolicy for {"AWS":["*"]}` + hint}},
+		{"Deny * without a Sid",
+			`{"Effect":"Deny","Principal":"*","Action":"*"}`,
+			[]string{`a statement without a Sid: Deny * for "*"` + hint}},
+		{"Deny for the account only, matching actions listed",
+			`{"Sid":"Acct","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":["ecr:DeleteRepository","ecr:SetRepositoryPolicy","ecr:*Policy"]}`,
+			[]string{`statement "Acct": Deny ecr:*policy, ecr:setrepositorypolicy for {"AWS":["111122223333"]}` + hint}},
+		{"NotAction that spares only pulls",
+			`{"Sid":"OnlyPull","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`,
+			[]string{`statement "OnlyPull": Deny every action but ecr:batchgetimage, ecr:getdownloadurlforlayer for "*"` + hint}},
+		{"NotAction that spares SetRepositoryPolicy",
+			`{"Sid":"SparesSet","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:Set*"]}`, nil},
+		{"NotPrincipal counts as everyone else",
+			`{"Sid":"AllButAdmin","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":"ecr:*"}`,
+			[]string{`statement "AllButAdmin": Deny ecr:* for everyone but {"AWS":["arn:aws:iam::111122223333:role/admin"]}` + hint}},
+		{"Deny with a Condition",
+			`{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}`, nil},
+		{"empty Condition scopes nothing",
+			`{"Sid":"Empty","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{}}}`,
+			[]string{`statement "Empty": Deny ecr:* for "*"` + hint}},
+		{"Allow", `{"Sid":"Pull","Effect":"Allow","Principal":"*","Action":"ecr:*"}`, nil},
+		{"Deny another action", `{"Sid":"NoDelete","Effect":"Deny","Principal":"*","Action":"ecr:DeleteRepository"}`, nil},
+		{"Deny a service principal", `{"Sid":"NoLambda","Effect":"Deny","Principal":{"Service":"lambda.amazonaws.com"},"Action":"ecr:*"}`, nil},
+		{"action case ignored",
+			`{"Sid":"Shout","Effect":"Deny","Principal":"*","Action":"ECR:SETREPOSITORYPOLICY"}`,
+			[]string{`statement "Shout": Deny ecr:setrepositorypolicy for "*"` + hint}},
+		{"wildcard ecr:Set*",
+			`{"Sid":"NoSets","Effect":"Deny","Principal":"*","Action":"ecr:Set*"}`,
+			[]string{`statement "NoSets": Deny ecr:set* for "*"` + hint}},
+		{"wildcard ecr:Get*", `{"Sid":"NoGets","Effect":"Deny","Principal":"*","Action":"ecr:Get*"}`, nil},
+		{"one reason per statement",
+			`{"Sid":"A","Effect":"Deny","Principal":"*","Action":"ecr:*"},{"Sid":"B","Effect":"Deny","Principal":"*","Action":"ecr:Set?epositoryPolicy"},{"Sid":"C","Effect":"Allow","Principal":"*","Action":"ecr:*"}`,
+			[]string{
+				`statement "A": Deny ecr:* for "*"` + hint,
+				`statement "B": Deny ecr:set?epositorypolicy for "*"` + hint,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := mustParse(t, `{"Version":"2012-10-17","Statement":[`+tt.statements+`]}`)
+			if diff := cmp.Diff(tt.want, LocksOut(doc)); diff != "" {
+				t.Errorf("LocksOut (-want +got):\n%s", diff)
+			}
+			err := CheckLockOut(doc)
+			if (err != nil) != (len(tt.want) > 0) || (err != nil && !errors.Is(err, ErrLockOut)) {
+				t.Errorf("CheckLockOut = %v, want ErrLockOut iff LocksOut reports", err)
+			}
+		})
+	}
+}
+
+func TestCheckLockOut(t *testing.T) {
+	doc := mustParse(t, `{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Deny","Principal":"*","Action":"ecr:*"},{"Sid":"B","Effect":"Deny","Principal":{"AWS":"*"},"NotAction":"ecr:BatchGetImage"}]}`)
+	want := "policy would lock this account out of setting the repository policy: " +
+		`statement "A": Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; set force to apply it anyway` + "\n" +
+		`statement "B": Deny every action but ecr:batchgetimage for {"AWS":["*"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`
+	err := CheckLockOut(doc)
+	if !errors.Is(err, ErrLockOut) {
+		t.Fatalf("CheckLockOut = %v, want ErrLockOut", err)
+	}
+	if diff := cmp.Diff(want, err.Error()); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	if err := CheckLockOut(nil); err != nil {
+		t.Errorf("CheckLockOut(nil) = %v", err)
+	}
+}
+
+// The project's default baseline denies ecr:* for "*" only over plain HTTP,
+// so applying it must not need force.
+func TestProjectBaselineDoesNotLockOut(t *testing.T) {
+	text, err := Render(policies.Baseline, Vars{AccountID: "111122223333", Region: "eu-west-1", RepositoryName: "team-a/web"})
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	doc, err := Validate(text)
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if err := CheckLockOut(doc); err != nil {
+		t.Errorf("CheckLockOut(policies.Baseline) = %v", err)
+	}
+}
+
+func TestWildcardMatch(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    bool
+	}{
+		{"ecr:SetRepositoryPolicy", true},
+		{"ECR:setrepositorypolicy", true},
+		{"*", true},
+		{"ecr:*", true},
+		{"ecr:*Policy", true},
+		{"ecr:*Repository*", true},
+		{"ecr:?etRepositoryPolic?", true},
+		{"e*r:s*t*y", true},
+		{"**", true},
+		{"ecr:SetRepositoryPolicy*", true},
+		{"ecr:Set", false},
+		{"ecr:SetRepositoryPolicyX", false},
+		{"ecr:?SetRepositoryPolicy", false},
+		{"ecr:*Image", false},
+		{"ecr-public:*", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			if got := wildcardMatch(tt.pattern, setPolicyAction); got != tt.want {
+				t.Errorf("wildcardMatch(%q) = %v, want %v", tt.pattern, got, tt.want)
+			}
+		})
+	}
+}
