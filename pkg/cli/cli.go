@@ -1,0 +1,141 @@
+// Package cli is the local command line: the same backfill engine as the
+// Lambda, run with local credentials (or AWS_ENDPOINT_URL) and reported as
+// a table an operator can read.
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // some repositories failed
+	ExitUsage  = 2 // bad flags or configuration, nothing ran
+)
+
+const usage = `usage: ecr-baseline backfill [flags]
+
+Enforces the baseline on every repository of the account and region the
+AWS configuration selects, and prints what changed.
+
+flags:
+`
+
+// Run executes the command line args (without the program name) and
+// returns the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	if len(args) == 0 || args[0] != "backfill" {
+		fmt.Fprint(stderr, usage)
+		return ExitUsage
+	}
+	cfg, err := envconfig.Load(func(k string) (string, bool) {
+		if k == "BASELINE_PARAMETER_NAME" {
+			if v, ok := lookup(k); ok && v != "" {
+				return v, true
+			}
+			return "/ecr-baseline/baseline-policy", true
+		}
+		return lookup(k)
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitUsage
+	}
+	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	dryRun := fs.Bool("dry-run", false, "report what would change, write nothing")
+	prefix := fs.String("prefix", "", "only repositories whose name starts with this")
+	fs.StringVar(&cfg.ParameterName, "parameter", cfg.ParameterName, "SSM parameter holding the baseline (env BASELINE_PARAMETER_NAME)")
+	fs.Float64Var(&cfg.ReadTPS, "read-tps", cfg.ReadTPS, "ECR reads per second (env ECR_READ_TPS)")
+	fs.Float64Var(&cfg.WriteTPS, "write-tps", cfg.WriteTPS, "ECR writes per second (env ECR_WRITE_TPS)")
+	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "repositories enforced at once (env BACKFILL_CONCURRENCY)")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := fs.Parse(args[1:]); err != nil {
+		return ExitUsage
+	}
+	if cfg.ReadTPS <= 0 || cfg.WriteTPS <= 0 || cfg.Concurrency <= 0 {
+		fmt.Fprintln(stderr, "read-tps, write-tps and concurrency must be positive")
+		return ExitUsage
+	}
+	awsCfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return ExitUsage
+	}
+	// The table is the output; per-repository log lines would drown it.
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	runner := app.New(cfg, awsCfg, logger).Backfill
+
+	var (
+		mu      sync.Mutex
+		results []enforcer.Result
+	)
+	stop := progress(stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
+	sum, err := runner.Run(ctx, backfill.Options{
+		Prefix: *prefix, DryRun: *dryRun,
+		OnResult: func(r enforcer.Result) { mu.Lock(); results = append(results, r); mu.Unlock() },
+	})
+	stop()
+	if err != nil {
+		fmt.Fprintln(stderr, "backfill:", err)
+		return ExitFailed
+	}
+	printTable(stdout, results)
+	fmt.Fprintf(stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, failed %d\n",
+		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Failed)
+	if sum.Failed > 0 {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+func printTable(w io.Writer, results []enforcer.Result) {
+	sort.Slice(results, func(i, j int) bool { return results[i].Repository < results[j].Repository })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tRESULT\tREASON")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Repository, r.Action, r.Reason)
+	}
+	_ = tw.Flush()
+}
+
+// progress prints how many repositories are done every second until the
+// returned stop is called, so a long run shows it is alive.
+func progress(w io.Writer, quiet bool, done func() int) (stop func()) {
+	if quiet {
+		return func() {}
+	}
+	ticker := time.NewTicker(time.Second)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		for {
+			select {
+			case <-ticker.C:
+				fmt.Fprintf(w, "... %d repositories done (%s)\n", done(), time.Since(start).Round(time.Second))
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { ticker.Stop(); close(quit); wg.Wait() }
+}

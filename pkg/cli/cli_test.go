@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/policies"
+)
+
+var server *moto.Server
+
+func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
+
+func TestBackfillCommandOnMoto(t *testing.T) {
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecrClient := ecr.NewFromConfig(cfg)
+	for _, name := range []string{"app/one", "app/two", "lib/three"} {
+		if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range server.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	// Point the process's own AWS config at moto too: awsconfig.Load reads
+	// the real environment.
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := Run(ctx, args, &out, &errOut, lookup)
+		return code, out.String(), errOut.String()
+	}
+
+	// No baseline parameter yet: every repository fails, exit code 1.
+	code, out, _ := run("backfill", "--quiet")
+	if code != ExitFailed || !strings.Contains(out, "baseline parameter not found") || !strings.Contains(out, "failed 3") {
+		t.Fatalf("without a baseline: exit %d\n%s", code, out)
+	}
+
+	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String("/ecr-baseline/baseline-policy"), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{[]string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
+			"REPOSITORY  RESULT       REASON",
+			"app/one     would-apply  repository had no policy",
+			"lib/three   would-apply  repository had no policy",
+			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, failed 0"}},
+		{[]string{"backfill", "--prefix", "app/", "--quiet"}, ExitOK, []string{
+			"app/one     applied  repository had no policy",
+			"scanned 2: applied 2, would apply 0, unchanged 0, skipped 0, failed 0"}},
+		{[]string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
+			"app/one     unchanged",
+			"lib/three   would-apply  repository had no policy",
+			"scanned 3: applied 0, would apply 1, unchanged 2"}},
+		{[]string{"backfill", "--write-tps", "0"}, ExitUsage, nil},
+		{[]string{"sync"}, ExitUsage, nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := run(tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
