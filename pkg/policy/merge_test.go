@@ -35,6 +35,8 @@ func TestMerge(t *testing.T) {
 	}{
 		{"no policy", "",
 			`{"Version":"2012-10-17","Statement":[` + baseDeny + `,` + basePull + `]}`},
+		{"empty statement list", `{"Version":"2012-10-17","Statement":[]}`,
+			`{"Version":"2012-10-17","Statement":[` + baseDeny + `,` + basePull + `]}`},
 		{"keeps a foreign statement verbatim and replaces a same-Sid one",
 			"{\n  \"Version\" : \"2012-10-17\",\n  \"Id\" : \"team-a\",\n  \"Statement\" : [ {\n    \"Action\" : \"ecr:PutImage\",\n    \"Sid\" : \"TeamPush\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : { \"AWS\" : \"arn:aws:iam::444455556666:role/ci\" }\n  }, {\n    \"Sid\" : \"BaselinePull\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : \"*\",\n    \"Action\" : [ \"ecr:*\" ]\n  } ]\n}",
 			`{"Version":"2012-10-17","Id":"team-a","Statement":[{"Action":"ecr:PutImage","Sid":"TeamPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/ci"}},` + baseDeny + `,` + basePull + `]}`},
