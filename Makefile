@@ -50,6 +50,14 @@ test: tools lint build ## run every test: unit, moto integration, Lambda Runtime
 demo: tools ## start moto, enforce events/ through the bootstrap binary, print the policy
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) run ./cmd/demo
 
+.PHONY: bench
+bench: tools ## backfill 5000 repositories through a 20 TPS, 20 ms proxy in front of moto; prints the ratio to N/TPS
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) test -run '^$$' -bench BenchmarkBackfillRateLimited -benchtime 1x -timeout 30m ./pkg/backfill/
+
+.PHONY: backfill
+backfill: ## invoke the deployed function to backfill (DRY_RUN=false to write, PREFIX=team-a/ to limit)
+	scripts/backfill.sh
+
 .PHONY: tidy
 tidy: ## go mod tidy
 	$(GO) mod tidy

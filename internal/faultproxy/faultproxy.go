@@ -1,0 +1,204 @@
+// Package faultproxy is a reverse proxy for tests and benchmarks that sits
+// between the AWS SDK and moto server and makes moto behave like a busy
+// AWS endpoint: latency per call, a per-operation rate limit answered with
+// ThrottlingException, and injected faults.
+package faultproxy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Fault is an injected failure.
+type Fault string
+
+// Faults the proxy can inject.
+const (
+	Throttle     Fault = "throttle"      // 400 ThrottlingException
+	ServerError  Fault = "server-error"  // 500 ServerException
+	AccessDenied Fault = "access-denied" // 400 AccessDeniedException
+	Drop         Fault = "drop"          // connection closed without a response
+	Slow         Fault = "slow"          // answer after Rule.SlowBy
+)
+
+// Rule shapes one operation's traffic; the zero Rule passes it through.
+type Rule struct {
+	// Latency is added to every call.
+	Latency time.Duration
+	// RateLimit, when positive, is the calls per second the operation
+	// accepts; calls above it get ThrottlingException. Burst is how many
+	// may come at once (at least 1).
+	RateLimit float64
+	Burst     int
+	// FaultRate is the probability of injecting Fault into a call.
+	FaultRate float64
+	Fault     Fault
+	// SlowBy is the delay of a Slow fault.
+	SlowBy time.Duration
+}
+
+// Stats counts what the proxy saw for one operation.
+type Stats struct {
+	Calls     int // HTTP requests, retries included
+	Throttled int // answered with ThrottlingException by the rate limit
+	Faults    int // injected faults
+}
+
+// Proxy is a running fault-injecting proxy.
+type Proxy struct {
+	// URL is the endpoint to give the SDK.
+	URL string
+
+	srv      *http.Server
+	proxy    *httputil.ReverseProxy
+	mu       sync.Mutex
+	rules    map[string]Rule
+	limiters map[string]*rate.Limiter
+	stats    map[string]*Stats
+	rng      *rand.Rand
+}
+
+// Start proxies to target (moto's URL) on a free 127.0.0.1 port. rules are
+// keyed by operation name, e.g. "SetRepositoryPolicy"; "*" applies to
+// operations without a rule of their own.
+func Start(target string, rules map[string]Rule, seed uint64) (*Proxy, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy target: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("faultproxy listen: %w", err)
+	}
+	p := &Proxy{
+		URL:      "http://" + l.Addr().String(),
+		proxy:    httputil.NewSingleHostReverseProxy(u),
+		rules:    map[string]Rule{},
+		limiters: map[string]*rate.Limiter{},
+		stats:    map[string]*Stats{},
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}
+	p.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	p.SetRules(rules)
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve)}
+	go func() { _ = p.srv.Serve(l) }()
+	return p, nil
+}
+
+// SetRules replaces the rules and resets the rate limiters.
+func (p *Proxy) SetRules(rules map[string]Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rules = rules
+	p.limiters = map[string]*rate.Limiter{}
+	for op, r := range rules {
+		if r.RateLimit > 0 {
+			p.limiters[op] = rate.NewLimiter(rate.Limit(r.RateLimit), max(r.Burst, 1))
+		}
+	}
+}
+
+// Close stops the proxy.
+func (p *Proxy) Close() error { return p.srv.Close() }
+
+// Stats returns the counts for op.
+func (p *Proxy) Stats(op string) Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.stats[op]; s != nil {
+		return *s
+	}
+	return Stats{}
+}
+
+// ResetStats zeroes every count.
+func (p *Proxy) ResetStats() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats = map[string]*Stats{}
+}
+
+// operation reads the JSON-protocol target header,
+// "AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy".
+func operation(r *http.Request) string {
+	t := r.Header.Get("X-Amz-Target")
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		return t[i+1:]
+	}
+	return t
+}
+
+// decide picks the rule, updates the counts and returns the fault to
+// inject, if any.
+func (p *Proxy) decide(op string) (Rule, Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rule, ok := p.rules[op]
+	key := op
+	if !ok {
+		rule, key = p.rules["*"], "*"
+	}
+	st := p.stats[op]
+	if st == nil {
+		st = &Stats{}
+		p.stats[op] = st
+	}
+	st.Calls++
+	if rule.FaultRate > 0 && p.rng.Float64() < rule.FaultRate {
+		st.Faults++
+		return rule, rule.Fault
+	}
+	if l := p.limiters[key]; l != nil && !l.Allow() {
+		st.Throttled++
+		return rule, Throttle
+	}
+	return rule, ""
+}
+
+func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	rule, fault := p.decide(operation(r))
+	if rule.Latency > 0 {
+		time.Sleep(rule.Latency)
+	}
+	switch fault {
+	case Throttle:
+		awsError(w, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
+	case ServerError:
+		awsError(w, http.StatusInternalServerError, "ServerException", "injected server error")
+	case AccessDenied:
+		awsError(w, http.StatusBadRequest, "AccessDeniedException", "injected access denied")
+	case Drop:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		awsError(w, http.StatusBadGateway, "ServerException", "connection could not be dropped")
+	case Slow:
+		select {
+		case <-time.After(rule.SlowBy):
+		case <-r.Context().Done():
+			return
+		}
+		p.proxy.ServeHTTP(w, r)
+	default:
+		p.proxy.ServeHTTP(w, r)
+	}
+}
+
+func awsError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", code)
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, msg)
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Backfill through the deployed function: invoke it with a backfill
+# payload, resume with its continuation token until the run is complete,
+# and print the summed summary. Dry-run unless DRY_RUN=false.
+#
+#   make backfill                      # dry run, whole registry
+#   make backfill PREFIX=team-a/       # dry run, one prefix
+#   make backfill DRY_RUN=false        # apply
+set -euo pipefail
+
+STACK=${STACK:-EcrBaseline}
+DRY_RUN=${DRY_RUN:-true}
+PREFIX=${PREFIX:-}
+
+command -v aws >/dev/null || { echo "backfill: the AWS CLI (aws) is required" >&2; exit 2; }
+aws sts get-caller-identity >/dev/null 2>&1 || {
+  echo "backfill: no AWS credentials: configure a profile or export AWS_PROFILE first" >&2; exit 2; }
+
+FUNCTION=${FUNCTION:-$(aws cloudformation describe-stacks --stack-name "$STACK" \
+  --query "Stacks[0].Outputs[?OutputKey=='FunctionName'].OutputValue" --output text)}
+[ -n "$FUNCTION" ] && [ "$FUNCTION" != "None" ] || { echo "backfill: stack $STACK has no FunctionName output: deploy it first" >&2; exit 2; }
+
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+token="" total="{}" run=0
+while :; do
+  run=$((run + 1))
+  payload=$(python3 -c 'import json,sys; print(json.dumps({"action":"backfill","dryRun":sys.argv[1]=="true","prefix":sys.argv[2],"continuationToken":sys.argv[3]}))' \
+    "$DRY_RUN" "$PREFIX" "$token")
+  # The function may run for minutes: let the CLI wait as long as it does.
+  status=$(aws lambda invoke --function-name "$FUNCTION" --cli-binary-format raw-in-base64-out \
+    --cli-read-timeout 0 --payload "$payload" --query FunctionError --output text "$out")
+  if [ "$status" != "None" ]; then
+    echo "backfill: invocation $run failed:" >&2; cat "$out" >&2; echo >&2; exit 1
+  fi
+  read -r total token < <(python3 - "$out" "$total" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))["summary"]
+total = json.loads(sys.argv[2])
+for k in ("scanned", "applied", "wouldApply", "unchanged", "skipped", "failed"):
+    total[k] = total.get(k, 0) + summary.get(k, 0)
+total["failures"] = total.get("failures", []) + summary.get("failures", [])
+total["complete"] = summary["complete"]
+print(json.dumps(total, separators=(",", ":")), summary.get("nextToken") or "-")
+PY
+)
+  echo "invocation $run done" >&2
+  [ "$token" = "-" ] && break
+done
+python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1]), indent=2))' "$total"
+python3 -c 'import json,sys; sys.exit(1 if json.loads(sys.argv[1])["failed"] else 0)' "$total"
