@@ -225,8 +225,13 @@ func parseCondition(raw json.RawMessage) (map[string]map[string][]string, error)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", op, key, err)
 			}
-			// Condition keys are case-insensitive in IAM.
-			out[op][strings.ToLower(key)] = vals
+			// Condition keys are case-insensitive in IAM, so two spellings
+			// of one key would make the policy ambiguous.
+			lk := strings.ToLower(key)
+			if _, dup := out[op][lk]; dup {
+				return nil, fmt.Errorf("%s: key %q appears twice (condition keys are case-insensitive)", op, key)
+			}
+			out[op][lk] = vals
 		}
 	}
 	return out, nil

@@ -80,6 +80,8 @@ func TestParseErrors(t *testing.T) {
 		{"action number", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":5}]}`, "Action: must be a string or a list of strings"},
 		{"principal string not wildcard", `{"Statement":[{"Effect":"Allow","Principal":"me","Action":"ecr:*"}]}`, `Principal: must be "*" or a map, got "me"`},
 		{"principal list", `{"Statement":[{"Effect":"Allow","Principal":["*"],"Action":"ecr:*"}]}`, `Principal: must be "*" or a map`},
+		{"condition key twice in two cases", `{"Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false","AWS:SecureTransport":"true"}}}]}`,
+			`Bool: key "`},
 		{"condition nested object", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"k":{"x":1}}}}]}`, "StringEquals k: values must be strings, numbers or booleans"},
 	}
 	for _, tt := range tests {
@@ -201,6 +203,10 @@ func TestCheckTemplate(t *testing.T) {
 	err := CheckTemplate(large)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "256-character repository name") {
 		t.Errorf("CheckTemplate(large) = %v, want a size error naming the worst case", err)
+	}
+	collide := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:ResourceTag/${RepositoryName}":"a","aws:ResourceTag/team":"b"}}}]}`
+	if _, err := Render(collide, Vars{RepositoryName: "team"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "collides with another key once rendered") {
+		t.Errorf("Render with colliding keys = %v, want a collision error", err)
 	}
 	if err := CheckTemplate(`{"Version":`); !errors.Is(err, ErrInvalid) {
 		t.Errorf("CheckTemplate(truncated) = %v, want ErrInvalid", err)

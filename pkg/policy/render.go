@@ -33,33 +33,52 @@ func Render(template string, v Vars) (string, error) {
 		"${RepositoryName}", v.RepositoryName,
 		"${RepositoryArn}", v.RepositoryARN,
 	)
+	rendered, err := substitute(tree, r)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	// Keep "<", ">" and "&" readable; the policy is not embedded in HTML.
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(substitute(tree, r)); err != nil {
+	if err := enc.Encode(rendered); err != nil {
 		return "", fmt.Errorf("render baseline: %w", err)
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
-func substitute(node any, r *strings.Replacer) any {
+// substitute replaces variables in every string and object key. A key
+// that becomes equal to a sibling key would silently drop one of them, so
+// that is an error.
+func substitute(node any, r *strings.Replacer) (any, error) {
 	switch x := node.(type) {
 	case string:
-		return r.Replace(x)
+		return r.Replace(x), nil
 	case []any:
 		for i := range x {
-			x[i] = substitute(x[i], r)
+			v, err := substitute(x[i], r)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = v
 		}
-		return x
+		return x, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, val := range x {
-			out[r.Replace(k)] = substitute(val, r)
+			v, err := substitute(val, r)
+			if err != nil {
+				return nil, err
+			}
+			nk := r.Replace(k)
+			if _, dup := out[nk]; dup {
+				return nil, fmt.Errorf("key %q collides with another key once rendered", k)
+			}
+			out[nk] = v
 		}
-		return out
+		return out, nil
 	default:
-		return node
+		return node, nil
 	}
 }
 
