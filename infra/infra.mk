@@ -1,0 +1,50 @@
+# CDK targets, included by the root Makefile. The CDK app is Go (infra/);
+# the aws-cdk CLI is pinned in package.json/package-lock.json and installed
+# into the git-ignored node_modules/.
+
+NPM_STAMP := node_modules/.installed
+CDK       := node_modules/.bin/cdk
+TEST_DEPS += $(NPM_STAMP)
+
+# jsii (under the Go CDK) warns on every run when Node is older than it likes.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+.PHONY: synth
+synth: build $(NPM_STAMP) ## synthesize the CDK stack into cdk.out (no AWS account needed)
+	$(CDK) synth --quiet
+	@echo "cdk.out/$$(cd cdk.out && ls *.template.json)"
+
+.PHONY: cfn-lint
+cfn-lint: synth $(VENV)/.installed ## run cfn-lint on the synthesized templates
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+.PHONY: diff
+diff: aws-credentials build $(NPM_STAMP) ## compare the stack with the deployed one
+	$(CDK) diff
+
+.PHONY: deploy
+deploy: aws-credentials build $(NPM_STAMP) ## deploy the stack (after `cdk bootstrap`, see infra/README.md)
+	$(CDK) deploy
+
+# diff and deploy talk to AWS: fail early, with a hint, when nothing says
+# which account to use, rather than deep inside the CDK CLI.
+.PHONY: aws-credentials
+aws-credentials:
+	@hint="Configure credentials (aws configure, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and retry; 'make synth' needs none."; \
+	if command -v aws >/dev/null 2>&1; then \
+		if ! out=$$(aws sts get-caller-identity --output text --query Arn 2>&1); then \
+			echo "No usable AWS credentials: aws sts get-caller-identity failed:" >&2; \
+			echo "  $$out" | tail -n 3 >&2; echo "$$hint" >&2; exit 1; \
+		fi; \
+		echo "AWS identity: $$out"; \
+	elif [ -n "$${AWS_ACCESS_KEY_ID:-}" ] || [ -n "$${AWS_PROFILE:-}" ] || [ -n "$${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ] \
+		|| [ -n "$${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}$${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}" ] \
+		|| [ -s "$${AWS_SHARED_CREDENTIALS_FILE:-$$HOME/.aws/credentials}" ] || [ -s "$${AWS_CONFIG_FILE:-$$HOME/.aws/config}" ]; then \
+		echo "AWS credentials found (no aws CLI to verify them)"; \
+	else \
+		echo "No AWS credentials found (no aws CLI, no AWS_* variables, no ~/.aws files)." >&2; echo "$$hint" >&2; exit 1; \
+	fi

@@ -1,0 +1,154 @@
+// Package cdktest holds what the infra tests share: turning the panics of
+// failed jsii assertions into test failures, reading a synthesized template
+// as plain JSON, and a stand-in for the function's bootstrap.
+package cdktest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/constructs-go/constructs/v10"
+)
+
+// Main runs m's tests with a temporary directory, handed to setup first
+// and removed at the end, then exits with the tests' status.
+func Main(m *testing.M, setup func(dir string) error) {
+	dir, err := os.MkdirTemp("", "infra-test-")
+	if err == nil {
+		err = setup(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	// No jsii.Close: it races with the runtime's own goroutine waiting on
+	// the node process, which -race reports; exiting closes node's stdin,
+	// which ends it as well.
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Check runs a jsii assertion and reports its failure on t. A failed
+// assertion panics, which would otherwise end the whole test binary.
+func Check(t testing.TB, assertion func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("assertion failed: %v", r)
+		}
+	}()
+	assertion()
+}
+
+// Template is a synthesized CloudFormation template decoded into plain Go
+// values (maps, slices, strings, float64), for comparisons with cmp.Diff.
+type Template map[string]any
+
+// FromAssertions decodes an assertions.Template.
+func FromAssertions(t testing.TB, tmpl assertions.Template) Template {
+	t.Helper()
+	var out Template
+	if err := json.Unmarshal(mustJSON(t, tmpl.ToJSON()), &out); err != nil {
+		t.Fatalf("decode template: %v", err)
+	}
+	return out
+}
+
+// JSON decodes a JSON literal, so expectations can be written as the
+// template would print them.
+func JSON(t testing.TB, text string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		t.Fatalf("decode expectation: %v\n%s", err, text)
+	}
+	return v
+}
+
+// Resource returns the properties of the resource with the given logical
+// ID, failing t when it is missing or of another type.
+func (tm Template) Resource(t testing.TB, typ, logicalID string) map[string]any {
+	t.Helper()
+	r, _ := tm.resources()[logicalID].(map[string]any)
+	if r == nil {
+		t.Fatalf("no resource %s in the template", logicalID)
+	}
+	if r["Type"] != typ {
+		t.Fatalf("resource %s is a %v, want %s", logicalID, r["Type"], typ)
+	}
+	props, _ := r["Properties"].(map[string]any)
+	return props
+}
+
+// LogicalIDs returns the sorted logical IDs of every resource of type typ.
+func (tm Template) LogicalIDs(typ string) []string {
+	var ids []string
+	for id, r := range tm.resources() {
+		if m, _ := r.(map[string]any); m["Type"] == typ {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (tm Template) resources() map[string]any {
+	r, _ := tm["Resources"].(map[string]any)
+	return r
+}
+
+// LogicalID returns the logical ID of an L2 construct's CloudFormation
+// resource in its stack.
+func LogicalID(c constructs.IConstruct) string {
+	child := c.Node().DefaultChild().(awscdk.CfnElement)
+	return *awscdk.Stack_Of(c).GetLogicalId(child)
+}
+
+// DummyCode writes an empty bootstrap into a new directory under dir and
+// returns that directory: the construct only needs the file to exist.
+func DummyCode(dir string) (string, error) {
+	code := filepath.Join(dir, "code")
+	if err := os.MkdirAll(code, 0o755); err != nil {
+		return "", fmt.Errorf("dummy code: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		return "", fmt.Errorf("dummy code: %w", err)
+	}
+	return code, nil
+}
+
+// ModuleRoot returns the directory of the go.mod above the working
+// directory: tests run in their package's directory.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("module root: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("module root: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("encode template: %v", err)
+	}
+	return b
+}

@@ -1,0 +1,36 @@
+// Command infra is the CDK app of ecr-baseline: `cdk synth` and `cdk deploy`
+// run it (see cdk.json). It reads its settings from the CDK context and
+// deploys one stack holding the ecrbaseline.Enforcer construct.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// StackName is the name of the deployed stack.
+const StackName = "EcrBaseline"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ecr-baseline infra:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+	cfg, err := ConfigFromContext(app.Node())
+	if err != nil {
+		return err
+	}
+	if _, err := NewStack(app, StackName, &StackProps{Config: cfg}); err != nil {
+		return err
+	}
+	app.Synth(nil)
+	return nil
+}

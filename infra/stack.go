@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/ecr-baseline/ecr-baseline/infra/ecrbaseline"
+)
+
+// StackProps configures NewStack.
+type StackProps struct {
+	awscdk.StackProps
+	Config Config
+}
+
+// NewStack returns the ecr-baseline stack: the Enforcer construct, its
+// outputs, and cdk-nag's AwsSolutions checks, so every synth reports a
+// finding that is neither fixed nor suppressed with a reason as an error.
+//
+// The stack sets no account or region: it synthesizes without AWS
+// credentials and deploys to whichever the CLI's credentials point at.
+func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
+	cfg := props.Config
+	enforcerProps := &ecrbaseline.EnforcerProps{
+		ParameterName: cfg.ParameterName,
+		CodePath:      cfg.CodePath,
+		DryRun:        cfg.DryRun,
+		CacheTTL:      cfg.CacheTTL,
+	}
+	if cfg.KMSKeyARN == "" {
+		text, err := os.ReadFile(cfg.PolicyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read baseline policy: %w", err)
+		}
+		enforcerProps.PolicyText = string(text)
+	}
+
+	stackProps := props.StackProps
+	if stackProps.Description == nil {
+		stackProps.Description = jsii.String("ecr-baseline: applies a baseline repository policy to every new ECR repository")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &stackProps)
+	if cfg.KMSKeyARN != "" {
+		enforcerProps.EncryptionKey = awskms.Key_FromKeyArn(stack, jsii.String("BaselineKey"), jsii.String(cfg.KMSKeyARN))
+	}
+	e, err := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps)
+	if err != nil {
+		return nil, err
+	}
+
+	output(stack, "FunctionName", "the enforcer Lambda", e.Function.FunctionName())
+	output(stack, "ParameterName", "the SSM parameter holding the baseline policy template", e.Parameter.ParameterName())
+	output(stack, "RuleDeadLetterQueueUrl", "events EventBridge could not deliver to the function", e.RuleDeadLetterQueue.QueueUrl())
+	output(stack, "FailureQueueUrl", "events the function failed on after its retries", e.FailureQueue.QueueUrl())
+
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return stack, nil
+}
+
+func output(stack awscdk.Stack, id, description string, value *string) {
+	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{
+		Value:       value,
+		Description: jsii.String(description),
+	})
+}
