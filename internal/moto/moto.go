@@ -158,9 +158,17 @@ func (s *Server) Env() []string {
 // Config returns an SDK configuration for this server. apiOptions add
 // middleware, such as a Counter.
 func (s *Server) Config(ctx context.Context, apiOptions ...func(*middleware.Stack) error) (aws.Config, error) {
+	return Config(ctx, s.URL, apiOptions...)
+}
+
+// Config returns an SDK configuration for an endpoint that stands in for
+// AWS: moto itself or a proxy in front of it. The endpoint must be set at
+// load time: the SDK resolves it from the load options, so changing
+// BaseEndpoint on a copy of a loaded configuration has no effect.
+func Config(ctx context.Context, endpoint string, apiOptions ...func(*middleware.Stack) error) (aws.Config, error) {
 	return awsconfig.Load(ctx,
 		config.WithRegion(Region),
-		config.WithBaseEndpoint(s.URL),
+		config.WithBaseEndpoint(endpoint),
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")),
 		config.WithAPIOptions(apiOptions),
 	)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
@@ -15,7 +16,9 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ratelimit"
+	"github.com/ecr-baseline/ecr-baseline/pkg/selfinvoke"
 )
 
 // StopBefore is how long before a Lambda deadline a backfill stops starting
@@ -32,15 +35,30 @@ type App struct {
 // handling and backfill, so a container never exceeds the configured pace.
 func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 	client := ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
-	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL)
-	live := &enforcer.Enforcer{ECR: client, Baseline: loader, DryRun: cfg.DryRun, Logger: logger}
-	dry := &enforcer.Enforcer{ECR: client, Baseline: loader, DryRun: true, Logger: logger}
+	mode := enforcer.Mode(cfg.Mode)
+	var checks []func(string) error
+	if mode == enforcer.Merge {
+		checks = append(checks, policy.RequireSids)
+	}
+	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, checks...)
+	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
+		return &enforcer.Enforcer{
+			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
+			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
+		}
+	}
+	live := enforcerFor(cfg.DryRun)
 	runner := &backfill.Runner{
-		ECR: client, Enforcer: live, DryRunEnforcer: dry,
+		ECR: client, Enforcer: live, DryRunEnforcer: enforcerFor(true),
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
 	}
 	return &App{
 		Backfill: runner,
-		Handler:  &handler.Handler{Enforcer: live, Backfill: runner, StopBefore: StopBefore, Logger: logger},
+		Handler: &handler.Handler{
+			Enforcer: live, Backfill: runner, Baseline: loader,
+			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
+			ParameterName: cfg.ParameterName, SelfRoleARN: cfg.SelfRoleARN,
+			StopBefore: StopBefore, Logger: logger,
+		},
 	}
 }

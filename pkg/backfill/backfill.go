@@ -63,6 +63,7 @@ type Summary struct {
 	WouldApply int       `json:"wouldApply"`
 	Unchanged  int       `json:"unchanged"`
 	Skipped    int       `json:"skipped"`
+	Exempt     int       `json:"exempt"`
 	Failed     int       `json:"failed"`
 	Failures   []Failure `json:"failures,omitempty"`
 	// Complete is false when the run stopped early; NextToken resumes it.
@@ -77,6 +78,7 @@ func (s *Summary) Add(o Summary) {
 	s.WouldApply += o.WouldApply
 	s.Unchanged += o.Unchanged
 	s.Skipped += o.Skipped
+	s.Exempt += o.Exempt
 	s.Failed += o.Failed
 	s.Failures = append(s.Failures, o.Failures...)
 	s.Complete, s.NextToken = o.Complete, o.NextToken
@@ -94,6 +96,8 @@ func (s *Summary) record(r enforcer.Result, err error) {
 		s.WouldApply++
 	case r.Action == enforcer.Unchanged:
 		s.Unchanged++
+	case r.Action == enforcer.Exempt:
+		s.Exempt++
 	default:
 		s.Skipped++
 	}

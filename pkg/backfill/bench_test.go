@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
@@ -81,8 +82,10 @@ func BenchmarkBackfillRateLimited(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer proxy.Close()
-	viaProxy := direct.Copy()
-	viaProxy.BaseEndpoint = aws.String(proxy.URL)
+	viaProxy, err := moto.Config(ctx, proxy.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
 	// Pace writes 2.5% under the limit: even spacing absorbs jitter, and
 	// the margin costs 2.5% of the bound.
 	cfg := envconfig.Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: time.Hour,
@@ -105,6 +108,9 @@ func BenchmarkBackfillRateLimited(b *testing.B) {
 			b.Fatalf("summary %+v, want all %d applied or unchanged", sum, n)
 		}
 		sets := proxy.Stats("SetRepositoryPolicy")
+		if sets.Calls < sum.Applied {
+			b.Fatalf("the proxy saw %d SetRepositoryPolicy calls for %d writes: the client bypassed it", sets.Calls, sum.Applied)
+		}
 		bound := time.Duration(float64(sum.Applied) / tps * float64(time.Second))
 		ratio := wall.Seconds() / bound.Seconds()
 		throttled := float64(sets.Throttled) / float64(max(sets.Calls, 1))

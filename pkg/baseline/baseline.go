@@ -28,10 +28,11 @@ type ParameterGetter interface {
 // for TTL. SSM GetParameter shares 40 TPS per account and region by
 // default, so a warm container must not read it per repository.
 type Loader struct {
-	ssm  ParameterGetter
-	name string
-	ttl  time.Duration
-	now  func() time.Time
+	ssm    ParameterGetter
+	name   string
+	ttl    time.Duration
+	checks []func(string) error
+	now    func() time.Time
 
 	mu      sync.Mutex
 	value   string
@@ -39,9 +40,10 @@ type Loader struct {
 }
 
 // NewLoader returns a loader for the named parameter. A ttl of zero reads
-// the parameter on every call.
-func NewLoader(client ParameterGetter, name string, ttl time.Duration) *Loader {
-	return &Loader{ssm: client, name: name, ttl: ttl, now: time.Now}
+// the parameter on every call. checks run after policy.CheckTemplate, such
+// as policy.RequireSids in merge mode.
+func NewLoader(client ParameterGetter, name string, ttl time.Duration, checks ...func(string) error) *Loader {
+	return &Loader{ssm: client, name: name, ttl: ttl, checks: checks, now: time.Now}
 }
 
 // Template returns the baseline template, checked with policy.CheckTemplate,
@@ -68,9 +70,19 @@ func (l *Loader) Template(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("load baseline %s: parameter has no value", l.name)
 	}
 	value := *out.Parameter.Value
-	if err := policy.CheckTemplate(value); err != nil {
-		return "", fmt.Errorf("load baseline %s: %w", l.name, err)
+	for _, check := range append([]func(string) error{policy.CheckTemplate}, l.checks...) {
+		if err := check(value); err != nil {
+			return "", fmt.Errorf("load baseline %s: %w", l.name, err)
+		}
 	}
 	l.value, l.fetched = value, l.now()
 	return value, nil
+}
+
+// Invalidate drops the cached template, so a baseline that just changed is
+// used at once rather than after the TTL.
+func (l *Loader) Invalidate() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fetched = time.Time{}
 }

@@ -15,12 +15,28 @@ import (
 	"strings"
 )
 
-// Detail types and sources the parser accepts.
+// Detail types, sources and event names the parser accepts.
 const (
+	SourceECR = "aws.ecr"
+	// DetailTypeAPICall carries calls made by people and programs.
 	DetailTypeAPICall = "AWS API Call via CloudTrail"
-	SourceECR         = "aws.ecr"
-	EventSourceECR    = "ecr.amazonaws.com"
-	EventCreateRepo   = "CreateRepository"
+	// DetailTypeServiceEvent carries what ECR does itself, such as a
+	// repository created by a pull-through-cache rule.
+	DetailTypeServiceEvent = "AWS Service Event via CloudTrail"
+
+	EventSourceECR = "ecr.amazonaws.com"
+	// EventSourceReplication reports repositories created by replication.
+	EventSourceReplication = "replication.ecr.amazonaws.com"
+
+	EventCreateRepo       = "CreateRepository"
+	EventSetRepoPolicy    = "SetRepositoryPolicy"
+	EventDeleteRepoPolicy = "DeleteRepositoryPolicy"
+)
+
+var (
+	detailTypes  = map[string]bool{DetailTypeAPICall: true, DetailTypeServiceEvent: true}
+	eventSources = map[string]bool{EventSourceECR: true, EventSourceReplication: true}
+	eventNames   = map[string]bool{EventCreateRepo: true, EventSetRepoPolicy: true, EventDeleteRepoPolicy: true}
 )
 
 var (
@@ -56,15 +72,36 @@ type CloudTrailDetail struct {
 	UserIdentity       UserIdentity       `json:"userIdentity"`
 	RequestParameters  *RequestParameters `json:"requestParameters"`
 	ResponseElements   *ResponseElements  `json:"responseElements"`
+	// ServiceEventDetails names the repository in service events.
+	ServiceEventDetails *RequestParameters `json:"serviceEventDetails"`
 }
 
 // UserIdentity is who made the call.
 type UserIdentity struct {
-	Type        string `json:"type"`
-	PrincipalID string `json:"principalId"`
-	ARN         string `json:"arn"`
-	AccountID   string `json:"accountId"`
-	InvokedBy   string `json:"invokedBy,omitempty"`
+	Type           string `json:"type"`
+	PrincipalID    string `json:"principalId"`
+	ARN            string `json:"arn"`
+	AccountID      string `json:"accountId"`
+	InvokedBy      string `json:"invokedBy,omitempty"`
+	SessionContext *struct {
+		SessionIssuer struct {
+			Type string `json:"type"`
+			ARN  string `json:"arn"`
+		} `json:"sessionIssuer"`
+	} `json:"sessionContext,omitempty"`
+}
+
+// Actor is the IAM identity behind the call: the role for an assumed-role
+// session (the Lambda's own writes come from its role), the caller's ARN
+// otherwise, or the service that acted.
+func (u UserIdentity) Actor() string {
+	if u.SessionContext != nil && u.SessionContext.SessionIssuer.ARN != "" {
+		return u.SessionContext.SessionIssuer.ARN
+	}
+	if u.ARN != "" {
+		return u.ARN
+	}
+	return u.InvokedBy
 }
 
 // RequestParameters are the repository fields of an ECR request.
@@ -92,9 +129,13 @@ type Repository struct {
 
 // Event is a parsed repository event.
 type Event struct {
-	ID         string
+	ID string
+	// EventName is CreateRepository, SetRepositoryPolicy or
+	// DeleteRepositoryPolicy.
 	EventName  string
 	Repository Repository
+	// Actor is who made the call (see UserIdentity.Actor).
+	Actor string
 	// FailedCall is set when CloudTrail recorded an error: the call did
 	// not change anything, so there is nothing to enforce.
 	FailedCall string
@@ -106,15 +147,17 @@ var (
 	repoNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 )
 
-// Parse reads an EventBridge event carrying a CloudTrail record of a
-// CreateRepository call. It returns an error wrapping ErrMalformed or
-// ErrUnsupported for anything else.
+// Parse reads an EventBridge event carrying a CloudTrail record of an ECR
+// call that may leave a repository without the baseline: CreateRepository
+// (by anyone, by ECR itself for pull-through cache, or by replication) and
+// SetRepositoryPolicy or DeleteRepositoryPolicy (drift). It returns an error
+// wrapping ErrMalformed or ErrUnsupported for anything else.
 func Parse(raw []byte) (Event, error) {
 	var env Envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if env.Source != SourceECR || env.DetailType != DetailTypeAPICall {
+	if env.Source != SourceECR || !detailTypes[env.DetailType] {
 		return Event{}, fmt.Errorf("%w: source %q, detail-type %q", ErrUnsupported, env.Source, env.DetailType)
 	}
 	var d CloudTrailDetail
@@ -124,10 +167,10 @@ func Parse(raw []byte) (Event, error) {
 	if err := json.Unmarshal(env.Detail, &d); err != nil {
 		return Event{}, fmt.Errorf("%w: event %s detail: %w", ErrMalformed, env.ID, err)
 	}
-	if d.EventSource != EventSourceECR || d.EventName != EventCreateRepo {
+	if !eventSources[d.EventSource] || !eventNames[d.EventName] {
 		return Event{}, fmt.Errorf("%w: event %s is %s %s", ErrUnsupported, env.ID, d.EventSource, d.EventName)
 	}
-	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode}
+	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.Actor()}
 	repo := repositoryOf(env, d)
 	ev.Repository = repo
 	if ev.FailedCall != "" {
@@ -146,9 +189,11 @@ func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
 		rr := d.ResponseElements.Repository
 		r.Name, r.RegistryID, r.ARN = rr.RepositoryName, rr.RegistryID, rr.RepositoryARN
 	}
-	if d.RequestParameters != nil {
-		r.Name = first(r.Name, d.RequestParameters.RepositoryName)
-		r.RegistryID = first(r.RegistryID, d.RequestParameters.RegistryID)
+	for _, p := range []*RequestParameters{d.RequestParameters, d.ServiceEventDetails} {
+		if p != nil {
+			r.Name = first(r.Name, p.RepositoryName)
+			r.RegistryID = first(r.RegistryID, p.RegistryID)
+		}
 	}
 	r.RegistryID = first(r.RegistryID, d.RecipientAccountID, env.Account)
 	if r.ARN == "" && r.Name != "" {
@@ -160,7 +205,7 @@ func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
 func (r Repository) validate() error {
 	switch {
 	case r.Name == "":
-		return errors.New("no repository name in responseElements or requestParameters")
+		return errors.New("no repository name in responseElements, requestParameters or serviceEventDetails")
 	case len(r.Name) < 2 || len(r.Name) > 256 || !repoNamePattern.MatchString(r.Name):
 		return fmt.Errorf("repository name %q is not a valid ECR repository name", r.Name)
 	case !registryIDPattern.MatchString(r.RegistryID):

@@ -20,29 +20,39 @@ func sample(t *testing.T, name string) []byte {
 }
 
 func TestParseSamples(t *testing.T) {
+	teamA := Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
+		ARN: "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web"}
+	const admin = "arn:aws:iam::123456789012:role/PlatformAdmin"
 	tests := []struct {
 		file    string
 		want    Event
 		wantErr error
 	}{
-		{file: "create-repository.json", want: Event{
-			ID:        "6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
-			EventName: "CreateRepository",
-			Repository: Repository{
-				RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
-				ARN: "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web",
-			},
-		}},
-		{file: "create-repository-failed.json", want: Event{
-			ID:         "0d3a6c52-1b7e-4f0e-8c6a-91e4b2f7d5a8",
-			EventName:  "CreateRepository",
-			FailedCall: "RepositoryAlreadyExistsException",
-			Repository: Repository{
-				RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
-				ARN: "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web",
-			},
-		}},
+		{file: "create-repository.json", want: Event{ID: "6f87d04b-9f74-4f04-a780-7acf4b0a9b38", EventName: "CreateRepository", Repository: teamA, Actor: admin}},
+		{file: "create-repository-failed.json", want: Event{ID: "0d3a6c52-1b7e-4f0e-8c6a-91e4b2f7d5a8", EventName: "CreateRepository",
+			FailedCall: "RepositoryAlreadyExistsException", Repository: teamA, Actor: admin}},
+		{file: "create-repository-pull-through-cache.json", want: Event{ID: "b1f0c7e2-55d3-4a8e-9b61-0c2d7e4f9a11", EventName: "CreateRepository",
+			Actor: "ecr.amazonaws.com", Repository: Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "ecr-public/docker/library/nginx",
+				ARN: "arn:aws:ecr:us-east-1:123456789012:repository/ecr-public/docker/library/nginx"}}},
+		{file: "create-repository-replication.json", want: Event{ID: "c4a9e3d1-0f62-4b7a-a5e8-6d1f2b3c4e57", EventName: "CreateRepository",
+			Actor: "replication.ecr.amazonaws.com", Repository: Repository{RegistryID: "123456789012", Region: "eu-west-1", Name: "team-a/web",
+				ARN: "arn:aws:ecr:eu-west-1:123456789012:repository/team-a/web"}}},
+		{file: "set-repository-policy.json", want: Event{ID: "d7e1f3a5-9b2c-4d4e-8f6a-1c3e5a7b9d02", EventName: "SetRepositoryPolicy",
+			Actor: admin, Repository: Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
+				ARN: "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web"}}},
+		{file: "set-repository-policy-by-enforcer.json", want: Event{ID: "e9f1a3b5-2c4d-4e6f-9a8b-3d5f7b9d1f24", EventName: "SetRepositoryPolicy",
+			Actor: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Repository: teamA}},
+		{file: "delete-repository-policy.json", want: Event{ID: "f2a4c6e8-0b1d-4f3b-8d5f-7a9c1e3a5c79", EventName: "DeleteRepositoryPolicy",
+			Actor: admin, Repository: teamA}},
 		{file: "not-ours.json", wantErr: ErrUnsupported},
+		{file: "parameter-change.json", wantErr: ErrUnsupported},
+	}
+	files, err := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(tests) {
+		t.Errorf("events/ holds %d samples, the table covers %d: add the new ones here", len(files), len(tests))
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -72,11 +82,12 @@ func TestParseBadInput(t *testing.T) {
 		{"backfill-like payload", `{"action":"backfill"}`, ErrUnsupported, `source ""`},
 		{"wrong source", strings.Replace(good, `"source": "aws.ecr"`, `"source": "aws.s3"`, 1), ErrUnsupported, `source "aws.s3"`},
 		{"wrong event name", strings.Replace(good, `"eventName": "CreateRepository"`, `"eventName": "DeleteRepository"`, 1), ErrUnsupported, "ecr.amazonaws.com DeleteRepository"},
+		{"wrong detail type", strings.Replace(good, `"detail-type": "AWS API Call via CloudTrail"`, `"detail-type": "ECR Image Scan"`, 1), ErrUnsupported, `detail-type "ECR Image Scan"`},
 		{"wrong event source", strings.Replace(good, `"eventSource": "ecr.amazonaws.com"`, `"eventSource": "s3.amazonaws.com"`, 1), ErrUnsupported, "s3.amazonaws.com CreateRepository"},
 		{"no detail", `{"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","id":"x"}`, ErrMalformed, "event x has no detail"},
 		{"detail wrong type", `{"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","id":"x","detail":"str"}`, ErrMalformed, "event x detail"},
 		{"no repository", `{"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","id":"x","region":"us-east-1","account":"123456789012","detail":{"eventSource":"ecr.amazonaws.com","eventName":"CreateRepository"}}`,
-			ErrMalformed, "no repository name in responseElements or requestParameters"},
+			ErrMalformed, "no repository name in responseElements, requestParameters or serviceEventDetails"},
 		{"invalid repository name", strings.ReplaceAll(good, "team-a/web", "Team A"), ErrMalformed, `repository name "Team A" is not a valid ECR repository name`},
 		{"invalid registry id", strings.ReplaceAll(good, `"registryId": "123456789012"`, `"registryId": "12345"`), ErrMalformed, `registry id "12345" is not a 12-digit account id`},
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -19,6 +20,8 @@ import (
 type ECR interface {
 	GetRepositoryPolicy(ctx context.Context, in *ecr.GetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error)
 	SetRepositoryPolicy(ctx context.Context, in *ecr.SetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error)
+	// ListTagsForResource is called only when a tag exempts repositories.
+	ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, opts ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error)
 }
 
 // Baseline supplies the baseline policy template.
@@ -35,8 +38,31 @@ const (
 	WouldApply  Action = "would-apply"
 	Unchanged   Action = "unchanged"
 	Skipped     Action = "skipped"
+	Exempt      Action = "exempt"
 	ActionError Action = "failed"
 )
+
+// Mode is how the baseline combines with a repository's own policy.
+type Mode string
+
+// Modes.
+const (
+	// Replace makes the repository policy exactly the rendered baseline.
+	Replace Mode = "replace"
+	// Merge adds the baseline's statements, keyed by Sid, and keeps the
+	// repository's other statements.
+	Merge Mode = "merge"
+)
+
+// Exemptions name repositories the enforcer leaves alone.
+type Exemptions struct {
+	// TagKey and TagValue exempt a repository carrying that tag; an empty
+	// TagKey turns tag exemption off and saves one call per repository.
+	TagKey, TagValue string
+	// Globs exempt repositories whose name matches one (path.Match syntax:
+	// "*" does not cross "/").
+	Globs []string
+}
 
 // Result is the outcome for one repository.
 type Result struct {
@@ -50,6 +76,13 @@ type Result struct {
 type Enforcer struct {
 	ECR      ECR
 	Baseline Baseline
+	// Mode defaults to Replace.
+	Mode   Mode
+	Exempt Exemptions
+	// Force applies a baseline that would lock the account out of setting
+	// policies again; it is passed to SetRepositoryPolicy as force. Without
+	// it such a baseline is refused.
+	Force bool
 	// DryRun reports what would change and writes nothing.
 	DryRun bool
 	Logger *slog.Logger
@@ -66,35 +99,56 @@ func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		log.ErrorContext(ctx, "enforce failed", "action", res.Action, "error", err)
 		return res, fmt.Errorf("enforce %s: %w", repo.Name, err)
 	}
-	log.InfoContext(ctx, "enforced", "action", res.Action, "reason", res.Reason, "dry_run", e.DryRun)
+	log.InfoContext(ctx, "enforced", "action", res.Action, "reason", res.Reason, "mode", e.mode(), "dry_run", e.DryRun)
 	return res, nil
 }
 
 func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
 	res := Result{Repository: repo.Name}
-	tmpl, err := e.Baseline.Template(ctx)
-	if err != nil {
-		return res, err
-	}
 	arn := repo.ARN
 	if arn == "" {
 		arn = ecrevent.RepositoryARN(repo.Region, repo.RegistryID, repo.Name)
 	}
-	want, err := policy.Render(tmpl, policy.Vars{
+	reason, err := e.exempt(ctx, repo.Name, arn)
+	switch {
+	case isRepoNotFound(err):
+		res.Action, res.Reason = Skipped, "repository not found (deleted before enforcement)"
+		return res, nil
+	case err != nil:
+		return res, err
+	case reason != "":
+		res.Action, res.Reason = Exempt, reason
+		return res, nil
+	}
+
+	tmpl, err := e.Baseline.Template(ctx)
+	if err != nil {
+		return res, err
+	}
+	rendered, err := policy.Render(tmpl, policy.Vars{
 		AccountID: repo.RegistryID, Region: repo.Region, RepositoryName: repo.Name, RepositoryARN: arn,
 	})
 	if err != nil {
 		return res, err
 	}
-	wantDoc, err := policy.Validate(want)
+	renderedDoc, err := policy.Validate(rendered)
 	if err != nil {
 		return res, fmt.Errorf("rendered baseline: %w", err)
 	}
+	// The guard looks at the baseline, not the merged result, so a
+	// repository that already carries its own lock-out statement is still
+	// enforced.
+	if !e.Force {
+		if err := policy.CheckLockOut(renderedDoc); err != nil {
+			return res, fmt.Errorf("rendered baseline: %w", err)
+		}
+	}
 
-	current, err := e.ECR.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{
+	out, err := e.ECR.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{
 		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name),
 	})
 	var noPolicy *types.RepositoryPolicyNotFoundException
+	current := ""
 	switch {
 	case isRepoNotFound(err):
 		res.Action, res.Reason = Skipped, "repository not found (deleted before enforcement)"
@@ -104,7 +158,21 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	case err != nil:
 		return res, fmt.Errorf("get policy: %w", err)
 	default:
-		curDoc, perr := policy.Parse(aws.ToString(current.PolicyText))
+		current = aws.ToString(out.PolicyText)
+	}
+
+	want := rendered
+	if e.mode() == Merge {
+		if want, err = policy.Merge(current, rendered); err != nil {
+			return res, fmt.Errorf("merge: %w", err)
+		}
+	}
+	if current != "" {
+		curDoc, perr := policy.Parse(current)
+		wantDoc, werr := policy.Parse(want)
+		if werr != nil {
+			return res, fmt.Errorf("policy to write: %w", werr)
+		}
 		if perr == nil && policy.Equal(curDoc, wantDoc) {
 			res.Action = Unchanged
 			return res, nil
@@ -120,7 +188,8 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		return res, nil
 	}
 	_, err = e.ECR.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{
-		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name), PolicyText: aws.String(want),
+		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name),
+		PolicyText: aws.String(want), Force: e.Force,
 	})
 	if isRepoNotFound(err) {
 		res.Action, res.Reason = Skipped, "repository not found (deleted before enforcement)"
@@ -131,6 +200,35 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	}
 	res.Action = Applied
 	return res, nil
+}
+
+// exempt returns why a repository is exempt, or "" when it is not.
+func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error) {
+	for _, g := range e.Exempt.Globs {
+		if ok, _ := path.Match(g, name); ok {
+			return fmt.Sprintf("name matches exemption pattern %q", g), nil
+		}
+	}
+	if e.Exempt.TagKey == "" {
+		return "", nil
+	}
+	out, err := e.ECR.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+	if err != nil {
+		return "", fmt.Errorf("list tags: %w", err)
+	}
+	for _, t := range out.Tags {
+		if aws.ToString(t.Key) == e.Exempt.TagKey && aws.ToString(t.Value) == e.Exempt.TagValue {
+			return fmt.Sprintf("tagged %s=%s", e.Exempt.TagKey, e.Exempt.TagValue), nil
+		}
+	}
+	return "", nil
+}
+
+func (e *Enforcer) mode() Mode {
+	if e.Mode == "" {
+		return Replace
+	}
+	return e.Mode
 }
 
 func (e *Enforcer) logger() *slog.Logger {

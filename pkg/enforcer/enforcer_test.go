@@ -22,12 +22,27 @@ const tmpl = `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow
 // The rendered tmpl for repo, as ECR would store it after reformatting.
 const compliant = "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ {\n    \"Sid\" : \"Pull\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::123456789012:root\"\n    },\n    \"Action\" : [ \"ecr:GetDownloadUrlForLayer\", \"ecr:BatchGetImage\" ]\n  } ]\n}"
 
+const (
+	lockOut    = `{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`
+	lockOutMsg = `policy would lock this account out of setting the repository policy: statement "DenyAll": Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; set force to apply it anyway`
+)
+
 var repo = ecrevent.Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web"}
 
 type fakeECR struct {
-	get  func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
-	set  func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
-	sets []string
+	get    func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
+	set    func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
+	tags   map[string]string
+	sets   []string
+	forced []bool
+}
+
+func (f *fakeECR) ListTagsForResource(_ context.Context, in *ecr.ListTagsForResourceInput, _ ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error) {
+	out := &ecr.ListTagsForResourceOutput{}
+	for k, v := range f.tags {
+		out.Tags = append(out.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	return out, nil
 }
 
 func (f *fakeECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
@@ -36,6 +51,7 @@ func (f *fakeECR) GetRepositoryPolicy(_ context.Context, in *ecr.GetRepositoryPo
 
 func (f *fakeECR) SetRepositoryPolicy(_ context.Context, in *ecr.SetRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error) {
 	f.sets = append(f.sets, aws.ToString(in.PolicyText))
+	f.forced = append(f.forced, in.Force)
 	if f.set == nil {
 		return &ecr.SetRepositoryPolicyOutput{}, nil
 	}
@@ -68,6 +84,11 @@ func TestEnforce(t *testing.T) {
 		name       string
 		baseline   fixedBaseline
 		dryRun     bool
+		mode       Mode
+		force      bool
+		exempt     Exemptions
+		tags       map[string]string
+		wantPolicy string // canonical form of the written policy, when set
 		get        func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
 		set        func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
 		want       Result
@@ -96,6 +117,31 @@ func TestEnforce(t *testing.T) {
 			set:        func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error) { return nil, server },
 			wantErrMsg: "enforce team-a/web: set policy: ServerException: internal",
 			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "set policy: ServerException: internal"}},
+		{name: "exempt by name pattern", exempt: Exemptions{Globs: []string{"sandbox/*", "team-a/*"}}, get: noPolicy,
+			want: Result{Repository: "team-a/web", Action: Exempt, Reason: `name matches exemption pattern "team-a/*"`}},
+		{name: "exempt by tag", exempt: Exemptions{TagKey: "ecr-baseline:exempt", TagValue: "true"}, tags: map[string]string{"ecr-baseline:exempt": "true"}, get: noPolicy,
+			want: Result{Repository: "team-a/web", Action: Exempt, Reason: "tagged ecr-baseline:exempt=true"}},
+		{name: "tag with another value is not exempt", exempt: Exemptions{TagKey: "ecr-baseline:exempt", TagValue: "true"}, tags: map[string]string{"ecr-baseline:exempt": "false"},
+			get: noPolicy, wantSets: 1, want: Result{Repository: "team-a/web", Action: Applied, Reason: "repository had no policy"}},
+		{name: "merge keeps foreign statements and replaces same Sid", mode: Merge, wantSets: 1,
+			get:        stored(`{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"},{"Sid":"Pull","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`),
+			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]},{"Sid":"Team","Effect":"Allow","Principal":"*","Action":["ecr:putimage"]}]}`,
+			want:       Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline"}},
+		{name: "merge is compliant when the baseline statements are present", mode: Merge,
+			get:  stored(`{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"},{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`),
+			want: Result{Repository: "team-a/web", Action: Unchanged}},
+		{name: "replace drops foreign statements", wantSets: 1,
+			get:        stored(`{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"}]}`),
+			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]}]}`,
+			want:       Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline"}},
+		{name: "merge of an unreadable policy fails", mode: Merge, get: stored("{"),
+			wantErrIs: policy.ErrUnmergeable, wantErrMsg: "enforce team-a/web: merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF",
+			want:      Result{Repository: "team-a/web", Action: ActionError, Reason: "merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF"}},
+		{name: "lock-out guard refuses", baseline: fixedBaseline{text: lockOut}, get: noPolicy, wantErrIs: policy.ErrLockOut,
+			wantErrMsg: "enforce team-a/web: rendered baseline: " + lockOutMsg,
+			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "rendered baseline: " + lockOutMsg}},
+		{name: "force applies a lock-out baseline", baseline: fixedBaseline{text: lockOut}, force: true, get: noPolicy, wantSets: 1,
+			want: Result{Repository: "team-a/web", Action: Applied, Reason: "repository had no policy"}},
 		{name: "baseline unavailable", baseline: fixedBaseline{err: errors.New("load baseline /b: baseline parameter not found")}, get: noPolicy,
 			wantErrMsg: "enforce team-a/web: load baseline /b: baseline parameter not found",
 			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "load baseline /b: baseline parameter not found"}},
@@ -108,8 +154,9 @@ func TestEnforce(t *testing.T) {
 			if tt.baseline == (fixedBaseline{}) {
 				tt.baseline = fixedBaseline{text: tmpl}
 			}
-			f := &fakeECR{get: tt.get, set: tt.set}
-			e := &Enforcer{ECR: f, Baseline: tt.baseline, DryRun: tt.dryRun, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+			f := &fakeECR{get: tt.get, set: tt.set, tags: tt.tags}
+			e := &Enforcer{ECR: f, Baseline: tt.baseline, DryRun: tt.dryRun, Mode: tt.mode, Force: tt.force, Exempt: tt.exempt,
+				Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 			got, err := e.Enforce(context.Background(), repo)
 			if tt.wantErrMsg == "" && err != nil {
 				t.Fatalf("Enforce: %v", err)
@@ -126,9 +173,21 @@ func TestEnforce(t *testing.T) {
 			if len(f.sets) != tt.wantSets {
 				t.Errorf("SetRepositoryPolicy calls = %d, want %d", len(f.sets), tt.wantSets)
 			}
-			for _, s := range f.sets {
-				if !strings.Contains(s, "arn:aws:iam::123456789012:root") {
+			for i, s := range f.sets {
+				if !strings.Contains(s, "arn:aws:iam::123456789012:root") && !strings.Contains(s, `"Deny"`) {
 					t.Errorf("written policy not rendered for the account: %s", s)
+				}
+				if f.forced[i] != tt.force {
+					t.Errorf("SetRepositoryPolicy force = %v, want %v", f.forced[i], tt.force)
+				}
+				if tt.wantPolicy != "" {
+					doc, err := policy.Parse(s)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := string(doc.Canonical()); got != tt.wantPolicy {
+						t.Errorf("written policy\n%s\nwant\n%s", got, tt.wantPolicy)
+					}
 				}
 			}
 		})

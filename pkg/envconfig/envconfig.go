@@ -4,7 +4,9 @@ package envconfig
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -20,6 +22,21 @@ type Config struct {
 	ReadTPS, WriteTPS float64
 	// Concurrency is how many repositories a backfill enforces at once.
 	Concurrency int
+	// Mode is "replace" or "merge".
+	Mode string
+	// Force applies a baseline that fails the lock-out guard.
+	Force bool
+	// ExemptTagKey and ExemptTagValue exempt tagged repositories; an empty
+	// key turns tag exemption off.
+	ExemptTagKey, ExemptTagValue string
+	// ExemptGlobs exempt repositories by name.
+	ExemptGlobs []string
+	// SelfRoleARN is the function's own role: policy changes it made are
+	// its own writes and must not trigger it again.
+	SelfRoleARN string
+	// FunctionName is the function itself, for resuming a fleet-wide
+	// re-enforcement by invoking itself; empty outside Lambda.
+	FunctionName string
 }
 
 // Defaults for optional settings. ECR publishes no quota for these calls;
@@ -30,11 +47,13 @@ const (
 	DefaultReadTPS     = 20
 	DefaultWriteTPS    = 10
 	DefaultConcurrency = 8
+	DefaultMode        = "replace"
+	DefaultExemptTag   = "ecr-baseline:exempt=true"
 )
 
 // Load reads the configuration through lookup (os.LookupEnv in main).
 func Load(lookup func(string) (string, bool)) (Config, error) {
-	cfg := Config{CacheTTL: DefaultCacheTTL, ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency}
+	cfg := Config{CacheTTL: DefaultCacheTTL, ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency, Mode: DefaultMode}
 	var problems []error
 	name, _ := lookup("BASELINE_PARAMETER_NAME")
 	if name == "" {
@@ -48,13 +67,46 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		}
 		cfg.CacheTTL = d
 	}
-	if v, ok := lookup("DRY_RUN"); ok && v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("DRY_RUN must be true or false, got %q", v))
+	boolean := func(key string, set func(bool)) {
+		if v, ok := lookup(key); ok && v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s must be true or false, got %q", key, v))
+			}
+			set(b)
 		}
-		cfg.DryRun = b
 	}
+	boolean("DRY_RUN", func(b bool) { cfg.DryRun = b })
+	boolean("FORCE", func(b bool) { cfg.Force = b })
+	if v, ok := lookup("ENFORCEMENT_MODE"); ok && v != "" {
+		if v != "replace" && v != "merge" {
+			problems = append(problems, fmt.Errorf("ENFORCEMENT_MODE must be replace or merge, got %q", v))
+		}
+		cfg.Mode = v
+	}
+	tag, ok := lookup("EXEMPT_TAG")
+	if !ok {
+		tag = DefaultExemptTag
+	}
+	if tag != "" {
+		k, v, found := strings.Cut(tag, "=")
+		if !found || k == "" {
+			problems = append(problems, fmt.Errorf("EXEMPT_TAG must be key=value (or empty to turn it off), got %q", tag))
+		}
+		cfg.ExemptTagKey, cfg.ExemptTagValue = k, v
+	}
+	if v, _ := lookup("EXEMPT_REPOSITORIES"); v != "" {
+		for _, g := range strings.Split(v, ",") {
+			g = strings.TrimSpace(g)
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				problems = append(problems, fmt.Errorf("EXEMPT_REPOSITORIES: %q is not a valid pattern", g))
+				continue
+			}
+			cfg.ExemptGlobs = append(cfg.ExemptGlobs, g)
+		}
+	}
+	cfg.SelfRoleARN, _ = lookup("SELF_ROLE_ARN")
+	cfg.FunctionName, _ = lookup("AWS_LAMBDA_FUNCTION_NAME")
 	positive := func(key string, set func(float64)) {
 		v, ok := lookup(key)
 		if !ok || v == "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/ssmevent"
 )
 
 // Enforcer enforces the baseline on one repository.
@@ -25,6 +26,16 @@ type Backfiller interface {
 	Run(ctx context.Context, opts backfill.Options) (backfill.Summary, error)
 }
 
+// Baseline is the cached baseline, which a parameter change invalidates.
+type Baseline interface {
+	Invalidate()
+}
+
+// Continuer queues a payload for a fresh asynchronous invocation.
+type Continuer interface {
+	Continue(ctx context.Context, payload []byte) error
+}
+
 // Response is what the function returns to its invoker.
 type Response struct {
 	Results []enforcer.Result `json:"results,omitempty"`
@@ -34,12 +45,14 @@ type Response struct {
 // BackfillRequest is the payload of a manual invoke, e.g.
 // {"action":"backfill","dryRun":true,"prefix":"team-a/"}. A run that could
 // not finish before the function's deadline returns a nextToken; invoke
-// again with it as continuationToken to resume.
+// again with it as continuationToken to resume. With selfContinue the
+// function does that itself.
 type BackfillRequest struct {
 	Action            string `json:"action"`
 	DryRun            bool   `json:"dryRun"`
 	Prefix            string `json:"prefix"`
-	ContinuationToken string `json:"continuationToken"`
+	ContinuationToken string `json:"continuationToken,omitempty"`
+	SelfContinue      bool   `json:"selfContinue,omitempty"`
 }
 
 // ActionBackfill is the BackfillRequest action.
@@ -49,16 +62,36 @@ const ActionBackfill = "backfill"
 type Handler struct {
 	Enforcer Enforcer
 	Backfill Backfiller
+	Baseline Baseline
+	Continue Continuer
+	// ParameterName is the baseline parameter whose changes re-enforce
+	// the fleet.
+	ParameterName string
+	// SelfRoleARN is the function's role; its own policy writes come back
+	// as SetRepositoryPolicy events and are skipped, so it never loops.
+	SelfRoleARN string
 	// StopBefore is how long before the invocation's deadline a backfill
 	// stops starting repositories.
 	StopBefore time.Duration
 	Logger     *slog.Logger
 }
 
-// Handle dispatches a manual backfill request or an ECR event.
+// Handle dispatches a Parameter Store change, a manual backfill request or
+// an ECR event.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Response, error) {
-	var req BackfillRequest
-	if json.Unmarshal(payload, &req) == nil && req.Action != "" {
+	var peek struct {
+		Source string `json:"source"`
+		Action string `json:"action"`
+	}
+	_ = json.Unmarshal(payload, &peek)
+	switch {
+	case peek.Source == ssmevent.Source:
+		return h.parameterChange(ctx, payload)
+	case peek.Action != "":
+		var req BackfillRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return Response{}, fmt.Errorf("backfill request: %w", err)
+		}
 		return h.backfill(ctx, req)
 	}
 	return h.event(ctx, payload)
@@ -78,29 +111,65 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	}
 	h.Logger.InfoContext(ctx, "backfill summary", "prefix", req.Prefix, "dry_run", req.DryRun,
 		"scanned", sum.Scanned, "applied", sum.Applied, "would_apply", sum.WouldApply, "unchanged", sum.Unchanged,
-		"skipped", sum.Skipped, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken)
+		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken)
+	if req.SelfContinue && !sum.Complete {
+		next := req
+		next.ContinuationToken = sum.NextToken
+		payload, _ := json.Marshal(next)
+		if err := h.Continue.Continue(ctx, payload); err != nil {
+			// Failing the invocation lets Lambda retry it from the same
+			// token; the repositories done so far are unchanged on retry.
+			return Response{Summary: &sum}, fmt.Errorf("backfill stopped at its deadline and could not continue: %w", err)
+		}
+	}
 	return Response{Summary: &sum}, nil
+}
+
+// parameterChange re-enforces the whole fleet with the new baseline,
+// dropping the cached one first so this very invocation uses it.
+func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) (Response, error) {
+	ch, err := ssmevent.Parse(payload)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.ActionError, "error", err)
+		return Response{}, err
+	}
+	log := h.Logger.With("event_id", ch.ID, "parameter", ch.Name, "operation", ch.Operation)
+	if ch.Name != h.ParameterName {
+		log.InfoContext(ctx, "skipped event", "action", enforcer.Skipped, "reason", "not the baseline parameter "+h.ParameterName)
+		return Response{}, nil
+	}
+	if ch.Operation == "Delete" {
+		log.ErrorContext(ctx, "baseline deleted", "action", enforcer.ActionError, "reason", "repositories keep their policies; new ones will fail until the parameter exists again")
+		return Response{}, fmt.Errorf("baseline parameter %s was deleted", ch.Name)
+	}
+	h.Baseline.Invalidate()
+	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill")
+	return h.backfill(ctx, BackfillRequest{Action: ActionBackfill, SelfContinue: true})
 }
 
 // event enforces the baseline on the repository an event names.
 //
 // A malformed or foreign event and every enforcement error are returned as
 // errors: the invocation fails, Lambda retries it, and the event ends in the
-// dead-letter queue rather than being dropped. A CreateRepository call that
-// failed (errorCode set) created nothing, so it is skipped with a reason.
+// dead-letter queue rather than being dropped. A call that failed (errorCode
+// set) changed nothing, and a policy write by this function's own role is
+// its own work coming back: both are skipped with a reason.
 func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response, error) {
 	ev, err := ecrevent.Parse(payload)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.ActionError, "error", err)
 		return Response{}, fmt.Errorf("parse event: %w", err)
 	}
-	if ev.FailedCall != "" {
-		res := enforcer.Result{
-			Repository: ev.Repository.Name,
-			Action:     enforcer.Skipped,
-			Reason:     fmt.Sprintf("%s call failed with %s", ev.EventName, ev.FailedCall),
-		}
-		h.Logger.InfoContext(ctx, "skipped event", "event_id", ev.ID, "repository", res.Repository, "action", res.Action, "reason", res.Reason)
+	reason := ""
+	switch {
+	case ev.FailedCall != "":
+		reason = fmt.Sprintf("%s call failed with %s", ev.EventName, ev.FailedCall)
+	case h.SelfRoleARN != "" && ev.Actor == h.SelfRoleARN:
+		reason = fmt.Sprintf("%s made by ecr-baseline itself", ev.EventName)
+	}
+	if reason != "" {
+		res := enforcer.Result{Repository: ev.Repository.Name, Action: enforcer.Skipped, Reason: reason}
+		h.Logger.InfoContext(ctx, "skipped event", "event_id", ev.ID, "event_name", ev.EventName, "repository", res.Repository, "action", res.Action, "reason", res.Reason)
 		return Response{Results: []enforcer.Result{res}}, nil
 	}
 	res, err := h.Enforcer.Enforce(ctx, ev.Repository)

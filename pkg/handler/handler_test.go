@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 )
@@ -96,4 +98,143 @@ func renameMsg(_ []string, a slog.Attr) slog.Attr {
 		a.Key = "message"
 	}
 	return a
+}
+
+type fakeBackfill struct {
+	runs []backfill.Options
+	sum  backfill.Summary
+	err  error
+}
+
+func (f *fakeBackfill) Run(_ context.Context, opts backfill.Options) (backfill.Summary, error) {
+	f.runs = append(f.runs, opts)
+	return f.sum, f.err
+}
+
+type fakeBaseline struct{ invalidated int }
+
+func (f *fakeBaseline) Invalidate() { f.invalidated++ }
+
+type fakeContinuer struct {
+	payloads []string
+	err      error
+}
+
+func (f *fakeContinuer) Continue(_ context.Context, payload []byte) error {
+	f.payloads = append(f.payloads, string(payload))
+	return f.err
+}
+
+func TestHandleDriftAndOwnWrites(t *testing.T) {
+	tests := []struct {
+		file         string
+		wantEnforced int
+		wantReason   string
+	}{
+		{"set-repository-policy.json", 1, ""},
+		{"delete-repository-policy.json", 1, ""},
+		{"create-repository-pull-through-cache.json", 1, ""},
+		{"create-repository-replication.json", 1, ""},
+		{"set-repository-policy-by-enforcer.json", 0, "SetRepositoryPolicy made by ecr-baseline itself"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			f := &fakeEnforcer{}
+			h := &Handler{Enforcer: f, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			got, err := h.Handle(context.Background(), json.RawMessage(sample(t, tt.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.calls) != tt.wantEnforced {
+				t.Errorf("enforced %d times, want %d", len(f.calls), tt.wantEnforced)
+			}
+			if tt.wantReason != "" && (len(got.Results) != 1 || got.Results[0].Action != enforcer.Skipped || got.Results[0].Reason != tt.wantReason) {
+				t.Errorf("results %+v, want skipped: %s", got.Results, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestHandleParameterChange(t *testing.T) {
+	change := sample(t, "parameter-change.json")
+	tests := []struct {
+		name          string
+		payload       string
+		sum           backfill.Summary
+		continueErr   error
+		wantRuns      int
+		wantContinued []string
+		wantErr       string
+	}{
+		{name: "fleet finished in one invocation", payload: change, sum: backfill.Summary{Scanned: 50, Applied: 50, Complete: true}, wantRuns: 1},
+		{name: "fleet too big: continues itself", payload: change, sum: backfill.Summary{Scanned: 10, Applied: 10, NextToken: "tok"}, wantRuns: 1,
+			wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true}`}},
+		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
+			wantRuns: 1, wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true}`},
+			wantErr: "backfill stopped at its deadline and could not continue: AccessDenied"},
+		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
+		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1), wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
+		{name: "malformed", payload: `{"source":"aws.ssm","detail-type":"Parameter Store Change","id":"x"}`, wantErr: "malformed parameter change event: event x lacks detail.name or detail.operation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bf := &fakeBackfill{sum: tt.sum}
+			bl := &fakeBaseline{}
+			cont := &fakeContinuer{err: tt.continueErr}
+			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy",
+				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			_, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if len(bf.runs) != tt.wantRuns {
+				t.Fatalf("backfill runs = %d, want %d", len(bf.runs), tt.wantRuns)
+			}
+			if tt.wantRuns > 0 && bl.invalidated != 1 {
+				t.Errorf("baseline invalidated %d times, want 1 before the run", bl.invalidated)
+			}
+			if diff := cmp.Diff(tt.wantContinued, cont.payloads); diff != "" {
+				t.Errorf("continuations (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHandleBackfillRequest(t *testing.T) {
+	tests := []struct {
+		name     string
+		payload  string
+		wantOpts []backfill.Options
+		wantErr  string
+	}{
+		{"dry run with prefix", `{"action":"backfill","dryRun":true,"prefix":"team-a/"}`,
+			[]backfill.Options{{Prefix: "team-a/", DryRun: true, StopBefore: 30 * time.Second}}, ""},
+		{"resume", `{"action":"backfill","continuationToken":"abc"}`,
+			[]backfill.Options{{Token: "abc", StopBefore: 30 * time.Second}}, ""},
+		{"unknown action", `{"action":"sync"}`, nil, `unknown action "sync": the manual invoke payload supports "backfill"`},
+		{"wrong field type", `{"action":"backfill","dryRun":"yes"}`, nil, "backfill request: json: cannot unmarshal string into Go struct field BackfillRequest.dryRun of type bool"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bf := &fakeBackfill{sum: backfill.Summary{Complete: true}}
+			h := &Handler{Backfill: bf, StopBefore: 30 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			got, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Summary == nil {
+				t.Fatalf("Handle = %+v, %v", got, err)
+			}
+			if diff := cmp.Diff(tt.wantOpts, bf.runs, cmp.Comparer(func(a, b func(enforcer.Result)) bool { return (a == nil) == (b == nil) })); diff != "" {
+				t.Errorf("backfill options (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -18,6 +18,7 @@ type Client interface {
 	GetRepositoryPolicy(ctx context.Context, in *ecr.GetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error)
 	SetRepositoryPolicy(ctx context.Context, in *ecr.SetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error)
 	DescribeRepositories(ctx context.Context, in *ecr.DescribeRepositoriesInput, opts ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error)
+	ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, opts ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error)
 }
 
 var _ Client = (*ecr.Client)(nil)
@@ -70,4 +71,12 @@ func (e *ECR) DescribeRepositories(ctx context.Context, in *ecr.DescribeReposito
 		return nil, err
 	}
 	return e.Client.DescribeRepositories(ctx, in, opts...)
+}
+
+// ListTagsForResource waits for a read token, then calls ECR.
+func (e *ECR) ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, opts ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error) {
+	if err := wait(ctx, e.Read, "ListTagsForResource"); err != nil {
+		return nil, err
+	}
+	return e.Client.ListTagsForResource(ctx, in, opts...)
 }
