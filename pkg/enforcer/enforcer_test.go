@@ -136,7 +136,7 @@ func TestEnforce(t *testing.T) {
 			want:       Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline"}},
 		{name: "merge of an unreadable policy fails", mode: Merge, get: stored("{"),
 			wantErrIs: policy.ErrUnmergeable, wantErrMsg: "enforce team-a/web: merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF",
-			want:      Result{Repository: "team-a/web", Action: ActionError, Reason: "merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF"}},
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: "merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF"}},
 		{name: "lock-out guard refuses", baseline: fixedBaseline{text: lockOut}, get: noPolicy, wantErrIs: policy.ErrLockOut,
 			wantErrMsg: "enforce team-a/web: rendered baseline: " + lockOutMsg,
 			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "rendered baseline: " + lockOutMsg}},
