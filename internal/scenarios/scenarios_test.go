@@ -1,0 +1,378 @@
+// Package scenarios runs the enforcement behaviours operators rely on —
+// modes, drift, own writes, baseline changes, exemptions, the lock-out
+// guard and racing deliveries — through the real handler and AWS SDK
+// against moto server.
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+)
+
+var server *moto.Server
+
+func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
+
+const (
+	param    = "/ecr-baseline/baseline-policy"
+	selfRole = "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"
+	// baseline has two statements keyed by Sid, as merge mode needs.
+	baseline = `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"BaselineDenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}},` +
+		`{"Sid":"BaselinePull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountId}:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
+	// team is what a team (or the console) writes on its own.
+	team = `{"Version":"2012-10-17","Statement":[{"Sid":"TeamPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"ecr:PutImage"},` +
+		`{"Sid":"BaselinePull","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
+	lockOut = `{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`
+)
+
+// env is one moto state and one function instance.
+type env struct {
+	t       *testing.T
+	ecr     *ecr.Client
+	ssm     *ssm.Client
+	counter *moto.Counter
+	h       *handler.Handler
+}
+
+func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
+	t.Helper()
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, counter: &moto.Counter{}}
+	awsCfg, err := server.Config(ctx, e.counter.Middleware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ecr, e.ssm = ecr.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg)
+	e.putBaseline(baselineText)
+	cfg.ParameterName = param
+	cfg.SelfRoleARN = selfRole
+	cfg.CacheTTL = time.Hour // long, so only invalidation can explain a fresh baseline
+	if cfg.Mode == "" {
+		cfg.Mode = "replace"
+	}
+	cfg.ReadTPS, cfg.WriteTPS, cfg.Concurrency = 1000, 1000, 8
+	e.h = app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+	return e
+}
+
+func (e *env) putBaseline(text string) {
+	e.t.Helper()
+	if _, err := e.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{
+		Name: aws.String(param), Type: ssmtypes.ParameterTypeString, Value: aws.String(text), Overwrite: aws.Bool(true),
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) create(name string, tags map[string]string) {
+	e.t.Helper()
+	in := &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, ecrtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	if _, err := e.ecr.CreateRepository(context.Background(), in); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) setPolicy(name, text string) {
+	e.t.Helper()
+	if _, err := e.ecr.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
+		RepositoryName: aws.String(name), PolicyText: aws.String(text),
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) policy(name string) *policy.Document {
+	e.t.Helper()
+	out, err := e.ecr.GetRepositoryPolicy(context.Background(), &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(name)})
+	if err != nil {
+		return nil
+	}
+	doc, err := policy.Parse(aws.ToString(out.PolicyText))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return doc
+}
+
+// event is an events/ sample rewritten for repository name.
+func event(t *testing.T, file, name string) json.RawMessage {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "events", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return json.RawMessage(strings.ReplaceAll(string(b), "team-a/web", name))
+}
+
+func (e *env) handle(payload json.RawMessage) handler.Response {
+	e.t.Helper()
+	res, err := e.h.Handle(context.Background(), payload)
+	if err != nil {
+		e.t.Fatalf("Handle: %v", err)
+	}
+	return res
+}
+
+func doc(t *testing.T, text string) *policy.Document {
+	t.Helper()
+	d, err := policy.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func rendered(t *testing.T, tmpl, name string) string {
+	t.Helper()
+	out, err := policy.Render(tmpl, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestModes(t *testing.T) {
+	tests := []struct {
+		mode string
+		want func(t *testing.T) *policy.Document
+	}{
+		{"replace", func(t *testing.T) *policy.Document { return doc(t, rendered(t, baseline, "svc")) }},
+		{"merge", func(t *testing.T) *policy.Document {
+			// TeamPush is kept; the team's BaselinePull is replaced by the baseline's.
+			merged, err := policy.Merge(team, rendered(t, baseline, "svc"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := doc(t, merged)
+			if len(d.Statement) != 3 {
+				t.Fatalf("merged policy has %d statements, want 3: %s", len(d.Statement), merged)
+			}
+			return d
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			e := newEnv(t, envconfig.Config{Mode: tt.mode}, baseline)
+			e.create("svc", nil)
+			e.setPolicy("svc", team)
+			e.counter.Reset()
+			e.handle(event(t, "set-repository-policy.json", "svc"))
+			want := tt.want(t)
+			if got := e.policy("svc"); !policy.Equal(got, want) {
+				t.Errorf("policy %s\nwant %s", got.Canonical(), want.Canonical())
+			}
+			if n := e.counter.Count("SetRepositoryPolicy"); n != 1 {
+				t.Errorf("%d writes, want 1", n)
+			}
+			// Idempotent: the same event again writes nothing.
+			e.counter.Reset()
+			res := e.handle(event(t, "set-repository-policy.json", "svc"))
+			if n := e.counter.Count("SetRepositoryPolicy"); n != 0 || res.Results[0].Action != "unchanged" {
+				t.Errorf("second delivery: %d writes, result %+v; want none, unchanged", n, res.Results)
+			}
+		})
+	}
+}
+
+func TestDriftIsRemediatedAndOwnWritesIgnored(t *testing.T) {
+	e := newEnv(t, envconfig.Config{}, baseline)
+	e.create("svc", nil)
+	want := doc(t, rendered(t, baseline, "svc"))
+	e.handle(event(t, "create-repository.json", "svc"))
+
+	steps := []struct {
+		name      string
+		change    func()
+		event     string
+		wantSets  int
+		wantState *policy.Document
+	}{
+		{"someone replaces the policy", func() { e.setPolicy("svc", team) }, "set-repository-policy.json", 1, want},
+		{"our own write comes back as an event", func() {}, "set-repository-policy-by-enforcer.json", 0, want},
+		{"someone deletes the policy", func() {
+			if _, err := e.ecr.DeleteRepositoryPolicy(context.Background(), &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String("svc")}); err != nil {
+				t.Fatal(err)
+			}
+		}, "delete-repository-policy.json", 1, want},
+	}
+	for _, s := range steps {
+		s.change()
+		e.counter.Reset()
+		e.handle(event(t, s.event, "svc"))
+		if n := e.counter.Count("SetRepositoryPolicy"); n != s.wantSets {
+			t.Errorf("%s: %d writes, want %d", s.name, n, s.wantSets)
+		}
+		if n := e.counter.Count("GetRepositoryPolicy"); s.wantSets == 0 && n != 0 {
+			t.Errorf("%s: %d reads; an own write should not even be read", s.name, n)
+		}
+		if got := e.policy("svc"); !policy.Equal(got, s.wantState) {
+			t.Errorf("%s: policy %v, want the baseline", s.name, got)
+		}
+	}
+}
+
+func TestBaselineChangeReenforcesFleet(t *testing.T) {
+	e := newEnv(t, envconfig.Config{}, baseline)
+	names := make([]string, 50)
+	for i := range names {
+		names[i] = "fleet/svc-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+		e.create(names[i], nil)
+	}
+	// Warm the cache with the old baseline.
+	e.handle(event(t, "create-repository.json", names[0]))
+	newBaseline := strings.Replace(baseline, `"ecr:GetDownloadUrlForLayer"]`, `"ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]`, 1)
+	e.putBaseline(newBaseline)
+
+	e.counter.Reset()
+	res := e.handle(event(t, "parameter-change.json", ""))
+	if res.Summary == nil || !res.Summary.Complete || res.Summary.Applied != 50 || res.Summary.Failed != 0 {
+		t.Fatalf("re-enforcement summary %+v, want 50 applied, complete", res.Summary)
+	}
+	if n := e.counter.Count("GetParameter"); n != 1 {
+		t.Errorf("GetParameter calls = %d, want 1: the cache must be refreshed at once, then reused", n)
+	}
+	for _, n := range names {
+		if got := e.policy(n); !policy.Equal(got, doc(t, rendered(t, newBaseline, n))) {
+			t.Fatalf("%s holds %v, want the new baseline", n, got)
+		}
+	}
+	// The next event, well inside the TTL, sees the new baseline too.
+	e.create("late", nil)
+	e.handle(event(t, "create-repository.json", "late"))
+	if got := e.policy("late"); !policy.Equal(got, doc(t, rendered(t, newBaseline, "late"))) {
+		t.Errorf("late repository holds %v, want the new baseline", got)
+	}
+}
+
+func TestExemptions(t *testing.T) {
+	cfg := envconfig.Config{ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true", ExemptGlobs: []string{"sandbox/*"}}
+	e := newEnv(t, cfg, baseline)
+	e.create("tagged", map[string]string{"ecr-baseline:exempt": "true"})
+	e.create("sandbox/play", nil)
+	e.create("normal", nil)
+	e.setPolicy("tagged", team)
+
+	res := e.handle(json.RawMessage(`{"action":"backfill"}`))
+	if s := res.Summary; s == nil || s.Exempt != 2 || s.Applied != 1 || s.Scanned != 3 {
+		t.Fatalf("summary %+v, want 2 exempt, 1 applied", res.Summary)
+	}
+	if got := e.policy("tagged"); !policy.Equal(got, doc(t, team)) {
+		t.Errorf("tagged repository was touched: %v", got)
+	}
+	if got := e.policy("sandbox/play"); got != nil {
+		t.Errorf("sandbox repository was given a policy: %s", got.Canonical())
+	}
+	ev := e.handle(event(t, "create-repository.json", "sandbox/play"))
+	if ev.Results[0].Action != "exempt" || ev.Results[0].Reason != `name matches exemption pattern "sandbox/*"` {
+		t.Errorf("event on an exempt repository: %+v", ev.Results)
+	}
+	if n := e.counter.Count("SetRepositoryPolicy"); n != 2 { // the setup write to "tagged" and "normal"
+		t.Errorf("%d writes in all, want 2", n)
+	}
+}
+
+func TestLockOutGuard(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		e := newEnv(t, envconfig.Config{Force: force}, lockOut)
+		e.create("svc", nil)
+		_, err := e.h.Handle(context.Background(), event(t, "create-repository.json", "svc"))
+		if !force {
+			if err == nil || !strings.Contains(err.Error(), "would stop this account from setting the policy again; set force to apply it anyway") {
+				t.Errorf("without force: error %v, want the lock-out refusal", err)
+			}
+			if n := e.counter.Count("SetRepositoryPolicy"); n != 0 {
+				t.Errorf("without force: %d writes", n)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("with force: %v", err)
+		}
+		if got := e.policy("svc"); !policy.Equal(got, doc(t, lockOut)) {
+			t.Errorf("with force: policy %v, want the lock-out baseline", got)
+		}
+	}
+}
+
+// TestRacingDeliveriesConverge replays the console's sequence —
+// CreateRepository, then its own SetRepositoryPolicy — with events delivered
+// late, out of order and more than once, and the function's own writes
+// echoed back. Whatever the order, the repository ends on the baseline
+// (merged with the console's statements in merge mode) and the function
+// writes at most once per foreign change.
+func TestRacingDeliveriesConverge(t *testing.T) {
+	for _, mode := range []string{"replace", "merge"} {
+		for seed := uint64(1); seed <= 6; seed++ {
+			e := newEnv(t, envconfig.Config{Mode: mode}, baseline)
+			rng := rand.New(rand.NewPCG(seed, 99))
+			e.create("race", nil)
+			queue := []string{"create-repository.json"}
+			consoleWrote := false
+			for step := 0; len(queue) > 0 || !consoleWrote; step++ {
+				if step > 50 {
+					t.Fatalf("%s seed %d: no convergence after 50 steps", mode, seed)
+				}
+				// The console writes at a random point, then its event is queued.
+				if !consoleWrote && (len(queue) == 0 || rng.IntN(3) == 0) {
+					e.setPolicy("race", team)
+					consoleWrote = true
+					queue = append(queue, "set-repository-policy.json")
+				}
+				if len(queue) == 0 {
+					continue
+				}
+				i := rng.IntN(len(queue))
+				ev := queue[i]
+				if rng.IntN(4) != 0 { // sometimes delivered again later
+					queue = append(queue[:i], queue[i+1:]...)
+				}
+				res := e.handle(event(t, ev, "race"))
+				if len(res.Results) == 1 && res.Results[0].Action == "applied" {
+					queue = append(queue, "set-repository-policy-by-enforcer.json")
+				}
+			}
+			want := doc(t, rendered(t, baseline, "race"))
+			if mode == "merge" {
+				merged, err := policy.Merge(team, rendered(t, baseline, "race"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = doc(t, merged)
+			}
+			if got := e.policy("race"); !policy.Equal(got, want) {
+				t.Errorf("%s seed %d: ended on %s\nwant %s", mode, seed, got.Canonical(), want.Canonical())
+			}
+			// One write for the creation and one for the console's change at most.
+			if n := e.counter.Count("SetRepositoryPolicy") - 1; n > 2 {
+				t.Errorf("%s seed %d: %d writes by the function, want at most 2", mode, seed, n)
+			}
+		}
+	}
+}
