@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -65,12 +67,43 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	fs.Float64Var(&cfg.ReadTPS, "read-tps", cfg.ReadTPS, "ECR reads per second (env ECR_READ_TPS)")
 	fs.Float64Var(&cfg.WriteTPS, "write-tps", cfg.WriteTPS, "ECR writes per second (env ECR_WRITE_TPS)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "repositories enforced at once (env BACKFILL_CONCURRENCY)")
+	fs.StringVar(&cfg.Mode, "mode", cfg.Mode, "replace or merge (env ENFORCEMENT_MODE)")
+	fs.BoolVar(&cfg.Force, "force", cfg.Force, "apply a baseline that fails the lock-out guard (env FORCE)")
+	tagDefault := ""
+	if cfg.ExemptTagKey != "" {
+		tagDefault = cfg.ExemptTagKey + "=" + cfg.ExemptTagValue
+	}
+	exemptTag := fs.String("exempt-tag", tagDefault, "key=value tag that exempts a repository, empty for none (env EXEMPT_TAG)")
+	exempt := fs.String("exempt", strings.Join(cfg.ExemptGlobs, ","), "comma-separated name patterns to exempt (env EXEMPT_REPOSITORIES)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ExitUsage
 	}
-	if cfg.ReadTPS <= 0 || cfg.WriteTPS <= 0 || cfg.Concurrency <= 0 {
-		fmt.Fprintln(stderr, "read-tps, write-tps and concurrency must be positive")
+	// The flags go back through envconfig so they are checked exactly as
+	// the function checks its environment.
+	cfg, err = envconfig.Load(func(k string) (string, bool) {
+		switch k {
+		case "BASELINE_PARAMETER_NAME":
+			return cfg.ParameterName, true
+		case "ECR_READ_TPS":
+			return strconv.FormatFloat(cfg.ReadTPS, 'g', -1, 64), true
+		case "ECR_WRITE_TPS":
+			return strconv.FormatFloat(cfg.WriteTPS, 'g', -1, 64), true
+		case "BACKFILL_CONCURRENCY":
+			return strconv.Itoa(cfg.Concurrency), true
+		case "ENFORCEMENT_MODE":
+			return cfg.Mode, true
+		case "FORCE":
+			return strconv.FormatBool(cfg.Force), true
+		case "EXEMPT_TAG":
+			return *exemptTag, true
+		case "EXEMPT_REPOSITORIES":
+			return *exempt, true
+		}
+		return lookup(k)
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
 		return ExitUsage
 	}
 	awsCfg, err := awsconfig.Load(ctx)
@@ -97,8 +130,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return ExitFailed
 	}
 	printTable(stdout, results)
-	fmt.Fprintf(stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, failed %d\n",
-		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Failed)
+	fmt.Fprintf(stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, exempt %d, failed %d\n",
+		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Exempt, sum.Failed)
 	if sum.Failed > 0 {
 		return ExitFailed
 	}

@@ -73,15 +73,19 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 			"REPOSITORY  RESULT       REASON",
 			"app/one     would-apply  repository had no policy",
 			"lib/three   would-apply  repository had no policy",
-			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, failed 0"}},
+			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, exempt 0, failed 0"}},
 		{[]string{"backfill", "--prefix", "app/", "--quiet"}, ExitOK, []string{
 			"app/one     applied  repository had no policy",
-			"scanned 2: applied 2, would apply 0, unchanged 0, skipped 0, failed 0"}},
+			"scanned 2: applied 2, would apply 0, unchanged 0, skipped 0, exempt 0, failed 0"}},
 		{[]string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
 			"app/one     unchanged",
 			"lib/three   would-apply  repository had no policy",
 			"scanned 3: applied 0, would apply 1, unchanged 2"}},
+		{[]string{"backfill", "--dry-run", "--quiet", "--exempt", "lib/*", "--mode", "merge"}, ExitOK, []string{
+			"lib/three   exempt     name matches exemption pattern \"lib/*\"",
+			"exempt 1, failed 0"}},
 		{[]string{"backfill", "--write-tps", "0"}, ExitUsage, nil},
+		{[]string{"backfill", "--mode", "append"}, ExitUsage, nil},
 		{[]string{"sync"}, ExitUsage, nil},
 	}
 	for _, tt := range tests {
