@@ -4,10 +4,15 @@
 
 NPM_STAMP := node_modules/.installed
 CDK       := node_modules/.bin/cdk
+# Extra CDK CLI arguments, e.g. make deploy CDK_ARGS='-c dryRun=true'.
+CDK_ARGS  ?=
 TEST_DEPS += $(NPM_STAMP)
 
-# jsii (under the Go CDK) warns on every run when Node is older than it likes.
+# jsii (under the Go CDK) prints a large banner on every run when Node is
+# older than it likes; the machines here have Node 20, which it calls
+# end-of-life. Node 22 or later silences it for real.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -15,7 +20,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 .PHONY: synth
 synth: build $(NPM_STAMP) ## synthesize the CDK stack into cdk.out (no AWS account needed)
-	$(CDK) synth --quiet
+	$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "cdk.out/$$(cd cdk.out && ls *.template.json)"
 
 .PHONY: cfn-lint
@@ -24,13 +29,17 @@ cfn-lint: synth $(VENV)/.installed ## run cfn-lint on the synthesized templates
 
 .PHONY: diff
 diff: aws-credentials build $(NPM_STAMP) ## compare the stack with the deployed one
-	$(CDK) diff
+	$(CDK) diff $(CDK_ARGS)
 
 .PHONY: deploy
-deploy: aws-credentials build $(NPM_STAMP) ## deploy the stack (after `cdk bootstrap`, see infra/README.md)
-	$(CDK) deploy
+deploy: aws-credentials build $(NPM_STAMP) ## deploy the stack (after make cdk-bootstrap; see infra/README.md)
+	$(CDK) deploy $(CDK_ARGS)
 
-# diff and deploy talk to AWS: fail early, with a hint, when nothing says
+.PHONY: cdk-bootstrap
+cdk-bootstrap: aws-credentials $(NPM_STAMP) ## once per account and region: create the CDK's deployment resources
+	$(CDK) bootstrap $(CDK_ARGS)
+
+# diff, deploy and cdk-bootstrap talk to AWS: fail early, with a hint, when nothing says
 # which account to use, rather than deep inside the CDK CLI.
 .PHONY: aws-credentials
 aws-credentials:

@@ -15,14 +15,20 @@ import (
 const StackName = "EcrBaseline"
 
 func main() {
-	if err := run(); err != nil {
+	err := run()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ecr-baseline infra:", err)
+	}
+	// After the error, not deferred: Close may print a spurious "Runtime
+	// process exited abnormally" (a race inside jsii-runtime-go v1.139.0)
+	// that should not hide it.
+	jsii.Close()
+	if err != nil {
 		os.Exit(1)
 	}
 }
 
 func run() error {
-	defer jsii.Close()
 	app := awscdk.NewApp(nil)
 	cfg, err := ConfigFromContext(app.Node())
 	if err != nil {
