@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
+	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -60,9 +63,27 @@ func event(t *testing.T, name string) []byte {
 	return b
 }
 
-// startFunction builds bootstrap and runs it under the Runtime API emulator
-// with moto as its AWS.
+// startFunction builds bootstrap and runs it under a new Runtime API
+// emulator with moto as its AWS.
 func startFunction(t *testing.T, env ...string) (*runtimeapi.Server, *exec.Cmd, *syncBuffer) {
+	t.Helper()
+	rt := newRuntime(t)
+	cmd, logs := runFunction(t, rt, env...)
+	return rt, cmd, logs
+}
+
+func newRuntime(t *testing.T) *runtimeapi.Server {
+	t.Helper()
+	rt, err := runtimeapi.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+// runFunction runs bootstrap under rt.
+func runFunction(t *testing.T, rt *runtimeapi.Server, env ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ecr-baseline-bootstrap")
@@ -76,11 +97,6 @@ func startFunction(t *testing.T, env ...string) (*runtimeapi.Server, *exec.Cmd, 
 		t.Fatal(buildErr)
 	}
 	bin := bootstrap
-	rt, err := runtimeapi.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
 	logs := &syncBuffer{}
 	cmd, err := rt.Run(bin, append(server.Env(), env...), logs)
 	if err != nil {
@@ -93,7 +109,7 @@ func startFunction(t *testing.T, env ...string) (*runtimeapi.Server, *exec.Cmd, 
 			t.Logf("function logs:\n%s", logs.String())
 		}
 	})
-	return rt, cmd, logs
+	return cmd, logs
 }
 
 func TestBootstrapThroughRuntimeAPI(t *testing.T) {
@@ -179,6 +195,13 @@ func TestBootstrapMissingParameterFailsTheInvocation(t *testing.T) {
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
+	cfg, err := server.Config(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecr.NewFromConfig(cfg).CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String("team-a/web")}); err != nil {
+		t.Fatal(err)
+	}
 	rt, _, _ := startFunction(t, "BASELINE_PARAMETER_NAME=/does/not/exist")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -208,5 +231,77 @@ func TestBootstrapRefusesBadConfiguration(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestBootstrapContinuesFleetRunItself changes the baseline of a fleet too
+// big for one invocation: the function re-enforces what fits before its
+// deadline, then invokes itself through the Lambda Invoke API (served here
+// by the emulator) until the run is complete.
+func TestBootstrapContinuesFleetRunItself(t *testing.T) {
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecrClient := ecr.NewFromConfig(cfg)
+	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
+		Name: aws.String("/ecr-baseline/baseline-policy"), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const fleet = 30
+	for i := range fleet {
+		if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(fmt.Sprintf("fleet/r%02d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := newRuntime(t)
+	// One repository at a time and at most 10 writes a second, with 1.5 s
+	// left before the stop margin: no invocation can do more than 15.
+	rt.AsyncTimeout = app.StopBefore + 1500*time.Millisecond
+	runFunction(t, rt, "BASELINE_PARAMETER_NAME=/ecr-baseline/baseline-policy",
+		"BACKFILL_CONCURRENCY=1", "ECR_WRITE_TPS=10", "AWS_ENDPOINT_URL_LAMBDA=http://"+rt.Addr())
+
+	ictx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	first, err := rt.Invoke(ictx, event(t, "parameter-change.json"), rt.AsyncTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := []runtimeapi.Result{first}
+	for {
+		var resp struct{ Summary backfill.Summary }
+		last := results[len(results)-1]
+		if last.Error != nil {
+			t.Fatalf("invocation %d failed: %+v", len(results), last.Error)
+		}
+		if err := json.Unmarshal(last.Response, &resp); err != nil {
+			t.Fatalf("invocation %d: %v: %s", len(results), err, last.Response)
+		}
+		if resp.Summary.Complete {
+			break
+		}
+		select {
+		case r := <-rt.Async:
+			results = append(results, r)
+		case <-ictx.Done():
+			t.Fatalf("after %d invocations the run was not complete", len(results))
+		}
+	}
+	var total backfill.Summary
+	for _, r := range results {
+		var resp struct{ Summary backfill.Summary }
+		_ = json.Unmarshal(r.Response, &resp)
+		total.Add(resp.Summary)
+	}
+	if len(results) < 2 {
+		t.Errorf("finished in %d invocation; the deadline did not stop it", len(results))
+	}
+	if total.Applied != fleet || total.Scanned != fleet || total.Failed != 0 {
+		t.Errorf("summed over %d invocations: %+v, want %d applied exactly once each", len(results), total, fleet)
 	}
 }
