@@ -32,7 +32,9 @@ while :; do
   if [ "$status" != "None" ]; then
     echo "backfill: invocation $run failed:" >&2; cat "$out" >&2; echo >&2; exit 1
   fi
-  read -r total token < <(python3 - "$out" "$total" <<'PY'
+  # The token comes first: read gives the last name the rest of the line,
+  # and the summary may hold spaces.
+  read -r token total < <(python3 - "$out" "$total" <<'PY'
 import json, sys
 summary = json.load(open(sys.argv[1]))["summary"]
 total = json.loads(sys.argv[2])
@@ -40,7 +42,7 @@ for k in ("scanned", "applied", "wouldApply", "unchanged", "skipped", "failed"):
     total[k] = total.get(k, 0) + summary.get(k, 0)
 total["failures"] = total.get("failures", []) + summary.get("failures", [])
 total["complete"] = summary["complete"]
-print(json.dumps(total, separators=(",", ":")), summary.get("nextToken") or "-")
+print(summary.get("nextToken") or "-", json.dumps(total, separators=(",", ":")))
 PY
 )
   echo "invocation $run done" >&2

@@ -1,0 +1,71 @@
+// Package scripts tests the operator scripts with a stand-in AWS CLI: the
+// real one needs an account, which this project's tests never have.
+package scripts
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeAWS answers the calls backfill.sh makes: two invocations, the first
+// stopping at its deadline with a token. It records each payload.
+const fakeAWS = `#!/usr/bin/env bash
+set -eu
+case "$1 $2" in
+  "sts get-caller-identity") echo '{"Account":"123456789012"}' ;;
+  "cloudformation describe-stacks") echo "ecr-baseline-enforcer" ;;
+  "lambda invoke")
+    payload="" out=""
+    while [ $# -gt 0 ]; do
+      case "$1" in --payload) payload=$2; shift ;; --*) [ "$1" = --cli-binary-format ] || [ "$1" = --function-name ] || [ "$1" = --cli-read-timeout ] || [ "$1" = --query ] || [ "$1" = --output ] && shift ;; *) out=$1 ;; esac
+      shift
+    done
+    echo "$payload" >> "$FAKE_LOG"
+    if [ "$(wc -l < "$FAKE_LOG")" -eq 1 ]; then
+      echo '{"summary":{"scanned":3,"applied":1,"unchanged":2,"failed":0,"complete":false,"nextToken":"tok-1"}}' > "$out"
+    else
+      echo '{"summary":{"scanned":2,"applied":0,"unchanged":1,"failed":1,"failures":[{"repository":"b","reason":"set policy: AccessDenied"}],"complete":true}}' > "$out"
+    fi
+    echo None ;;
+  *) echo "unexpected aws $*" >&2; exit 9 ;;
+esac
+`
+
+func TestBackfillScriptResumesAndSums(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "aws"), []byte(fakeAWS), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "payloads")
+	cmd := exec.Command("bash", "backfill.sh")
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "FAKE_LOG="+log, "PREFIX=team-a/")
+	out, err := cmd.Output()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("exit = %v, want 1 because one repository failed\n%s", err, out)
+	}
+	for _, want := range []string{`"scanned": 5`, `"applied": 1`, `"unchanged": 3`, `"failed": 1`, `"repository": "b"`, `"complete": true`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("summary lacks %s:\n%s", want, out)
+		}
+	}
+	payloads, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(payloads)), "\n")
+	want := []string{
+		`{"action": "backfill", "dryRun": true, "prefix": "team-a/", "continuationToken": ""}`,
+		`{"action": "backfill", "dryRun": true, "prefix": "team-a/", "continuationToken": "tok-1"}`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("payloads %q, want %q", lines, want)
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("payload %d = %s, want %s", i, lines[i], want[i])
+		}
+	}
+}
