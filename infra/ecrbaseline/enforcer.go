@@ -41,12 +41,15 @@ const (
 )
 
 // repositoryActions are the ECR calls the enforcer makes on a repository,
-// granted on every repository of the stack's account and region. A feature
-// that makes a new call adds it here in the same change: backfill needs
-// ecr:DescribeRepositories, tag-based exemptions ecr:ListTagsForResource.
+// granted on every repository of the stack's account and region. The
+// function lists a repository's tags on every event unless EXEMPT_TAG is
+// set empty (tag exemption is on by default). A feature that makes a new
+// call adds it here in the same change: backfill needs
+// ecr:DescribeRepositories.
 var repositoryActions = []string{
 	"ecr:GetRepositoryPolicy",
 	"ecr:SetRepositoryPolicy",
+	"ecr:ListTagsForResource",
 }
 
 // EnforcerProps configures an Enforcer. Later enforcement options (backfill,

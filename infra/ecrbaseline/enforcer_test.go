@@ -3,6 +3,7 @@ package ecrbaseline
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -190,7 +192,7 @@ func TestRolePolicyIsExactlyWhatTheFunctionCalls(t *testing.T) {
 			 "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:", {"Ref": "AWS::Region"},
 			  ":", {"Ref": "AWS::AccountId"}, ":parameter", `+ref(cdktest.LogicalID(e.Parameter))+`]]}},
 			{"Sid": "EnforceRepositoryPolicy", "Effect": "Allow",
-			 "Action": ["ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy"], "Resource": `+ecrRepositories+`},
+			 "Action": ["ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy", "ecr:ListTagsForResource"], "Resource": `+ecrRepositories+`},
 			{"Sid": "ReportFailure", "Effect": "Allow", "Action": "sqs:SendMessage",
 			 "Resource": `+getAtt(cdktest.LogicalID(e.FailureQueue), "Arn")+`}
 		]
@@ -310,16 +312,41 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"LogGroup": `+ref(s.json.LogicalIDs("AWS::Logs::LogGroup")[0])+`
 		}
 	}`)
-	ttl := fn["Environment"].(map[string]any)["Variables"].(map[string]any)[EnvCacheTTL]
-	if d, err := time.ParseDuration(fmt.Sprint(ttl)); err != nil || d != DefaultCacheTTL {
-		t.Errorf("%s %v is not DefaultCacheTTL as a Go duration: %v, %v", EnvCacheTTL, ttl, d, err)
-	}
-
 	logs := s.json.LogicalIDs("AWS::Logs::LogGroup")
 	if len(logs) != 1 {
 		t.Fatalf("log groups: %v, want one", logs)
 	}
 	diff(t, "log group", s.json.Resource(t, "AWS::Logs::LogGroup", logs[0]), `{"RetentionInDays": 30}`)
+}
+
+// TestFunctionEnvironmentLoads feeds the environment the construct sets to
+// the function's own configuration loader: a renamed variable or a value
+// the function rejects fails here, not in the deployed function. It also
+// checks the role allows the tag lookup the loaded settings make.
+func TestFunctionEnvironmentLoads(t *testing.T) {
+	s := defaults(t)
+	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(s.enforcer.Function))
+	vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+	paramRef := map[string]any{"Ref": cdktest.LogicalID(s.enforcer.Parameter)}
+	cfg, err := envconfig.Load(func(key string) (string, bool) {
+		v, ok := vars[key]
+		if cmp.Equal(v, paramRef) {
+			// The parameter's Ref resolves to its name.
+			return DefaultParameterName, true
+		}
+		return fmt.Sprint(v), ok
+	})
+	if err != nil {
+		t.Fatalf("the function rejects the environment the construct sets: %v", err)
+	}
+	if cfg.ParameterName != DefaultParameterName || cfg.CacheTTL != DefaultCacheTTL || cfg.DryRun {
+		t.Errorf("function settings = %q, %s, dry run %v; want %q, %s, false",
+			cfg.ParameterName, cfg.CacheTTL, cfg.DryRun, DefaultParameterName, DefaultCacheTTL)
+	}
+	if cfg.ExemptTagKey != "" && !slices.Contains(repositoryActions, "ecr:ListTagsForResource") {
+		t.Errorf("the function checks tag %s on every repository, but the role may not call ecr:ListTagsForResource",
+			cfg.ExemptTagKey)
+	}
 }
 
 func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
