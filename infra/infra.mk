@@ -10,7 +10,7 @@ TEST_DEPS += $(NPM_STAMP)
 
 # jsii (under the Go CDK) prints a large banner on every run when Node is
 # older than it likes; the machines here have Node 20, which it calls
-# end-of-life. Node 22 or later silences it for real.
+# end-of-life. With Node 22 or later there is nothing to silence.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
@@ -39,8 +39,8 @@ deploy: aws-credentials build $(NPM_STAMP) ## deploy the stack (after make cdk-b
 cdk-bootstrap: aws-credentials $(NPM_STAMP) ## once per account and region: create the CDK's deployment resources
 	$(CDK) bootstrap $(CDK_ARGS)
 
-# diff, deploy and cdk-bootstrap talk to AWS: fail early, with a hint, when nothing says
-# which account to use, rather than deep inside the CDK CLI.
+# diff, deploy and cdk-bootstrap talk to AWS: fail early, with a hint, when
+# nothing says which account to use, rather than deep inside the CDK CLI.
 .PHONY: aws-credentials
 aws-credentials:
 	@hint="Configure credentials (aws configure, aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and retry; 'make synth' needs none."; \

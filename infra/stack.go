@@ -16,6 +16,7 @@ import (
 // StackProps configures NewStack.
 type StackProps struct {
 	awscdk.StackProps
+	// Config is the app's settings, usually from ConfigFromContext.
 	Config Config
 }
 
