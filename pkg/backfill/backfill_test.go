@@ -177,6 +177,7 @@ func TestRunRealignsShiftedPage(t *testing.T) {
 	if _, err := r.Run(context.Background(), Options{Token: token}); err != nil {
 		t.Fatal(err)
 	}
+	sort.Strings(rec.seen) // enforced concurrently, so in any order
 	if diff := cmp.Diff([]string{"a3", "a4"}, rec.seen); diff != "" {
 		t.Errorf("resumed with (-want +got):\n%s", diff)
 	}
