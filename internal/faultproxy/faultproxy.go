@@ -1,11 +1,14 @@
 // Package faultproxy is a reverse proxy for tests and benchmarks that sits
 // between the AWS SDK and moto server and makes moto behave like a busy
 // AWS endpoint: latency per call, a per-operation rate limit answered with
-// ThrottlingException, and injected faults.
+// ThrottlingException, and injected faults — at random, or deterministically
+// for an operation's first calls.
 package faultproxy
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -42,8 +45,18 @@ type Rule struct {
 	// FaultRate is the probability of injecting Fault into a call.
 	FaultRate float64
 	Fault     Fault
+	// Faults, when set, is the mix FaultRate draws from: each injected
+	// call gets one of them at random instead of Fault.
+	Faults []Fault
+	// FailFirst injects Fault into the operation's first FailFirst calls
+	// and into none after them: a transient fault whose count a test can
+	// assert exactly.
+	FailFirst int
 	// SlowBy is the delay of a Slow fault.
 	SlowBy time.Duration
+	// Gather holds the operation's first Gather calls until all of them
+	// have arrived, so concurrent callers are certain to overlap there.
+	Gather int
 }
 
 // Stats counts what the proxy saw for one operation.
@@ -64,7 +77,14 @@ type Proxy struct {
 	rules    map[string]Rule
 	limiters map[string]*rate.Limiter
 	stats    map[string]*Stats
+	gates    map[string]*gate
 	rng      *rand.Rand
+}
+
+// gate releases the calls it holds once want of them have arrived.
+type gate struct {
+	arrived, want int
+	open          chan struct{}
 }
 
 // Start proxies to target (moto's URL) on a free 127.0.0.1 port. rules are
@@ -85,6 +105,7 @@ func Start(target string, rules map[string]Rule, seed uint64) (*Proxy, error) {
 		rules:    map[string]Rule{},
 		limiters: map[string]*rate.Limiter{},
 		stats:    map[string]*Stats{},
+		gates:    map[string]*gate{},
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 	p.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
@@ -100,6 +121,7 @@ func (p *Proxy) SetRules(rules map[string]Rule) {
 	defer p.mu.Unlock()
 	p.rules = rules
 	p.limiters = map[string]*rate.Limiter{}
+	p.gates = map[string]*gate{}
 	for op, r := range rules {
 		if r.RateLimit > 0 {
 			p.limiters[op] = rate.NewLimiter(rate.Limit(r.RateLimit), max(r.Burst, 1))
@@ -138,8 +160,8 @@ func operation(r *http.Request) string {
 }
 
 // decide picks the rule, updates the counts and returns the fault to
-// inject, if any.
-func (p *Proxy) decide(op string) (Rule, Fault) {
+// inject, if any, and the gate the call must wait at, if any.
+func (p *Proxy) decide(op string) (Rule, Fault, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rule, ok := p.rules[op]
@@ -153,19 +175,54 @@ func (p *Proxy) decide(op string) (Rule, Fault) {
 		p.stats[op] = st
 	}
 	st.Calls++
+	var wait <-chan struct{}
+	if st.Calls <= rule.Gather {
+		g := p.gates[op]
+		if g == nil {
+			g = &gate{want: rule.Gather, open: make(chan struct{})}
+			p.gates[op] = g
+		}
+		if g.arrived++; g.arrived == g.want {
+			close(g.open)
+		}
+		wait = g.open
+	}
+	if st.Calls <= rule.FailFirst {
+		st.Faults++
+		return rule, rule.Fault, wait
+	}
 	if rule.FaultRate > 0 && p.rng.Float64() < rule.FaultRate {
 		st.Faults++
-		return rule, rule.Fault
+		if len(rule.Faults) > 0 {
+			return rule, rule.Faults[p.rng.IntN(len(rule.Faults))], wait
+		}
+		return rule, rule.Fault, wait
 	}
 	if l := p.limiters[key]; l != nil && !l.Allow() {
 		st.Throttled++
-		return rule, Throttle
+		return rule, Throttle, wait
 	}
-	return rule, ""
+	return rule, "", wait
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
-	rule, fault := p.decide(operation(r))
+	// The server notices a client that gave up (closed its connection) and
+	// ends r.Context() only once the request body has been read, so read
+	// it before holding a call: a slow or gathered call whose client timed
+	// out is then never forwarded.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rule, fault, wait := p.decide(operation(r))
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if rule.Latency > 0 {
 		time.Sleep(rule.Latency)
 	}

@@ -1,0 +1,155 @@
+package faultproxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// backend stands in for moto: it answers every call with 200 and counts.
+func backend(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func start(t *testing.T, target string, rules map[string]Rule) *Proxy {
+	t.Helper()
+	p, err := Start(target, rules, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// answer is what one call got: a status and error type, or a transport error.
+type answer struct {
+	Status    int
+	ErrorType string
+	Err       string
+}
+
+func call(client *http.Client, url, op string) answer {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921."+op)
+	resp, err := client.Do(req)
+	if err != nil {
+		var ne interface{ Timeout() bool }
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			return answer{Err: "timeout"}
+		case errors.Is(err, io.EOF):
+			return answer{Err: "EOF"}
+		}
+		return answer{Err: err.Error()}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return answer{Status: resp.StatusCode, ErrorType: resp.Header.Get("X-Amzn-Errortype")}
+}
+
+func TestFailFirst(t *testing.T) {
+	ok := answer{Status: 200}
+	tests := []struct {
+		name        string
+		rule        Rule
+		want        []answer
+		wantBackend int32
+	}{
+		{"throttle", Rule{FailFirst: 2, Fault: Throttle},
+			[]answer{{400, "ThrottlingException", ""}, {400, "ThrottlingException", ""}, ok, ok}, 2},
+		{"server error", Rule{FailFirst: 1, Fault: ServerError},
+			[]answer{{500, "ServerException", ""}, ok, ok}, 2},
+		{"access denied", Rule{FailFirst: 1, Fault: AccessDenied},
+			[]answer{{400, "AccessDeniedException", ""}, ok}, 1},
+		{"drop", Rule{FailFirst: 2, Fault: Drop},
+			[]answer{{Err: "EOF"}, {Err: "EOF"}, ok}, 1},
+		// The client gives up long before the proxy would answer; the
+		// call never reaches the backend.
+		{"slow", Rule{FailFirst: 1, Fault: Slow, SlowBy: time.Minute},
+			[]answer{{Err: "timeout"}, ok}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, served := backend(t)
+			p := start(t, srv.URL, map[string]Rule{"SetRepositoryPolicy": tt.rule})
+			client := &http.Client{Timeout: time.Second, Transport: &http.Transport{}}
+			var got []answer
+			for range tt.want {
+				got = append(got, call(client, p.URL, "SetRepositoryPolicy"))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("answers (-want +got):\n%s", diff)
+			}
+			wantStats := Stats{Calls: len(tt.want), Faults: tt.rule.FailFirst}
+			if diff := cmp.Diff(wantStats, p.Stats("SetRepositoryPolicy")); diff != "" {
+				t.Errorf("stats (-want +got):\n%s", diff)
+			}
+			if n := served.Load(); n != tt.wantBackend {
+				t.Errorf("backend served %d calls, want %d", n, tt.wantBackend)
+			}
+			// Other operations are untouched.
+			if a := call(client, p.URL, "GetRepositoryPolicy"); a != ok {
+				t.Errorf("another operation got %+v", a)
+			}
+		})
+	}
+}
+
+func TestFaultMix(t *testing.T) {
+	srv, served := backend(t)
+	mix := []Fault{Throttle, ServerError, AccessDenied}
+	p := start(t, srv.URL, map[string]Rule{"*": {FaultRate: 1, Faults: mix}})
+	client := &http.Client{Transport: &http.Transport{}}
+	seen := map[string]int{}
+	for range 60 {
+		seen[call(client, p.URL, "GetRepositoryPolicy").ErrorType]++
+	}
+	if len(seen) != len(mix) || seen["ThrottlingException"] == 0 || seen["ServerException"] == 0 || seen["AccessDeniedException"] == 0 {
+		t.Errorf("60 calls at fault rate 1 got %v, want each fault of the mix and nothing else", seen)
+	}
+	if n := served.Load(); n != 0 {
+		t.Errorf("backend served %d calls, want none", n)
+	}
+	if diff := cmp.Diff(Stats{Calls: 60, Faults: 60}, p.Stats("GetRepositoryPolicy")); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+}
+
+func TestGather(t *testing.T) {
+	srv, served := backend(t)
+	p := start(t, srv.URL, map[string]Rule{"GetRepositoryPolicy": {Gather: 2}})
+	client := &http.Client{Transport: &http.Transport{}}
+	first := make(chan answer, 1)
+	go func() { first <- call(client, p.URL, "GetRepositoryPolicy") }()
+	for p.Stats("GetRepositoryPolicy").Calls < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := served.Load(); n != 0 {
+		t.Fatalf("the first call reached the backend alone (%d served)", n)
+	}
+	second := call(client, p.URL, "GetRepositoryPolicy")
+	if got := <-first; got != (answer{Status: 200}) || second != (answer{Status: 200}) {
+		t.Errorf("answers %+v, %+v; want both 200", got, second)
+	}
+	if n := served.Load(); n != 2 {
+		t.Errorf("backend served %d calls, want 2", n)
+	}
+	// Past the first two, calls are not held.
+	if a := call(client, p.URL, "GetRepositoryPolicy"); a != (answer{Status: 200}) {
+		t.Errorf("third call: %+v", a)
+	}
+}
