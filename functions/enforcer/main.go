@@ -14,6 +14,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
 )
 
 func main() {
@@ -26,7 +27,9 @@ func main() {
 	if err != nil {
 		fail(logger, "load AWS configuration", err)
 	}
-	lambda.Start(app.New(cfg, awsCfg, logger).Handler.Handle)
+	h := app.New(cfg, awsCfg, logger).Handler
+	h.Metrics = metrics.New(os.Stdout, cfg.FunctionName)
+	lambda.Start(h.Handle)
 }
 
 func fail(logger *slog.Logger, msg string, err error) {

@@ -25,6 +25,10 @@ import (
 // repositories: one enforcement, SDK retries included, fits well inside it.
 const StopBefore = 30 * time.Second
 
+// Reserve is how long before a Lambda deadline every AWS call is cut off:
+// time enough to return the error, log it and emit metrics.
+const Reserve = 2 * time.Second
+
 // App is everything built from one configuration.
 type App struct {
 	Backfill *backfill.Runner
@@ -58,7 +62,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
 			ParameterName: cfg.ParameterName, SelfRoleARN: cfg.SelfRoleARN,
-			StopBefore: StopBefore, Logger: logger,
+			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ssmevent"
 )
 
@@ -35,6 +36,20 @@ type Baseline interface {
 type Continuer interface {
 	Continue(ctx context.Context, payload []byte) error
 }
+
+// Recorder records what one invocation did as metrics.
+type Recorder interface {
+	Emit(inv metrics.Invocation) error
+}
+
+var _ Recorder = (*metrics.Emitter)(nil)
+
+// Entries, as recorded in metrics.
+const (
+	EntryEvent           = "event"
+	EntryBackfill        = "backfill"
+	EntryParameterChange = "parameter-change"
+)
 
 // Response is what the function returns to its invoker.
 type Response struct {
@@ -73,12 +88,31 @@ type Handler struct {
 	// StopBefore is how long before the invocation's deadline a backfill
 	// stops starting repositories.
 	StopBefore time.Duration
-	Logger     *slog.Logger
+	// Reserve is cut from the invocation's deadline for all the work and
+	// every AWS call in it, so a call that is still retrying fails while
+	// there is time left to return the error, log it and emit metrics,
+	// rather than Lambda ending the invocation as timed out.
+	Reserve time.Duration
+	// Metrics, when set, receives one record per invocation.
+	Metrics Recorder
+	Logger  *slog.Logger
 }
 
 // Handle dispatches a Parameter Store change, a manual backfill request or
-// an ECR event.
+// an ECR event, then records what the invocation did.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Response, error) {
+	start := time.Now()
+	if deadline, ok := ctx.Deadline(); ok && h.Reserve > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-h.Reserve))
+		defer cancel()
+	}
+	entry, res, err := h.dispatch(ctx, payload)
+	h.record(ctx, entry, res, err, time.Since(start))
+	return res, err
+}
+
+func (h *Handler) dispatch(ctx context.Context, payload json.RawMessage) (string, Response, error) {
 	var peek struct {
 		Source string `json:"source"`
 		Action string `json:"action"`
@@ -86,15 +120,53 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Response
 	_ = json.Unmarshal(payload, &peek)
 	switch {
 	case peek.Source == ssmevent.Source:
-		return h.parameterChange(ctx, payload)
+		res, err := h.parameterChange(ctx, payload)
+		return EntryParameterChange, res, err
 	case peek.Action != "":
 		var req BackfillRequest
 		if err := json.Unmarshal(payload, &req); err != nil {
-			return Response{}, fmt.Errorf("backfill request: %w", err)
+			return EntryBackfill, Response{}, fmt.Errorf("backfill request: %w", err)
 		}
-		return h.backfill(ctx, req)
+		res, err := h.backfill(ctx, req)
+		return EntryBackfill, res, err
 	}
-	return h.event(ctx, payload)
+	res, err := h.event(ctx, payload)
+	return EntryEvent, res, err
+}
+
+// record counts the repositories by outcome, and an invocation error as
+// one more failure: the event behind it went back to Lambda's retries.
+func (h *Handler) record(ctx context.Context, entry string, res Response, err error, d time.Duration) {
+	if h.Metrics == nil {
+		return
+	}
+	inv := metrics.Invocation{Entry: entry, Duration: d}
+	if s := res.Summary; s != nil {
+		inv.Applied, inv.WouldApply, inv.Unchanged = s.Applied, s.WouldApply, s.Unchanged
+		inv.Skipped, inv.Exempt, inv.Failed = s.Skipped, s.Exempt, s.Failed
+	}
+	for _, r := range res.Results {
+		switch r.Action {
+		case enforcer.Applied:
+			inv.Applied++
+		case enforcer.WouldApply:
+			inv.WouldApply++
+		case enforcer.Unchanged:
+			inv.Unchanged++
+		case enforcer.Exempt:
+			inv.Exempt++
+		case enforcer.ActionError:
+			inv.Failed++
+		default:
+			inv.Skipped++
+		}
+	}
+	if err != nil {
+		inv.Failed++
+	}
+	if err := h.Metrics.Emit(inv); err != nil {
+		h.Logger.WarnContext(ctx, "metrics not emitted", "error", err)
+	}
 }
 
 func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, error) {
@@ -102,8 +174,10 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.ActionError, "reason", "unknown action "+req.Action)
 		return Response{}, fmt.Errorf("unknown action %q: the manual invoke payload supports %q", req.Action, ActionBackfill)
 	}
+	// The context's deadline is already Reserve early, so the run stops
+	// StopBefore before the invocation's own deadline, as documented.
 	sum, err := h.Backfill.Run(ctx, backfill.Options{
-		Prefix: req.Prefix, DryRun: req.DryRun, Token: req.ContinuationToken, StopBefore: h.StopBefore,
+		Prefix: req.Prefix, DryRun: req.DryRun, Token: req.ContinuationToken, StopBefore: max(h.StopBefore-h.Reserve, 0),
 	})
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
+	"github.com/ecr-baseline/ecr-baseline/policies"
+)
+
+// emfRecord is the part of an EMF line the alarms depend on.
+type emfRecord struct {
+	AWS struct {
+		Timestamp         int64
+		CloudWatchMetrics []struct {
+			Namespace  string
+			Dimensions [][]string
+			Metrics    []struct{ Name, Unit string }
+		}
+	} `json:"_aws"`
+	FunctionName                                            string
+	Entry                                                   string
+	Applied, Unchanged, Skipped, Exempt, Failed, WouldApply int
+	Duration                                                *float64
+}
+
+// TestBootstrapEmitsMetrics runs the real binary and reads its stdout, as
+// Lambda does: one EMF record per invocation, counts per outcome, and an
+// invocation error counted as a failure.
+func TestBootstrapEmitsMetrics(t *testing.T) {
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fleet.New(cfg, policies.Baseline).Seed(ctx, fleet.Repo{Name: "team-a/web"}); err != nil {
+		t.Fatal(err)
+	}
+	rt, _, logs := startFunction(t, "BASELINE_PARAMETER_NAME="+fleet.Parameter)
+
+	type counts struct {
+		Entry                                                   string
+		Applied, Unchanged, Skipped, Exempt, Failed, WouldApply int
+	}
+	invocations := []struct {
+		payload []byte
+		want    counts
+	}{
+		{event(t, "create-repository.json"), counts{Entry: "event", Applied: 1}},
+		{event(t, "create-repository.json"), counts{Entry: "event", Unchanged: 1}},
+		{event(t, "not-ours.json"), counts{Entry: "event", Failed: 1}},
+		{[]byte(`{"action":"backfill","dryRun":true}`), counts{Entry: "backfill", Unchanged: 1}},
+	}
+	for i, inv := range invocations {
+		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := rt.Invoke(ictx, inv.payload, time.Minute)
+		cancel()
+		if err != nil {
+			t.Fatalf("invoke %d: %v", i, err)
+		}
+	}
+
+	// stdout reaches the buffer through a pipe, after the response: wait
+	// for the last record before reading them all.
+	for wait := time.Now().Add(10 * time.Second); strings.Count(logs.String(), `"_aws"`) < len(invocations) && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var got []counts
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(line, `"_aws"`) {
+			continue
+		}
+		var rec emfRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("EMF line is not JSON: %v\n%s", err, line)
+		}
+		checkShape(t, rec)
+		got = append(got, counts{rec.Entry, rec.Applied, rec.Unchanged, rec.Skipped, rec.Exempt, rec.Failed, rec.WouldApply})
+	}
+	want := make([]counts, len(invocations))
+	for i, inv := range invocations {
+		want[i] = inv.want
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EMF records, one per invocation (-want +got):\n%s", diff)
+	}
+}
+
+func checkShape(t *testing.T, rec emfRecord) {
+	t.Helper()
+	wantMetrics := []struct{ Name, Unit string }{
+		{"Applied", "Count"}, {"Unchanged", "Count"}, {"Skipped", "Count"}, {"Exempt", "Count"},
+		{"Failed", "Count"}, {"WouldApply", "Count"}, {"Duration", "Milliseconds"},
+	}
+	if len(rec.AWS.CloudWatchMetrics) != 1 {
+		t.Fatalf("%d metric directives, want 1", len(rec.AWS.CloudWatchMetrics))
+	}
+	d := rec.AWS.CloudWatchMetrics[0]
+	if d.Namespace != "EcrBaseline" || !cmp.Equal(d.Dimensions, [][]string{{"FunctionName"}}) || !cmp.Equal(d.Metrics, wantMetrics) {
+		t.Errorf("directive %+v, want namespace EcrBaseline, dimension FunctionName and the seven metrics", d)
+	}
+	if rec.FunctionName != "ecr-baseline-enforcer" {
+		t.Errorf("FunctionName %q, want the function's own name", rec.FunctionName)
+	}
+	if rec.AWS.Timestamp < 1e12 || rec.Duration == nil || *rec.Duration <= 0 {
+		t.Errorf("timestamp %d, duration %v: want epoch milliseconds and a duration", rec.AWS.Timestamp, rec.Duration)
+	}
+}

@@ -1,0 +1,179 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
+	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
+)
+
+type fakeRecorder struct {
+	got []metrics.Invocation
+	err error
+}
+
+func (f *fakeRecorder) Emit(inv metrics.Invocation) error {
+	f.got = append(f.got, inv)
+	return f.err
+}
+
+func TestHandleRecordsMetrics(t *testing.T) {
+	create := sample(t, "create-repository.json")
+	summary := backfill.Summary{Scanned: 11, Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4, Complete: true,
+		Failures: []backfill.Failure{{Repository: "a", Reason: "x"}}}
+	tests := []struct {
+		name       string
+		payload    string
+		enforceErr error
+		sum        backfill.Summary
+		runErr     error
+		want       metrics.Invocation
+	}{
+		{name: "applied", payload: create, want: metrics.Invocation{Entry: "event", Applied: 1}},
+		{name: "failed call skipped", payload: sample(t, "create-repository-failed.json"), want: metrics.Invocation{Entry: "event", Skipped: 1}},
+		{name: "enforcement error", payload: create, enforceErr: errors.New("boom"), want: metrics.Invocation{Entry: "event", Failed: 1}},
+		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Failed: 1}},
+		{name: "backfill", payload: `{"action":"backfill"}`, sum: summary,
+			want: metrics.Invocation{Entry: "backfill", Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}},
+		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, WouldApply: 4, Unchanged: 1, Complete: true},
+			want: metrics.Invocation{Entry: "backfill", WouldApply: 4, Unchanged: 1}},
+		{name: "backfill cannot list", payload: `{"action":"backfill"}`, runErr: errors.New("backfill: describe repositories: denied"),
+			want: metrics.Invocation{Entry: "backfill", Failed: 1}},
+		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Failed: 1}},
+		{name: "another parameter", payload: strings.ReplaceAll(sample(t, "parameter-change.json"), "/ecr-baseline/baseline-policy", "/other"),
+			want: metrics.Invocation{Entry: "parameter-change"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &fakeRecorder{}
+			h := &Handler{
+				Enforcer: &fakeEnforcer{err: tt.enforceErr}, Backfill: &fakeBackfill{sum: tt.sum, err: tt.runErr},
+				Baseline: &fakeBaseline{}, Continue: &fakeContinuer{}, ParameterName: "/ecr-baseline/baseline-policy",
+				Metrics: rec, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)),
+			}
+			_, _ = h.Handle(context.Background(), json.RawMessage(tt.payload))
+			if len(rec.got) != 1 {
+				t.Fatalf("%d records, want exactly one per invocation", len(rec.got))
+			}
+			if diff := cmp.Diff(tt.want, rec.got[0], cmpopts.IgnoreFields(metrics.Invocation{}, "Duration")); diff != "" {
+				t.Errorf("record (-want +got):\n%s", diff)
+			}
+			if rec.got[0].Duration <= 0 {
+				t.Errorf("duration %s, want the invocation's wall time", rec.got[0].Duration)
+			}
+		})
+	}
+}
+
+func TestHandleLogsMetricsFailure(t *testing.T) {
+	var logs bytes.Buffer
+	h := &Handler{Enforcer: &fakeEnforcer{}, Metrics: &fakeRecorder{err: errors.New("metrics: write: stdout closed")},
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	if _, err := h.Handle(context.Background(), json.RawMessage(sample(t, "create-repository.json"))); err != nil {
+		t.Fatalf("a metrics failure failed the invocation: %v", err)
+	}
+	if want := `"msg":"metrics not emitted","error":"metrics: write: stdout closed"`; !strings.Contains(logs.String(), want) {
+		t.Errorf("logs %s lack %s", logs.String(), want)
+	}
+}
+
+// deadlineEnforcer reports the deadline of the context it is given and
+// fails as a call would once that context has ended.
+type deadlineEnforcer struct {
+	fakeEnforcer
+	deadline time.Time
+	has      bool
+}
+
+func (d *deadlineEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
+	d.deadline, d.has = ctx.Deadline()
+	if err := ctx.Err(); err != nil {
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, err
+	}
+	return d.fakeEnforcer.Enforce(ctx, repo)
+}
+
+type deadlineBackfill struct {
+	opts     backfill.Options
+	deadline time.Time
+}
+
+func (d *deadlineBackfill) Run(ctx context.Context, opts backfill.Options) (backfill.Summary, error) {
+	d.opts = opts
+	d.deadline, _ = ctx.Deadline()
+	return backfill.Summary{Complete: true}, nil
+}
+
+func TestHandleCutsReserveFromDeadline(t *testing.T) {
+	const reserve = 2 * time.Second
+	create := json.RawMessage(sample(t, "create-repository.json"))
+	lambdaDeadline := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	tests := []struct {
+		name         string
+		ctx          func() (context.Context, context.CancelFunc)
+		wantDeadline time.Time
+		wantErr      error
+	}{
+		{"Lambda deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), lambdaDeadline)
+		}, lambdaDeadline.Add(-reserve), nil},
+		{"no deadline (CLI): none invented", func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		}, time.Time{}, nil},
+		// Less time left than the reserve: the calls fail at once and the
+		// event goes back to Lambda's retries.
+		{"deadline inside the reserve", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(context.Background(), time.Now().Add(reserve/2))
+		}, time.Time{}, context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enf := &deadlineEnforcer{}
+			rec := &fakeRecorder{}
+			h := &Handler{Enforcer: enf, Reserve: reserve, Metrics: rec, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			_, err := h.Handle(ctx, create)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Handle error = %v, want %v", err, tt.wantErr)
+			}
+			if !tt.wantDeadline.IsZero() && !enf.deadline.Equal(tt.wantDeadline) {
+				t.Errorf("enforcer's deadline %s, want %s (the Lambda deadline less %s)", enf.deadline, tt.wantDeadline, reserve)
+			}
+			if tt.wantDeadline.IsZero() && tt.wantErr == nil && enf.has {
+				t.Errorf("enforcer's context has deadline %s, want none", enf.deadline)
+			}
+			if tt.wantErr != nil && (len(rec.got) != 1 || rec.got[0].Failed != 1) {
+				t.Errorf("records %+v, want one with Failed 1", rec.got)
+			}
+		})
+	}
+}
+
+func TestBackfillStopsStopBeforeTheLambdaDeadline(t *testing.T) {
+	lambdaDeadline := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	bf := &deadlineBackfill{}
+	h := &Handler{Backfill: bf, StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
+	defer cancel()
+	if _, err := h.Handle(ctx, json.RawMessage(`{"action":"backfill"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// The run sees a deadline 2 s early and stops 28 s before it: 30 s
+	// before the Lambda deadline, as StopBefore says.
+	if !bf.deadline.Equal(lambdaDeadline.Add(-2*time.Second)) || bf.opts.StopBefore != 28*time.Second {
+		t.Errorf("backfill ran with deadline %s and StopBefore %s; want %s and 28s", bf.deadline, bf.opts.StopBefore, lambdaDeadline.Add(-2*time.Second))
+	}
+}
