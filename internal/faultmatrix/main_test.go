@@ -1,0 +1,144 @@
+// Package faultmatrix proves what ecr-baseline does when AWS misbehaves:
+// every entry path (a CreateRepository event, a drift event, a backfill)
+// under every fault a fault-injecting proxy in front of moto can produce
+// (throttling, 500s, calls slower than the attempt timeout, access denied,
+// dropped connections), a large backfill under mixed random faults, and
+// the same event delivered twice at once. Outcomes are read back from moto
+// directly, never through the proxy.
+package faultmatrix
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/policies"
+)
+
+var server *moto.Server
+
+func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
+
+const (
+	// slowAttempt is the attempt timeout in rows with the Slow fault: far
+	// above moto's answers (tens of milliseconds), far below slowBy. Other
+	// rows keep the production awsconfig.AttemptTimeout.
+	slowAttempt = 250 * time.Millisecond
+	slowBy      = 10 * time.Second
+	// maxBackoff shortens the SDK's backoff (up to 20 s in production) so
+	// eight attempts take milliseconds; the number of attempts is unchanged.
+	maxBackoff = 5 * time.Millisecond
+)
+
+// rig is one moto state, a proxy in front of moto and a function instance
+// that reaches AWS only through the proxy.
+type rig struct {
+	fleet *fleet.Fleet
+	proxy *faultproxy.Proxy
+	h     *handler.Handler
+}
+
+// newRig resets moto, seeds repos and starts a proxy with rules. Calls
+// time out after attempt (0 keeps awsconfig.AttemptTimeout).
+func newRig(t *testing.T, rules map[string]faultproxy.Rule, attempt time.Duration, repos ...fleet.Repo) *rig {
+	t.Helper()
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	direct, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{fleet: fleet.New(direct, policies.Baseline)}
+	if err := r.fleet.Seed(ctx, repos...); err != nil {
+		t.Fatal(err)
+	}
+	if r.proxy, err = faultproxy.Start(server.URL, rules, 7); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.proxy.Close() })
+	r.h = newHandler(t, r.proxy.URL, attempt)
+	return r
+}
+
+// newHandler is one function instance (one Lambda container) with the
+// production configuration, reaching AWS at endpoint.
+func newHandler(t *testing.T, endpoint string, attempt time.Duration) *handler.Handler {
+	t.Helper()
+	awsCfg, err := moto.Config(context.Background(), endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempt > 0 {
+		awsCfg.HTTPClient = awsconfig.HTTPClient(attempt)
+	}
+	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
+	// The function's defaults (exemption tag on, so ListTagsForResource is
+	// called too), with pacing out of the way.
+	env := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000"}
+	cfg, err := envconfig.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+}
+
+// handle invokes the function the way Lambda does for an async event.
+func (r *rig) handle(payload []byte) (handler.Response, error) {
+	return r.h.Handle(context.Background(), json.RawMessage(payload))
+}
+
+// normalize makes an error text comparable: the proxy's address becomes
+// PROXY and the words of a transport error (which vary between EOF,
+// "connection reset by peer" and the kinds of timeout) become
+// <transport error>; the words are returned apart.
+func normalize(text, proxyURL string) (string, string) {
+	text = strings.ReplaceAll(text, proxyURL, "PROXY")
+	const sent = `request send failed, Post "PROXY/": `
+	before, transport, found := strings.Cut(text, sent)
+	if !found {
+		return text, ""
+	}
+	return before + sent + "<transport error>", transport
+}
+
+// transportErrorFits reports whether a transport error is what fault
+// causes: a connection closed without an answer, or an attempt timeout.
+func transportErrorFits(fault faultproxy.Fault, transport string) bool {
+	switch fault {
+	case faultproxy.Drop:
+		return transport == "EOF" || strings.HasSuffix(transport, "connection reset by peer")
+	case faultproxy.Slow:
+		return strings.Contains(transport, "Client.Timeout exceeded") || transport == "context deadline exceeded"
+	}
+	return transport == ""
+}
+
+// samePolicy reports whether two policy texts mean the same ("" is none).
+func samePolicy(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	da, err := policy.Parse(a)
+	if err != nil {
+		return false
+	}
+	db, err := policy.Parse(b)
+	return err == nil && policy.Equal(da, db)
+}

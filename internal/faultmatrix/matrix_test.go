@@ -1,0 +1,302 @@
+package faultmatrix
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	fp "github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/policies"
+)
+
+// open is the policy a person sets in events/set-repository-policy.json.
+const open = `{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
+
+// entry is one way into the function: the payload, the repositories it
+// covers as they are before the invocation, and the operations it makes.
+type entry struct {
+	payload []byte
+	// eventID prefixes an event's errors; "" for backfill.
+	eventID string
+	repos   []fleet.Repo
+	// reason is the applied result's reason on an event path.
+	reason string
+	ops    []string
+}
+
+var perRepositoryOps = []string{"GetParameter", "ListTagsForResource", "GetRepositoryPolicy", "SetRepositoryPolicy"}
+
+func entries(t *testing.T) map[string]entry {
+	compliant, err := policy.Render(policies.Baseline, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: "fleet/ok-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]entry{
+		"create": {payload: samples.Read(t, "create-repository.json"), eventID: "6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
+			repos: []fleet.Repo{{Name: "team-a/web"}}, reason: "repository had no policy", ops: perRepositoryOps},
+		"drift": {payload: samples.Read(t, "set-repository-policy.json"), eventID: "d7e1f3a5-9b2c-4d4e-8f6a-1c3e5a7b9d02",
+			repos: []fleet.Repo{{Name: "team-a/web", Policy: open}}, reason: "policy differs from baseline", ops: perRepositoryOps},
+		"backfill": {payload: []byte(`{"action":"backfill"}`),
+			repos: []fleet.Repo{{Name: "fleet/none-0"}, {Name: "fleet/none-1"}, {Name: "fleet/foreign-0", Policy: open}, {Name: "fleet/ok-0", Policy: compliant}},
+			ops:   append([]string{"DescribeRepositories"}, perRepositoryOps...)},
+	}
+}
+
+// outcome is what an invocation does with a fault.
+type outcome string
+
+const (
+	// retried: the SDK retried the calls and the invocation succeeded.
+	retried outcome = "retried to success"
+	// listed: the backfill summary lists the repositories it could not
+	// enforce; the invocation succeeds so the rest of the run counts.
+	listed outcome = "listed as failed"
+	// returned: the invocation fails, so Lambda's async retries and then
+	// the dead-letter queue keep the event.
+	returned outcome = "returned to Lambda as an error"
+)
+
+// Why the SDK gave up, as its errors say it.
+const (
+	exhausted = "exceeded maximum number of attempts, 8, "
+	throttled = "https response error StatusCode: 400, RequestID: , api error ThrottlingException: Rate exceeded"
+	// ECR models ServerException, so its text lacks SSM's "api error".
+	server500 = "https response error StatusCode: 500, RequestID: , ServerException: injected server error"
+	sendError = `https response error StatusCode: 0, RequestID: , request send failed, Post "PROXY/": <transport error>`
+	denied    = "https response error StatusCode: 400, RequestID: , api error AccessDeniedException: injected access denied"
+	setPolicy = "set policy: operation error ECR: SetRepositoryPolicy, "
+)
+
+// The transient rows fail every operation's first calls: all but the last
+// of the SDK's attempts, or three for slow calls (each costs an attempt
+// timeout, and three already prove the timeout is retried).
+const (
+	transient     = awsconfig.MaxAttempts - 1
+	transientSlow = 3
+)
+
+type row struct {
+	entry, fault, mode string
+	rules              map[string]fp.Rule
+	want               outcome
+	// wantErr is the invocation's error on an event path (after
+	// "event <id>: enforce team-a/web: ") or a backfill's own error, and
+	// every listed failure's reason, normalised.
+	wantErr string
+	// wantFailed is how many repositories a backfill lists as failed.
+	wantFailed int
+}
+
+func every(f fp.Fault, n int) map[string]fp.Rule {
+	return map[string]fp.Rule{"*": {FailFirst: n, Fault: f, SlowBy: slowBy}}
+}
+
+func always(op string, f fp.Fault) map[string]fp.Rule {
+	return map[string]fp.Rule{op: {FaultRate: 1, Fault: f, SlowBy: slowBy}}
+}
+
+func once(op string, f fp.Fault) map[string]fp.Rule {
+	return map[string]fp.Rule{op: {FailFirst: 1, Fault: f}}
+}
+
+// common are the rows every entry path has: each fault passing (first
+// calls of every operation), and each fault on every policy write, which
+// an event returns to Lambda and a backfill lists (three repositories need
+// a write). An access denied is never retried, even once.
+func common(entry string, failedWrite outcome, failed int) []row {
+	var rows []row
+	for _, f := range []fp.Fault{fp.Throttle, fp.ServerError, fp.Drop, fp.Slow} {
+		n := transient
+		if f == fp.Slow {
+			n = transientSlow
+		}
+		rows = append(rows, row{entry, string(f), fmt.Sprintf("first %d calls of every operation", n), every(f, n), retried, "", 0})
+	}
+	rows = append(rows, row{entry, "access-denied", "first SetRepositoryPolicy", once("SetRepositoryPolicy", fp.AccessDenied), failedWrite, setPolicy + denied, min(failed, 1)})
+	for _, f := range []struct {
+		fault fp.Fault
+		err   string
+	}{
+		{fp.Throttle, exhausted + throttled},
+		{fp.ServerError, exhausted + server500},
+		{fp.Drop, exhausted + sendError},
+		{fp.Slow, exhausted + sendError},
+		{fp.AccessDenied, denied},
+	} {
+		rows = append(rows, row{entry, string(f.fault), "every SetRepositoryPolicy", always("SetRepositoryPolicy", f.fault), failedWrite, setPolicy + f.err, failed})
+	}
+	return rows
+}
+
+var matrix = slices.Concat(
+	// A CreateRepository event.
+	common("create", returned, 0),
+	[]row{
+		{"create", "access-denied", "every GetParameter", always("GetParameter", fp.AccessDenied), returned,
+			"load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, https response error StatusCode: 400, RequestID: , AccessDeniedException: injected access denied", 0},
+		{"create", "access-denied", "every GetRepositoryPolicy", always("GetRepositoryPolicy", fp.AccessDenied), returned,
+			"get policy: operation error ECR: GetRepositoryPolicy, " + denied, 0},
+	},
+
+	// A drift event: someone replaced the policy.
+	common("drift", returned, 0),
+	[]row{
+		{"drift", "access-denied", "every ListTagsForResource", always("ListTagsForResource", fp.AccessDenied), returned,
+			"list tags: operation error ECR: ListTagsForResource, " + denied, 0},
+	},
+
+	// A backfill of four repositories: two without a policy, one with a
+	// foreign one, one compliant.
+	common("backfill", listed, 3),
+	[]row{
+		// Without the baseline nothing can be checked: all four are
+		// listed, the compliant one too, and none is touched.
+		{"backfill", "server-error", "every GetParameter", always("GetParameter", fp.ServerError), listed,
+			"load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 4},
+		// Without the list there is no run: the invocation fails.
+		{"backfill", "throttle", "every DescribeRepositories", always("DescribeRepositories", fp.Throttle), returned,
+			"backfill: describe repositories: operation error ECR: DescribeRepositories, " + exhausted + throttled, 0},
+		{"backfill", "access-denied", "every DescribeRepositories", always("DescribeRepositories", fp.AccessDenied), returned,
+			"backfill: describe repositories: operation error ECR: DescribeRepositories, " + denied, 0},
+	},
+)
+
+// TestFaultMatrix runs each entry path under each fault and checks the
+// defined outcome against what moto holds afterwards: retried faults end
+// compliant, a backfill lists exactly the repositories it could not
+// enforce and left them as they were, and an event that could not be
+// enforced fails the invocation and leaves the repository as it was, for
+// Lambda's retry to enforce.
+func TestFaultMatrix(t *testing.T) {
+	paths := entries(t)
+	for _, tt := range matrix {
+		t.Run(fmt.Sprintf("%s/%s/%s", tt.entry, tt.fault, tt.mode), func(t *testing.T) {
+			e := paths[tt.entry]
+			attempt := time.Duration(0)
+			if tt.fault == "slow" {
+				attempt = slowAttempt
+			}
+			r := newRig(t, tt.rules, attempt, e.repos...)
+			res, err := r.handle(e.payload)
+
+			switch tt.want {
+			case retried:
+				if err != nil {
+					t.Fatalf("Handle: %v", err)
+				}
+				if e.eventID != "" {
+					want := []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: e.reason}}
+					if diff := cmp.Diff(want, res.Results); diff != "" {
+						t.Errorf("results (-want +got):\n%s", diff)
+					}
+				} else if diff := cmp.Diff(&backfill.Summary{Scanned: 4, Applied: 3, Unchanged: 1, Complete: true}, res.Summary); diff != "" {
+					t.Errorf("summary (-want +got):\n%s", diff)
+				}
+				rule := tt.rules["*"]
+				for _, op := range e.ops {
+					if st := r.proxy.Stats(op); st.Faults != rule.FailFirst || st.Calls <= st.Faults {
+						t.Errorf("%s: %+v; want %d faults, then success", op, st, rule.FailFirst)
+					}
+				}
+				for _, repo := range e.repos {
+					r.wantCompliant(t, repo.Name)
+				}
+
+			case returned:
+				if err == nil {
+					t.Fatalf("Handle succeeded with %+v; want an error for Lambda to retry", res)
+				}
+				want := tt.wantErr
+				if e.eventID != "" {
+					want = "event " + e.eventID + ": enforce team-a/web: " + want
+				}
+				got, transport := normalize(err.Error(), r.proxy.URL)
+				if got != want || !transportErrorFits(fp.Fault(tt.fault), transport) {
+					t.Errorf("error\n got %s\nwant %s (transport error %q)", got, want, transport)
+				}
+				for _, repo := range e.repos {
+					r.wantUntouched(t, repo)
+				}
+				// Lambda's retry of an event after a passing fault enforces it.
+				if tt.mode == "first SetRepositoryPolicy" {
+					if _, err := r.handle(e.payload); err != nil {
+						t.Fatalf("Lambda's retry: %v", err)
+					}
+					r.wantCompliant(t, "team-a/web")
+				}
+
+			case listed:
+				if err != nil {
+					t.Fatalf("Handle: %v; a backfill lists failures and succeeds", err)
+				}
+				s := res.Summary
+				failed := map[string]bool{}
+				for _, f := range s.Failures {
+					failed[f.Repository] = true
+					got, transport := normalize(f.Reason, r.proxy.URL)
+					if got != tt.wantErr || !transportErrorFits(fp.Fault(tt.fault), transport) {
+						t.Errorf("%s: reason\n got %s\nwant %s (transport error %q)", f.Repository, got, tt.wantErr, transport)
+					}
+				}
+				if s.Failed != tt.wantFailed || len(failed) != tt.wantFailed || s.Scanned != 4 || !s.Complete ||
+					s.Applied+s.Unchanged+s.Failed != 4 {
+					t.Errorf("summary %+v; want 4 scanned, %d failed and listed once each, the rest applied or unchanged", s, tt.wantFailed)
+				}
+				// Nothing lost, nothing reported wrongly: a listed repository
+				// is as it was, every other one holds the baseline.
+				for _, repo := range e.repos {
+					if failed[repo.Name] {
+						r.wantUntouched(t, repo)
+					} else {
+						r.wantCompliant(t, repo.Name)
+					}
+				}
+			}
+			if t.Failed() {
+				names := make([]string, 0, len(e.ops))
+				for _, op := range e.ops {
+					names = append(names, fmt.Sprintf("%s %+v", op, r.proxy.Stats(op)))
+				}
+				sort.Strings(names)
+				t.Logf("proxy saw: %v", names)
+			}
+		})
+	}
+}
+
+func (r *rig) wantCompliant(t *testing.T, name string) {
+	t.Helper()
+	ok, err := r.fleet.Compliant(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		got, _ := r.fleet.Policy(context.Background(), name)
+		t.Errorf("%s holds %q, want the baseline", name, got)
+	}
+}
+
+// wantUntouched checks a repository still holds the policy it was seeded
+// with.
+func (r *rig) wantUntouched(t *testing.T, repo fleet.Repo) {
+	t.Helper()
+	got, err := r.fleet.Policy(context.Background(), repo.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !samePolicy(got, repo.Policy) {
+		t.Errorf("%s holds %q, want it untouched: %q", repo.Name, got, repo.Policy)
+	}
+}
