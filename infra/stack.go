@@ -28,12 +28,7 @@ type StackProps struct {
 // credentials and deploys to whichever the CLI's credentials point at.
 func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
 	cfg := props.Config
-	enforcerProps := &ecrbaseline.EnforcerProps{
-		ParameterName: cfg.ParameterName,
-		CodePath:      cfg.CodePath,
-		DryRun:        cfg.DryRun,
-		CacheTTL:      cfg.CacheTTL,
-	}
+	enforcerProps := cfg.EnforcerProps()
 	if cfg.KMSKeyARN == "" {
 		text, err := os.ReadFile(cfg.PolicyFile)
 		if err != nil {
@@ -44,7 +39,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 
 	stackProps := props.StackProps
 	if stackProps.Description == nil {
-		stackProps.Description = jsii.String("ecr-baseline: applies a baseline repository policy to every new ECR repository")
+		stackProps.Description = jsii.String("ecr-baseline: applies a baseline repository policy to every ECR repository")
 	}
 	stack := awscdk.NewStack(scope, jsii.String(id), &stackProps)
 	if cfg.KMSKeyARN != "" {

@@ -1,14 +1,19 @@
-// Package ecrbaseline is the reusable CDK construct of ecr-baseline: an
-// EventBridge rule that sends every successful ECR CreateRepository call to
-// the enforcer Lambda, which applies the baseline repository policy kept in
-// SSM Parameter Store. Embed it in any stack with NewEnforcer.
+// Package ecrbaseline is the reusable CDK construct of ecr-baseline: two
+// EventBridge rules — successful ECR repository creations and policy
+// changes, and changes to the baseline parameter — that send their events
+// to the enforcer Lambda, which applies the baseline repository policy kept
+// in SSM Parameter Store. Embed it in any stack with NewEnforcer.
 package ecrbaseline
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -24,36 +29,68 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
-// Defaults for the optional EnforcerProps fields.
+// Defaults for the optional EnforcerProps fields; those the function also
+// has are the function's own (pkg/envconfig).
 const (
-	DefaultParameterName = "/ecr-baseline/baseline-policy"
-	DefaultCacheTTL      = 5 * time.Minute
+	DefaultParameterName       = "/ecr-baseline/baseline-policy"
+	DefaultCacheTTL            = 5 * time.Minute
+	DefaultEnforcementMode     = envconfig.DefaultMode
+	DefaultExemptTag           = envconfig.DefaultExemptTag
+	DefaultReadTPS             = envconfig.DefaultReadTPS
+	DefaultWriteTPS            = envconfig.DefaultWriteTPS
+	DefaultBackfillConcurrency = envconfig.DefaultConcurrency
 )
 
-// Environment variables the enforcer function reads.
+// Enforcement modes, the values of EnforcerProps.EnforcementMode.
 const (
-	EnvParameterName = "BASELINE_PARAMETER_NAME"
-	EnvCacheTTL      = "BASELINE_CACHE_TTL"
-	EnvDryRun        = "DRY_RUN"
+	// ModeReplace makes a repository's policy exactly the baseline.
+	ModeReplace = "replace"
+	// ModeMerge adds the baseline's statements by Sid and keeps the
+	// repository's others.
+	ModeMerge = "merge"
+)
+
+// Environment variables the enforcer function reads (pkg/envconfig).
+const (
+	EnvParameterName       = "BASELINE_PARAMETER_NAME"
+	EnvCacheTTL            = "BASELINE_CACHE_TTL"
+	EnvDryRun              = "DRY_RUN"
+	EnvEnforcementMode     = "ENFORCEMENT_MODE"
+	EnvForce               = "FORCE"
+	EnvExemptTag           = "EXEMPT_TAG"
+	EnvExemptRepositories  = "EXEMPT_REPOSITORIES"
+	EnvReadTPS             = "ECR_READ_TPS"
+	EnvWriteTPS            = "ECR_WRITE_TPS"
+	EnvBackfillConcurrency = "BACKFILL_CONCURRENCY"
+	EnvSelfRoleARN         = "SELF_ROLE_ARN"
 )
 
 // repositoryActions are the ECR calls the enforcer makes on a repository,
 // granted on every repository of the stack's account and region. The
 // function lists a repository's tags on every event unless EXEMPT_TAG is
-// set empty (tag exemption is on by default). A feature that makes a new
-// call adds it here in the same change: backfill needs
-// ecr:DescribeRepositories.
+// set empty (tag exemption is on by default), and backfill and the fleet
+// re-enforcement after a baseline change page through
+// DescribeRepositories. A feature that makes a new call adds it here in the
+// same change.
 var repositoryActions = []string{
 	"ecr:GetRepositoryPolicy",
 	"ecr:SetRepositoryPolicy",
 	"ecr:ListTagsForResource",
+	"ecr:DescribeRepositories",
 }
 
-// EnforcerProps configures an Enforcer. Later enforcement options (backfill,
-// exemptions, ...) are added here as optional fields with safe defaults.
+// baselineOperations are the Parameter Store changes that make the function
+// drop its cached baseline and re-enforce every repository.
+// LabelParameterVersion changes no value, so it is left out.
+var baselineOperations = []string{"Create", "Update", "Delete"}
+
+// EnforcerProps configures an Enforcer. Apart from PolicyText and CodePath
+// every field is optional; a function setting left unset gets the default
+// the function itself applies.
 type EnforcerProps struct {
 	// PolicyText is the baseline repository policy template, as in
 	// policies/baseline.json. It is validated at synth time with the same
@@ -91,6 +128,37 @@ type EnforcerProps struct {
 	// LogRetention is how long the function's logs are kept.
 	// Default: one month.
 	LogRetention awslogs.RetentionDays
+
+	// EnforcementMode is ModeReplace (the repository policy becomes
+	// exactly the baseline) or ModeMerge (the baseline's statements are
+	// added by Sid, the repository's others kept; every baseline statement
+	// then needs a Sid, checked at synth). Default: ModeReplace.
+	EnforcementMode string
+
+	// Force applies a baseline that would lock the account out of setting
+	// repository policies again, and passes force to SetRepositoryPolicy.
+	// Without it synth refuses such a baseline, naming the statement.
+	Force bool
+
+	// ExemptTag is the key=value tag that exempts a repository; an empty
+	// string turns tag exemption off. Default (nil): DefaultExemptTag.
+	ExemptTag *string
+
+	// ExemptRepositories exempt repositories whose name matches one of
+	// these Go path.Match patterns (`*` does not cross `/`), such as
+	// "sandbox/*". A pattern cannot hold a comma: the function reads them
+	// as one comma-separated variable.
+	ExemptRepositories []string
+
+	// ReadTPS and WriteTPS pace the function's ECR reads and writes per
+	// container, in calls per second. Default (nil): DefaultReadTPS and
+	// DefaultWriteTPS.
+	ReadTPS, WriteTPS *float64
+
+	// BackfillConcurrency is how many repositories a backfill or fleet
+	// re-enforcement handles at once; a whole number.
+	// Default (nil): DefaultBackfillConcurrency.
+	BackfillConcurrency *float64
 }
 
 // Enforcer is the deployed ecr-baseline: the rule, the function, the
@@ -104,8 +172,11 @@ type Enforcer struct {
 	Function awslambda.Function
 	// Parameter is the SSM parameter holding the baseline template.
 	Parameter awsssm.IStringParameter
-	// Rule matches successful CreateRepository calls.
+	// Rule matches successful repository creations (API calls, pull-through
+	// cache and replication) and repository policy changes.
 	Rule awsevents.Rule
+	// BaselineChangeRule matches changes to the baseline parameter.
+	BaselineChangeRule awsevents.Rule
 	// RuleDeadLetterQueue receives events EventBridge could not deliver to
 	// the function.
 	RuleDeadLetterQueue awssqs.Queue
@@ -174,6 +245,17 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 		Retention: p.LogRetention,
 	})
 
+	// The function invokes itself to continue a fleet run, so its role's
+	// policy names the function. A name fixed at synth time keeps that
+	// statement free of the function's own attributes, which would make
+	// policy -> function -> policy a cycle: the function depends on its role
+	// and the role's policy. PhysicalName_GENERATE_IF_NEEDED only generates
+	// a name for references from another environment, so it can't be used.
+	functionName := awscdk.Names_UniqueResourceName(c, &awscdk.UniqueResourceNameOptions{
+		MaxLength: jsii.Number(64), // Lambda's limit
+		Separator: jsii.String("-"),
+	})
+
 	// An explicit role instead of the default AWSLambdaBasicExecutionRole,
 	// which allows writing to every log group in the account.
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
@@ -186,6 +268,12 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 		Service:      jsii.String("ecr"),
 		Resource:     jsii.String("repository"),
 		ResourceName: jsii.String("*"),
+	}))
+	addStatement(role, "ContinueFleetRun", []string{"lambda:InvokeFunction"}, stack.FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("lambda"),
+		Resource:     jsii.String("function"),
+		ResourceName: functionName,
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
 	}))
 	addStatement(role, "ReportFailure", []string{"sqs:SendMessage"}, e.FailureQueue.QueueArn())
 	if p.EncryptionKey != nil {
@@ -202,7 +290,8 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	}
 
 	e.Function = awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
-		Description:  jsii.String("ecr-baseline: applies the baseline policy to new ECR repositories"),
+		FunctionName: functionName,
+		Description:  jsii.String("ecr-baseline: applies the baseline policy to ECR repositories"),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
@@ -217,9 +306,19 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 		SystemLogLevelV2:             awslambda.SystemLogLevel_WARN,
 		ReservedConcurrentExecutions: p.ReservedConcurrency,
 		Environment: &map[string]*string{
-			EnvParameterName: e.Parameter.ParameterName(),
-			EnvCacheTTL:      jsii.String(p.CacheTTL.String()),
-			EnvDryRun:        jsii.String(fmt.Sprint(p.DryRun)),
+			EnvParameterName:       e.Parameter.ParameterName(),
+			EnvCacheTTL:            jsii.String(p.CacheTTL.String()),
+			EnvDryRun:              jsii.String(strconv.FormatBool(p.DryRun)),
+			EnvEnforcementMode:     jsii.String(p.EnforcementMode),
+			EnvForce:               jsii.String(strconv.FormatBool(p.Force)),
+			EnvExemptTag:           p.ExemptTag,
+			EnvExemptRepositories:  jsii.String(strings.Join(p.ExemptRepositories, ",")),
+			EnvReadTPS:             jsii.String(formatNumber(*p.ReadTPS)),
+			EnvWriteTPS:            jsii.String(formatNumber(*p.WriteTPS)),
+			EnvBackfillConcurrency: jsii.String(formatNumber(*p.BackfillConcurrency)),
+			// Its own policy writes come back as SetRepositoryPolicy events
+			// with this role as the session issuer: the function skips them.
+			EnvSelfRoleARN: role.RoleArn(),
 		},
 	})
 
@@ -248,15 +347,23 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	// is created, so the role's policy must exist first.
 	asyncConfig.Node().AddDependency(role)
 
-	e.Rule = awsevents.NewRule(c, jsii.String("CreateRepositoryRule"), &awsevents.RuleProps{
-		Description:  jsii.String("ecr-baseline: successful ECR CreateRepository calls"),
+	e.Rule = awsevents.NewRule(c, jsii.String("RepositoryEventsRule"), &awsevents.RuleProps{
+		Description:  jsii.String("ecr-baseline: successful ECR repository creations and policy changes"),
 		EventPattern: EventPattern(),
 	})
-	e.Rule.AddTarget(awseventstargets.NewLambdaFunction(e.Function, &awseventstargets.LambdaFunctionProps{
-		DeadLetterQueue: e.RuleDeadLetterQueue,
-		RetryAttempts:   jsii.Number(ruleRetryAttempts),
-		MaxEventAge:     awscdk.Duration_Seconds(jsii.Number(ruleMaxEventAge.Seconds())),
-	}))
+	// The parameter's name, not its Ref: the name is known here in both
+	// parameter modes, and the pattern stays plain JSON.
+	e.BaselineChangeRule = awsevents.NewRule(c, jsii.String("BaselineChangeRule"), &awsevents.RuleProps{
+		Description:  jsii.String("ecr-baseline: changes to the baseline parameter"),
+		EventPattern: BaselineChangePattern(p.ParameterName),
+	})
+	for _, rule := range []awsevents.Rule{e.Rule, e.BaselineChangeRule} {
+		rule.AddTarget(awseventstargets.NewLambdaFunction(e.Function, &awseventstargets.LambdaFunctionProps{
+			DeadLetterQueue: e.RuleDeadLetterQueue,
+			RetryAttempts:   jsii.Number(ruleRetryAttempts),
+			MaxEventAge:     awscdk.Duration_Seconds(jsii.Number(ruleMaxEventAge.Seconds())),
+		}))
+	}
 
 	e.Alarms = []awscloudwatch.Alarm{
 		newAlarm(c, "FunctionErrors", "ecr-baseline: the enforcer function failed",
@@ -264,7 +371,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 				Period:    awscdk.Duration_Minutes(jsii.Number(5)),
 				Statistic: jsii.String("Sum"),
 			})),
-		newAlarm(c, "RuleDeadLetters", "ecr-baseline: EventBridge could not deliver CreateRepository events; see the rule dead-letter queue",
+		newAlarm(c, "RuleDeadLetters", "ecr-baseline: EventBridge could not deliver events to the function; see the rule dead-letter queue",
 			e.RuleDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 				Period:    awscdk.Duration_Minutes(jsii.Number(5)),
 				Statistic: jsii.String("Maximum"),
@@ -299,6 +406,9 @@ func checkProps(props *EnforcerProps) (EnforcerProps, awsssm.ParameterTier, erro
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
+	if err := checkOptions(&p); err != nil {
+		return p, "", err
+	}
 	if p.CodePath == "" {
 		return p, "", errors.New("CodePath is required: the directory holding the function's bootstrap")
 	}
@@ -319,7 +429,7 @@ func checkProps(props *EnforcerProps) (EnforcerProps, awsssm.ParameterTier, erro
 	if p.PolicyText == "" {
 		return p, "", errors.New("PolicyText is required (the baseline policy template)")
 	}
-	if err := policy.CheckTemplate(p.PolicyText); err != nil {
+	if err := checkBaseline(p.PolicyText, p.EnforcementMode, p.Force); err != nil {
 		return p, "", fmt.Errorf("baseline policy: %w", err)
 	}
 	tier, err := parameterTier(len(p.PolicyText))
@@ -327,6 +437,102 @@ func checkProps(props *EnforcerProps) (EnforcerProps, awsssm.ParameterTier, erro
 		return p, "", fmt.Errorf("baseline policy: %w", err)
 	}
 	return p, tier, nil
+}
+
+// checkOptions fills in the defaults of the function's options and checks
+// them the way the function's loader will, so synth fails where the
+// function would refuse to start.
+func checkOptions(p *EnforcerProps) error {
+	var problems []error
+	switch p.EnforcementMode {
+	case "":
+		p.EnforcementMode = DefaultEnforcementMode
+	case ModeReplace, ModeMerge:
+	default:
+		problems = append(problems, fmt.Errorf("EnforcementMode must be %q or %q, got %q", ModeReplace, ModeMerge, p.EnforcementMode))
+	}
+	if p.ExemptTag == nil {
+		p.ExemptTag = jsii.String(DefaultExemptTag)
+	} else if tag := *p.ExemptTag; tag != "" {
+		if k, _, found := strings.Cut(tag, "="); !found || k == "" {
+			problems = append(problems, fmt.Errorf("ExemptTag must be key=value, or empty to turn tag exemption off, got %q", tag))
+		}
+	}
+	for _, g := range p.ExemptRepositories {
+		_, err := path.Match(g, "")
+		if err != nil || g == "" || strings.TrimSpace(g) != g || strings.Contains(g, ",") {
+			problems = append(problems, fmt.Errorf("ExemptRepositories: %q is not a pattern (Go path.Match syntax, no comma, no surrounding spaces)", g))
+		}
+	}
+	for _, n := range []struct {
+		name  string
+		value **float64
+		def   float64
+		whole bool
+	}{
+		{"ReadTPS", &p.ReadTPS, DefaultReadTPS, false},
+		{"WriteTPS", &p.WriteTPS, DefaultWriteTPS, false},
+		{"BackfillConcurrency", &p.BackfillConcurrency, DefaultBackfillConcurrency, true},
+	} {
+		if *n.value == nil {
+			*n.value = jsii.Number(n.def)
+			continue
+		}
+		v := **n.value
+		switch {
+		case math.IsNaN(v) || math.IsInf(v, 0) || v <= 0:
+			problems = append(problems, fmt.Errorf("%s must be a positive number, got %v", n.name, v))
+		case n.whole && v != math.Trunc(v):
+			problems = append(problems, fmt.Errorf("%s must be a whole number, got %v", n.name, v))
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// lockOutSample is the repository synth renders the baseline for to run
+// the lock-out guard. The guard reads Effect, Principal, Action and
+// Condition, which a baseline has no reason to vary by repository; the
+// function still runs it on every repository's rendering before a write.
+var lockOutSample = policy.Vars{
+	AccountID:      "123456789012",
+	Region:         "us-east-1",
+	RepositoryName: "sample",
+	RepositoryARN:  "arn:aws:ecr:us-east-1:123456789012:repository/sample",
+}
+
+// checkBaseline runs on the template the checks the function runs when it
+// loads it: valid for every repository, a Sid on every statement in merge
+// mode, and, unless force is set, no statement that would lock the account
+// out of setting repository policies again.
+func checkBaseline(text, mode string, force bool) error {
+	if err := policy.CheckTemplate(text); err != nil {
+		return err
+	}
+	if mode == ModeMerge {
+		if err := policy.RequireSids(text); err != nil {
+			return fmt.Errorf("merge mode: %w", err)
+		}
+	}
+	if force {
+		return nil
+	}
+	rendered, err := policy.Render(text, lockOutSample)
+	if err != nil {
+		return err
+	}
+	doc, err := policy.Validate(rendered)
+	if err != nil {
+		return err
+	}
+	if err := policy.CheckLockOut(doc); err != nil {
+		return fmt.Errorf("%w (the Force prop; context force=true)", err)
+	}
+	return nil
+}
+
+// formatNumber writes a number the way the function parses it back.
+func formatNumber(f float64) string {
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // parameterTier picks the cheapest SSM tier that holds a value of size
@@ -344,17 +550,35 @@ func parameterTier(size int) (awsssm.ParameterTier, error) {
 	}
 }
 
-// EventPattern matches the CloudTrail record of every successful
-// CreateRepository call in the account and region of the rule. A failed
-// call carries errorCode and created nothing, so it is left out.
+// EventPattern matches the CloudTrail records of successful ECR calls that
+// create a repository or change its policy, in the account and region of
+// the rule. Repositories ECR creates itself arrive differently: pull-through
+// cache creations as "AWS Service Event via CloudTrail", replicated ones
+// from replication.ecr.amazonaws.com. A failed call carries errorCode and
+// changed nothing, so it is left out. The function's own SetRepositoryPolicy
+// calls match too; it recognises its role in them and skips them.
 func EventPattern() *awsevents.EventPattern {
 	return &awsevents.EventPattern{
 		Source:     jsii.Strings("aws.ecr"),
-		DetailType: jsii.Strings("AWS API Call via CloudTrail"),
+		DetailType: jsii.Strings("AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"),
 		Detail: &map[string]interface{}{
-			"eventSource": []string{"ecr.amazonaws.com"},
-			"eventName":   []string{"CreateRepository"},
+			"eventSource": []string{"ecr.amazonaws.com", "replication.ecr.amazonaws.com"},
+			"eventName":   []string{"CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy"},
 			"errorCode":   []interface{}{map[string]interface{}{"exists": false}},
+		},
+	}
+}
+
+// BaselineChangePattern matches Parameter Store's change events for the
+// parameter named parameterName, on which the function drops its cached
+// baseline and re-enforces every repository.
+func BaselineChangePattern(parameterName string) *awsevents.EventPattern {
+	return &awsevents.EventPattern{
+		Source:     jsii.Strings("aws.ssm"),
+		DetailType: jsii.Strings("Parameter Store Change"),
+		Detail: &map[string]interface{}{
+			"name":      []string{parameterName},
+			"operation": baselineOperations,
 		},
 	}
 }

@@ -2,7 +2,9 @@ package ecrbaseline
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
@@ -108,45 +111,63 @@ func ref(id string) string { return fmt.Sprintf(`{"Ref": %q}`, id) }
 const ecrRepositories = `{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ecr:", {"Ref": "AWS::Region"},
 	":", {"Ref": "AWS::AccountId"}, ":repository/*"]]}`
 
-func TestRuleMatchesSuccessfulCreateRepositoryOnly(t *testing.T) {
+func TestRulesMatchRepositoryEventsAndBaselineChanges(t *testing.T) {
 	s := defaults(t)
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.Rule))
-	diff(t, "EventPattern", rule["EventPattern"], `{
+	diff(t, "repository rule EventPattern", rule["EventPattern"], `{
 		"source": ["aws.ecr"],
-		"detail-type": ["AWS API Call via CloudTrail"],
+		"detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
 		"detail": {
-			"eventSource": ["ecr.amazonaws.com"],
-			"eventName": ["CreateRepository"],
+			"eventSource": ["ecr.amazonaws.com", "replication.ecr.amazonaws.com"],
+			"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy"],
 			"errorCode": [{"exists": false}]
 		}
 	}`)
-	diff(t, "State", rule["State"], `"ENABLED"`)
-	if got := s.json.LogicalIDs("AWS::Events::Rule"); len(got) != 1 {
-		t.Errorf("rules: %v, want exactly one", got)
+	diff(t, "repository rule State", rule["State"], `"ENABLED"`)
+
+	rule = s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.BaselineChangeRule))
+	diff(t, "baseline rule EventPattern", rule["EventPattern"], `{
+		"source": ["aws.ssm"],
+		"detail-type": ["Parameter Store Change"],
+		"detail": {
+			"name": ["`+DefaultParameterName+`"],
+			"operation": ["Create", "Update", "Delete"]
+		}
+	}`)
+	diff(t, "baseline rule State", rule["State"], `"ENABLED"`)
+	if got := s.json.LogicalIDs("AWS::Events::Rule"); len(got) != 2 {
+		t.Errorf("rules: %v, want exactly two", got)
 	}
 }
 
-func TestRuleTargetRetriesThenDeadLetters(t *testing.T) {
+func TestRuleTargetsRetryThenDeadLetter(t *testing.T) {
 	s := defaults(t)
 	e := s.enforcer
-	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.Rule))
-	diff(t, "Targets", rule["Targets"], `[{
-		"Id": "Target0",
-		"Arn": `+getAtt(cdktest.LogicalID(e.Function), "Arn")+`,
-		"DeadLetterConfig": {"Arn": `+getAtt(cdktest.LogicalID(e.RuleDeadLetterQueue), "Arn")+`},
-		"RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-	}]`)
-
-	perms := s.json.LogicalIDs("AWS::Lambda::Permission")
-	if len(perms) != 1 {
-		t.Fatalf("Lambda permissions: %v, want one for the rule", perms)
+	permissionOf := map[string]map[string]any{}
+	for _, id := range s.json.LogicalIDs("AWS::Lambda::Permission") {
+		p := s.json.Resource(t, "AWS::Lambda::Permission", id)
+		permissionOf[fmt.Sprint(p["SourceArn"])] = p
 	}
-	diff(t, "invoke permission", s.json.Resource(t, "AWS::Lambda::Permission", perms[0]), `{
-		"Action": "lambda:InvokeFunction",
-		"FunctionName": `+getAtt(cdktest.LogicalID(e.Function), "Arn")+`,
-		"Principal": "events.amazonaws.com",
-		"SourceArn": `+getAtt(cdktest.LogicalID(e.Rule), "Arn")+`
-	}`)
+	if len(permissionOf) != 2 {
+		t.Errorf("Lambda permissions: %v, want one for each rule", permissionOf)
+	}
+	for _, r := range []awsevents.Rule{e.Rule, e.BaselineChangeRule} {
+		ruleID := cdktest.LogicalID(r)
+		rule := s.json.Resource(t, "AWS::Events::Rule", ruleID)
+		diff(t, ruleID+" Targets", rule["Targets"], `[{
+			"Id": "Target0",
+			"Arn": `+getAtt(cdktest.LogicalID(e.Function), "Arn")+`,
+			"DeadLetterConfig": {"Arn": `+getAtt(cdktest.LogicalID(e.RuleDeadLetterQueue), "Arn")+`},
+			"RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+		}]`)
+		source := cdktest.JSON(t, getAtt(ruleID, "Arn"))
+		diff(t, ruleID+" invoke permission", permissionOf[fmt.Sprint(source)], `{
+			"Action": "lambda:InvokeFunction",
+			"FunctionName": `+getAtt(cdktest.LogicalID(e.Function), "Arn")+`,
+			"Principal": "events.amazonaws.com",
+			"SourceArn": `+getAtt(ruleID, "Arn")+`
+		}`)
+	}
 }
 
 func TestFunctionAsyncFailuresGoToFailureQueue(t *testing.T) {
@@ -192,16 +213,33 @@ func TestRolePolicyIsExactlyWhatTheFunctionCalls(t *testing.T) {
 			 "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:", {"Ref": "AWS::Region"},
 			  ":", {"Ref": "AWS::AccountId"}, ":parameter", `+ref(cdktest.LogicalID(e.Parameter))+`]]}},
 			{"Sid": "EnforceRepositoryPolicy", "Effect": "Allow",
-			 "Action": ["ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy", "ecr:ListTagsForResource"], "Resource": `+ecrRepositories+`},
+			 "Action": ["ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:DescribeRepositories"],
+			 "Resource": `+ecrRepositories+`},
+			{"Sid": "ContinueFleetRun", "Effect": "Allow", "Action": "lambda:InvokeFunction",
+			 "Resource": `+ownFunction(t, s)+`},
 			{"Sid": "ReportFailure", "Effect": "Allow", "Action": "sqs:SendMessage",
 			 "Resource": `+getAtt(cdktest.LogicalID(e.FailureQueue), "Arn")+`}
 		]
 	}`)
 }
 
+// ownFunction is the ARN of the function, built from the name it is given
+// at synth time: the role may invoke that function and no other.
+func ownFunction(t *testing.T, s *synthesized) string {
+	t.Helper()
+	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(s.enforcer.Function))
+	name, ok := fn["FunctionName"].(string)
+	if !ok || name == "" || strings.Contains(name, "*") {
+		t.Fatalf("function name %v: want a fixed name, known at synth", fn["FunctionName"])
+	}
+	return `{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"},
+		":", {"Ref": "AWS::AccountId"}, ":function:` + name + `"]]}`
+}
+
 // TestNoWildcardResourceOutsideECR walks every policy in the template: the
 // only "*" in a Resource is the repository name in the ECR statement, which
-// cannot be known before the repository exists.
+// cannot be known before the repository exists. In particular the function
+// may invoke itself only, by its name, not "*".
 func TestNoWildcardResourceOutsideECR(t *testing.T) {
 	s := defaults(t)
 	var found []string
@@ -292,8 +330,14 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 	e := s.enforcer
 	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))
 	delete(fn, "Code") // an asset location that changes with the bootstrap
+	// The stack, the construct's id and a hash of its path: unique in the
+	// account and region, and stable while the construct stays where it is.
+	if name := fmt.Sprint(fn["FunctionName"]); !regexp.MustCompile(`^Test-Enforcer-[0-9A-F]{8}$`).MatchString(name) {
+		t.Errorf("FunctionName %q, want Test-Enforcer-HASH", name)
+	}
+	delete(fn, "FunctionName")
 	diff(t, "function", fn, `{
-		"Description": "ecr-baseline: applies the baseline policy to new ECR repositories",
+		"Description": "ecr-baseline: applies the baseline policy to ECR repositories",
 		"Runtime": "provided.al2023",
 		"Architectures": ["arm64"],
 		"Handler": "bootstrap",
@@ -303,7 +347,15 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 		"Environment": {"Variables": {
 			"BASELINE_PARAMETER_NAME": `+ref(cdktest.LogicalID(e.Parameter))+`,
 			"BASELINE_CACHE_TTL": "5m0s",
-			"DRY_RUN": "false"
+			"DRY_RUN": "false",
+			"ENFORCEMENT_MODE": "replace",
+			"FORCE": "false",
+			"EXEMPT_TAG": "ecr-baseline:exempt=true",
+			"EXEMPT_REPOSITORIES": "",
+			"ECR_READ_TPS": "20",
+			"ECR_WRITE_TPS": "10",
+			"BACKFILL_CONCURRENCY": "8",
+			"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`
 		}},
 		"LoggingConfig": {
 			"LogFormat": "JSON",
@@ -319,33 +371,65 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 	diff(t, "log group", s.json.Resource(t, "AWS::Logs::LogGroup", logs[0]), `{"RetentionInDays": 30}`)
 }
 
-// TestFunctionEnvironmentLoads feeds the environment the construct sets to
-// the function's own configuration loader: a renamed variable or a value
-// the function rejects fails here, not in the deployed function. It also
-// checks the role allows the tag lookup the loaded settings make.
-func TestFunctionEnvironmentLoads(t *testing.T) {
-	s := defaults(t)
+// roleARN stands for the role's ARN, which CloudFormation resolves at deploy.
+const roleARN = "arn:aws:iam::123456789012:role/Test-EnforcerRole"
+
+// loadEnvironment feeds the environment the construct set to the
+// function's own configuration loader (pkg/envconfig), resolving the two
+// references in it the way CloudFormation would: a renamed variable or a
+// value the function rejects fails here, not in the deployed function.
+func loadEnvironment(t *testing.T, s *synthesized, parameterName string) envconfig.Config {
+	t.Helper()
 	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(s.enforcer.Function))
 	vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
-	paramRef := map[string]any{"Ref": cdktest.LogicalID(s.enforcer.Parameter)}
-	cfg, err := envconfig.Load(func(key string) (string, bool) {
-		v, ok := vars[key]
-		if cmp.Equal(v, paramRef) {
-			// The parameter's Ref resolves to its name.
-			return DefaultParameterName, true
+	resolved := map[string]string{}
+	for key, v := range vars {
+		switch {
+		case cmp.Equal(v, map[string]any{"Ref": cdktest.LogicalID(s.enforcer.Parameter)}):
+			resolved[key] = parameterName
+		case cmp.Equal(v, cdktest.JSON(t, getAtt(cdktest.LogicalID(s.enforcer.Function.Role()), "Arn"))):
+			resolved[key] = roleARN
+		default:
+			text, ok := v.(string)
+			if !ok {
+				t.Fatalf("environment %s = %v: want a string or a known reference", key, v)
+			}
+			resolved[key] = text
 		}
-		return fmt.Sprint(v), ok
+	}
+	cfg, err := envconfig.Load(func(key string) (string, bool) {
+		v, ok := resolved[key]
+		return v, ok
 	})
 	if err != nil {
 		t.Fatalf("the function rejects the environment the construct sets: %v", err)
 	}
-	if cfg.ParameterName != DefaultParameterName || cfg.CacheTTL != DefaultCacheTTL || cfg.DryRun {
-		t.Errorf("function settings = %q, %s, dry run %v; want %q, %s, false",
-			cfg.ParameterName, cfg.CacheTTL, cfg.DryRun, DefaultParameterName, DefaultCacheTTL)
+	return cfg
+}
+
+// TestFunctionEnvironmentLoads checks the default environment gives the
+// function its defaults, that the function knows its own role, and that
+// the role allows the calls the loaded settings make.
+func TestFunctionEnvironmentLoads(t *testing.T) {
+	s := defaults(t)
+	cfg := loadEnvironment(t, s, DefaultParameterName)
+	want := envconfig.Config{
+		ParameterName: DefaultParameterName, CacheTTL: DefaultCacheTTL,
+		ReadTPS: envconfig.DefaultReadTPS, WriteTPS: envconfig.DefaultWriteTPS, Concurrency: envconfig.DefaultConcurrency,
+		Mode: envconfig.DefaultMode, ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true",
+		SelfRoleARN: roleARN,
+	}
+	if d := cmp.Diff(want, cfg); d != "" {
+		t.Errorf("function settings (-want +got):\n%s", d)
 	}
 	if cfg.ExemptTagKey != "" && !slices.Contains(repositoryActions, "ecr:ListTagsForResource") {
 		t.Errorf("the function checks tag %s on every repository, but the role may not call ecr:ListTagsForResource",
 			cfg.ExemptTagKey)
+	}
+	// Backfill and the fleet run after a baseline change page through
+	// every repository.
+	if !slices.Contains(repositoryActions, "ecr:DescribeRepositories") {
+		t.Error("the role may not call ecr:DescribeRepositories, which backfill pages through")
 	}
 }
 
@@ -354,6 +438,11 @@ func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 	e := s.enforcer
 	if got := s.json.LogicalIDs("AWS::SQS::Queue"); len(got) != 2 {
 		t.Errorf("queues: %v, want the rule's DLQ and the failure queue", got)
+	}
+	allowEventRule := func(queueID, ruleID string) string {
+		return `{"Sid": "AllowEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+			"Action": "sqs:SendMessage", "Resource": ` + getAtt(queueID, "Arn") + `,
+			"Condition": {"ArnEquals": {"aws:SourceArn": ` + getAtt(ruleID, "Arn") + `}}}`
 	}
 	sslOnly := func(queueID string) string {
 		return `{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sqs:*",
@@ -373,10 +462,8 @@ func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 		id         string
 		statements string
 	}{
-		{ruleDLQ, sslOnly(ruleDLQ) + `, {"Sid": "AllowEventRule",
-			"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
-			"Resource": ` + getAtt(ruleDLQ, "Arn") + `,
-			"Condition": {"ArnEquals": {"aws:SourceArn": ` + getAtt(cdktest.LogicalID(e.Rule), "Arn") + `}}}`},
+		{ruleDLQ, sslOnly(ruleDLQ) + `, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.Rule)) +
+			`, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.BaselineChangeRule))},
 		// Lambda sends failure records with the function's role, not as a service principal.
 		{failures, sslOnly(failures)},
 	} {
@@ -413,7 +500,7 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 		`"AlarmDescription": "ecr-baseline: the enforcer function failed",
 		 "Namespace": "AWS/Lambda", "MetricName": "Errors", "Statistic": "Sum",
 		 "Dimensions": [{"Name": "FunctionName", "Value": ` + ref(cdktest.LogicalID(e.Function)) + `}]`,
-		`"AlarmDescription": "ecr-baseline: EventBridge could not deliver CreateRepository events; see the rule dead-letter queue",
+		`"AlarmDescription": "ecr-baseline: EventBridge could not deliver events to the function; see the rule dead-letter queue",
 		` + queueAlarm(cdktest.LogicalID(e.RuleDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: the function gave up on events; see the failure queue",
 		` + queueAlarm(cdktest.LogicalID(e.FailureQueue)),
@@ -428,20 +515,21 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 func TestResourceCount(t *testing.T) {
 	s := defaults(t)
 	// Parameter, 2 queues and their policies, log group, role and policy,
-	// function, async config, rule, invoke permission, 3 alarms. A new
-	// resource should be a decision, so it has to show up here.
+	// function, async config, 2 rules and their invoke permissions, 3
+	// alarms. A new resource should be a decision, so it has to show up
+	// here.
 	cdktest.Check(t, func() {
 		for typ, n := range map[string]float64{
 			"AWS::SSM::Parameter": 1, "AWS::SQS::Queue": 2, "AWS::SQS::QueuePolicy": 2,
 			"AWS::Logs::LogGroup": 1, "AWS::IAM::Role": 1, "AWS::IAM::Policy": 1,
-			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Events::Rule": 1,
-			"AWS::Lambda::Permission": 1, "AWS::CloudWatch::Alarm": 3,
+			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Events::Rule": 2,
+			"AWS::Lambda::Permission": 2, "AWS::CloudWatch::Alarm": 3,
 		} {
 			s.tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
 		}
 	})
-	if n := len(s.json["Resources"].(map[string]any)); n != 15 {
-		t.Errorf("%d resources, want 15", n)
+	if n := len(s.json["Resources"].(map[string]any)); n != 17 {
+		t.Errorf("%d resources, want 17", n)
 	}
 }
 
@@ -460,14 +548,33 @@ func bigPolicy(size int) string {
 	return b.String()
 }
 
+// lockOut is the DenyAll statement the lock-out guard refuses.
+const lockOut = `{"Sid": "DenyAll", "Effect": "Deny", "Principal": "*", "Action": "ecr:*"}`
+
+// withStatement returns a baseline holding the shipped one's statements and
+// statement.
+func withStatement(statement string) string {
+	return strings.Replace(policies.Baseline, `"Statement": [`, `"Statement": [`+statement+`,`, 1)
+}
+
+// TestOptionsAndAdvancedTier sets every option at once, to keep to one
+// synthesis: a baseline that needs the advanced tier and locks the account
+// out, deployed anyway with Force, in merge mode.
 func TestOptionsAndAdvancedTier(t *testing.T) {
-	text := bigPolicy(6000)
+	text := strings.Replace(bigPolicy(6000), `"ecr:DeleteRepository"`, `"ecr:*"`, 1)
 	s := synthesize(t, &EnforcerProps{
 		PolicyText:          text,
 		ParameterName:       "/platform/ecr/baseline",
 		DryRun:              true,
 		CacheTTL:            90 * time.Second,
 		ReservedConcurrency: jsii.Number(2),
+		EnforcementMode:     ModeMerge,
+		Force:               true,
+		ExemptTag:           jsii.String(""),
+		ExemptRepositories:  []string{"sandbox/*", "legacy-*"},
+		ReadTPS:             jsii.Number(2.5),
+		WriteTPS:            jsii.Number(1),
+		BackfillConcurrency: jsii.Number(3),
 	})
 	if s.err != nil {
 		t.Fatal(s.err)
@@ -482,8 +589,66 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))
 	diff(t, "environment", fn["Environment"], `{"Variables": {
 		"BASELINE_PARAMETER_NAME": `+ref(cdktest.LogicalID(e.Parameter))+`,
-		"BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true"}}`)
+		"BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
+		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*",
+		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
+		"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`}}`)
 	diff(t, "reserved concurrency", fn["ReservedConcurrentExecutions"], `2`)
+	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.BaselineChangeRule))
+	diff(t, "baseline rule name", rule["EventPattern"].(map[string]any)["detail"].(map[string]any)["name"], `["/platform/ecr/baseline"]`)
+
+	cfg := loadEnvironment(t, s, "/platform/ecr/baseline")
+	want := envconfig.Config{
+		ParameterName: "/platform/ecr/baseline", CacheTTL: 90 * time.Second, DryRun: true,
+		ReadTPS: 2.5, WriteTPS: 1, Concurrency: 3, Mode: "merge", Force: true,
+		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, SelfRoleARN: roleARN,
+	}
+	if d := cmp.Diff(want, cfg); d != "" {
+		t.Errorf("function settings (-want +got):\n%s", d)
+	}
+}
+
+// TestBaselineChecksAtSynth: merge mode and the lock-out guard check the
+// baseline with the function's own code before anything is created.
+func TestBaselineChecksAtSynth(t *testing.T) {
+	stack := newStack(t.TempDir())
+	noSid := withStatement(`{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "Action": "ecr:ListImages"}`)
+	for _, tc := range []struct {
+		name  string
+		props EnforcerProps
+		want  string // "" for success
+	}{
+		{"merge, every statement has a Sid", EnforcerProps{PolicyText: policies.Baseline, EnforcementMode: ModeMerge}, ""},
+		{"merge, a statement without a Sid", EnforcerProps{PolicyText: noSid, EnforcementMode: ModeMerge},
+			"baseline policy: merge mode: invalid repository policy: statement 1 has no Sid; merge mode keys baseline statements by Sid"},
+		{"replace, a statement without a Sid", EnforcerProps{PolicyText: noSid}, ""},
+		{"lock-out", EnforcerProps{PolicyText: withStatement(lockOut)},
+			`baseline policy: policy would lock this account out of setting the repository policy: statement "DenyAll": ` +
+				`Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; ` +
+				`set force to apply it anyway (the Force prop; context force=true)`},
+		{"lock-out through NotAction, no Sid", EnforcerProps{PolicyText: withStatement(
+			`{"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "NotAction": "ecr:BatchGetImage"}`)},
+			`a statement without a Sid: Deny every action but ecr:batchgetimage for everyone but {"AWS":["123456789012"]}`},
+		{"lock-out, forced", EnforcerProps{PolicyText: withStatement(lockOut), Force: true}, ""},
+		{"lock-out in merge mode", EnforcerProps{PolicyText: withStatement(lockOut), EnforcementMode: ModeMerge}, `statement "DenyAll"`},
+		{"a Deny with a Condition is no lock-out", EnforcerProps{PolicyText: withStatement(
+			`{"Sid": "DenyOutsideOrg", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}`)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.props.CodePath = codePath
+			// A fresh id per case: a success creates the construct.
+			e, err := NewEnforcer(stack, strings.ReplaceAll(tc.name, ",", ""), &tc.props)
+			if tc.want == "" {
+				if err != nil || e == nil {
+					t.Fatalf("NewEnforcer = %v, %v; want success", e, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
 }
 
 func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
@@ -516,8 +681,8 @@ func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
 	diff(t, "DecryptBaseline", bySid["DecryptBaseline"], `{"Sid": "DecryptBaseline", "Effect": "Allow", "Action": "kms:Decrypt",
 		"Resource": "`+keyARN+`",
 		"Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["ssm.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}}}`)
-	if len(statements) != 5 {
-		t.Errorf("%d statements, want the 4 of the default stack plus DecryptBaseline", len(statements))
+	if len(statements) != 6 {
+		t.Errorf("%d statements, want the 5 of the default stack plus DecryptBaseline", len(statements))
 	}
 	env := tm.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))["Environment"]
 	diff(t, "parameter name", env.(map[string]any)["Variables"].(map[string]any)[EnvParameterName], `"/ecr-baseline/baseline-policy"`)
@@ -554,6 +719,30 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 		{"negative TTL", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, CacheTTL: -time.Second}, "CacheTTL -1s is negative"},
 		{"key and policy", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EncryptionKey: key},
 			"PolicyText must be empty when EncryptionKey is set"},
+		{"unknown mode", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EnforcementMode: "Merge"},
+			`EnforcementMode must be "replace" or "merge", got "Merge"`},
+		{"tag without value", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptTag: jsii.String("exempt")},
+			`ExemptTag must be key=value, or empty to turn tag exemption off, got "exempt"`},
+		{"tag without key", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptTag: jsii.String("=true")},
+			`got "=true"`},
+		{"bad pattern", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptRepositories: []string{"team-[a"}},
+			`ExemptRepositories: "team-[a" is not a pattern`},
+		{"pattern with a comma", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptRepositories: []string{"a,b"}},
+			`ExemptRepositories: "a,b" is not a pattern`},
+		{"empty pattern", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptRepositories: []string{""}},
+			`ExemptRepositories: "" is not a pattern`},
+		{"zero read TPS", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ReadTPS: jsii.Number(0)},
+			"ReadTPS must be a positive number, got 0"},
+		{"negative write TPS", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, WriteTPS: jsii.Number(-1)},
+			"WriteTPS must be a positive number, got -1"},
+		{"infinite write TPS", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, WriteTPS: jsii.Number(math.Inf(1))},
+			"WriteTPS must be a positive number, got +Inf"},
+		{"fractional concurrency", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, BackfillConcurrency: jsii.Number(2.5)},
+			"BackfillConcurrency must be a whole number, got 2.5"},
+		{"every bad option at once", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath,
+			EnforcementMode: "x", ReadTPS: jsii.Number(0), BackfillConcurrency: jsii.Number(0)},
+			`EnforcementMode must be "replace" or "merge", got "x"` + "\n" + "ReadTPS must be a positive number, got 0" + "\n" +
+				"BackfillConcurrency must be a positive number, got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := NewEnforcer(stack, "Enforcer", tc.props)
