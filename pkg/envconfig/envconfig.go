@@ -121,7 +121,13 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	positive("ECR_READ_TPS", func(f float64) { cfg.ReadTPS = f })
 	positive("ECR_WRITE_TPS", func(f float64) { cfg.WriteTPS = f })
-	positive("BACKFILL_CONCURRENCY", func(f float64) { cfg.Concurrency = int(f) })
+	if v, ok := lookup("BACKFILL_CONCURRENCY"); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Errorf("BACKFILL_CONCURRENCY must be a positive whole number, got %q", v))
+		}
+		cfg.Concurrency = n
+	}
 	if err := errors.Join(problems...); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}

@@ -33,6 +33,8 @@ func TestLoad(t *testing.T) {
 				ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}, ""},
 		{"zero rate", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_WRITE_TPS": "0"}, Config{},
 			"configuration: ECR_WRITE_TPS must be a positive number, got \"0\""},
+		{"fractional concurrency", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BACKFILL_CONCURRENCY": "0.5"}, Config{},
+			"configuration: BACKFILL_CONCURRENCY must be a positive whole number, got \"0.5\""},
 		{"every problem at once", map[string]string{"BASELINE_CACHE_TTL": "soon", "DRY_RUN": "maybe"}, Config{},
 			"configuration: BASELINE_PARAMETER_NAME is required\nBASELINE_CACHE_TTL must be a duration such as 5m, got \"soon\"\nDRY_RUN must be true or false, got \"maybe\""},
 		{"negative TTL", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "-1m"}, Config{},
