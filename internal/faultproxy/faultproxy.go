@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -54,8 +55,11 @@ type Rule struct {
 	FailFirst int
 	// SlowBy is the delay of a Slow fault.
 	SlowBy time.Duration
-	// Gather holds the operation's first Gather calls until all of them
-	// have arrived, so concurrent callers are certain to overlap there.
+	// Gather holds the answers to the operation's first Gather calls
+	// until the target has answered all of them: each of those calls is
+	// served before any of their callers goes on, so concurrent callers
+	// are certain to overlap there (two reads both come before either
+	// caller's next write).
 	Gather int
 }
 
@@ -81,10 +85,10 @@ type Proxy struct {
 	rng      *rand.Rand
 }
 
-// gate releases the calls it holds once want of them have arrived.
+// gate releases the answers it holds once want of them are ready.
 type gate struct {
-	arrived, want int
-	open          chan struct{}
+	ready, want int
+	open        chan struct{}
 }
 
 // Start proxies to target (moto's URL) on a free 127.0.0.1 port. rules are
@@ -160,8 +164,8 @@ func operation(r *http.Request) string {
 }
 
 // decide picks the rule, updates the counts and returns the fault to
-// inject, if any, and the gate the call must wait at, if any.
-func (p *Proxy) decide(op string) (Rule, Fault, <-chan struct{}) {
+// inject, if any, and the gate the call's answer waits at, if any.
+func (p *Proxy) decide(op string) (Rule, Fault, *gate) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rule, ok := p.rules[op]
@@ -175,17 +179,12 @@ func (p *Proxy) decide(op string) (Rule, Fault, <-chan struct{}) {
 		p.stats[op] = st
 	}
 	st.Calls++
-	var wait <-chan struct{}
+	var wait *gate
 	if st.Calls <= rule.Gather {
-		g := p.gates[op]
-		if g == nil {
-			g = &gate{want: rule.Gather, open: make(chan struct{})}
-			p.gates[op] = g
+		if wait = p.gates[op]; wait == nil {
+			wait = &gate{want: rule.Gather, open: make(chan struct{})}
+			p.gates[op] = wait
 		}
-		if g.arrived++; g.arrived == g.want {
-			close(g.open)
-		}
-		wait = g.open
 	}
 	if st.Calls <= rule.FailFirst {
 		st.Faults++
@@ -208,32 +207,33 @@ func (p *Proxy) decide(op string) (Rule, Fault, <-chan struct{}) {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	// The server notices a client that gave up (closed its connection) and
 	// ends r.Context() only once the request body has been read, so read
-	// it before holding a call: a slow or gathered call whose client timed
-	// out is then never forwarded.
+	// it before holding a call: a slow call whose client timed out is then
+	// never forwarded.
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	rule, fault, wait := p.decide(operation(r))
-	if wait != nil {
-		select {
-		case <-wait:
-		case <-r.Context().Done():
-			return
-		}
-	}
+	rule, fault, g := p.decide(operation(r))
 	if rule.Latency > 0 {
 		time.Sleep(rule.Latency)
 	}
+	// A gathered call's answer is recorded, then held at the gate.
+	out := w
+	var rec *httptest.ResponseRecorder
+	if g != nil {
+		rec = httptest.NewRecorder()
+		out = rec
+	}
 	switch fault {
 	case Throttle:
-		awsError(w, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
+		awsError(out, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
 	case ServerError:
-		awsError(w, http.StatusInternalServerError, "ServerException", "injected server error")
+		awsError(out, http.StatusInternalServerError, "ServerException", "injected server error")
 	case AccessDenied:
-		awsError(w, http.StatusBadRequest, "AccessDeniedException", "injected access denied")
+		awsError(out, http.StatusBadRequest, "AccessDeniedException", "injected access denied")
 	case Drop:
+		p.ready(g)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				_ = conn.Close()
@@ -241,15 +241,44 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		awsError(w, http.StatusBadGateway, "ServerException", "connection could not be dropped")
+		return
 	case Slow:
 		select {
 		case <-time.After(rule.SlowBy):
 		case <-r.Context().Done():
+			p.ready(g)
 			return
 		}
-		p.proxy.ServeHTTP(w, r)
+		p.proxy.ServeHTTP(out, r)
 	default:
-		p.proxy.ServeHTTP(w, r)
+		p.proxy.ServeHTTP(out, r)
+	}
+	if g == nil {
+		return
+	}
+	p.ready(g)
+	select {
+	case <-g.open:
+	case <-r.Context().Done():
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// ready counts one gathered answer as ready and opens the gate with the
+// last.
+func (p *Proxy) ready(g *gate) {
+	if g == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if g.ready++; g.ready == g.want {
+		close(g.open)
 	}
 }
 
