@@ -19,9 +19,9 @@ import (
 // as EventBridge's at-least-once delivery and Lambda's async retries may:
 // to one function instance (two goroutines through one handler) and to
 // two (two containers, each with its own clients and baseline cache).
-// With gather, the proxy holds both policy reads until both have arrived,
-// so both see the repository before either writes and both write; without
-// it the two race freely. Either way both invocations succeed and the
+// With gather, the proxy holds the answers to both policy reads until moto
+// has served both, so both see the repository before either writes and
+// both write; without it the two race freely. Either way both invocations succeed and the
 // repository ends with one correct policy; a later delivery writes nothing.
 func TestConcurrentDuplicateDelivery(t *testing.T) {
 	tests := []struct {
