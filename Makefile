@@ -54,20 +54,14 @@ demo: tools ## start moto, enforce events/ through the bootstrap binary, print t
 bench: tools ## backfill 5000 repositories through a 20 TPS, 20 ms proxy in front of moto; prints the ratio to N/TPS
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) test -run '^$$' -bench BenchmarkBackfillRateLimited -benchtime 1x -timeout 30m ./pkg/backfill/
 
-# Each fuzz target runs alone (go test -fuzz takes one target per package);
-# FUZZFLAGS passes more, e.g. FUZZFLAGS=-parallel=1. A failing input is
-# written to the package's testdata/fuzz/ and then runs in make test.
+# scripts/fuzz.sh runs each target alone (go test -fuzz takes one per
+# package run); FUZZFLAGS passes more, e.g. FUZZFLAGS=-parallel=1. A failing
+# input is written to the package's testdata/fuzz/ and then runs in make test.
 FUZZTIME  ?= 60s
 FUZZFLAGS ?=
 .PHONY: fuzz
 fuzz: ## run every fuzz target in the repository for FUZZTIME each (default 60s); make test runs their seeds
-	@for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}:{{.Dir}}{{end}}' ./...); do \
-	  dir=$${pkg#*:}; \
-	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
-	    echo "== $${pkg%%:*} $$fn ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $${pkg%%:*}; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZFLAGS='$(FUZZFLAGS)' scripts/fuzz.sh
 
 .PHONY: backfill
 backfill: ## invoke the deployed function to backfill (DRY_RUN=false to write, PREFIX=team-a/ to limit)
