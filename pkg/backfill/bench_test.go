@@ -7,16 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
-
 	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
@@ -51,26 +46,14 @@ func BenchmarkBackfillRateLimited(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := ssm.NewFromConfig(direct).PutParameter(ctx, &ssm.PutParameterInput{
-		Name: aws.String("/ecr-baseline/baseline-policy"), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
-	}); err != nil {
-		b.Fatal(err)
+	repos := make([]fleet.Repo, n)
+	for i := range repos {
+		repos[i].Name = fmt.Sprintf("bench/r%05d", i)
 	}
 	seedStart := time.Now()
-	client := ecr.NewFromConfig(direct)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if _, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(fmt.Sprintf("bench/r%05d", i))}); err != nil {
-				b.Error(err)
-			}
-		}()
+	if err := fleet.New(direct, policies.Baseline).Seed(ctx, repos...); err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
 	b.Logf("seeded %d repositories in %s", n, time.Since(seedStart).Round(time.Second))
 
 	proxy, err := faultproxy.Start(server.URL, map[string]faultproxy.Rule{
@@ -88,7 +71,7 @@ func BenchmarkBackfillRateLimited(b *testing.B) {
 	}
 	// Pace writes 2.5% under the limit: even spacing absorbs jitter, and
 	// the margin costs 2.5% of the bound.
-	cfg := envconfig.Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: time.Hour,
+	cfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Hour, Mode: "replace",
 		ReadTPS: 4 * tps, WriteTPS: tps * 0.975, Concurrency: 8}
 	runner := app.New(cfg, viaProxy, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
 

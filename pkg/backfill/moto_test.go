@@ -6,21 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
-	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -30,101 +26,70 @@ func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 
 const foreign = `{"Version":"2012-10-17","Statement":[{"Sid":"Other","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"}]}`
 
-// fleet is the mix every test starts from: 100 repositories without a
+// seeded is the mix the test starts from: 100 repositories without a
 // policy, 100 already compliant, 100 with a different policy, and 20 under
 // another prefix without a policy.
-type fleet struct {
-	ecr     *ecr.Client
+type seeded struct {
+	*fleet.Fleet
 	counter *moto.Counter
 	cfg     aws.Config
+	names   []string
 }
 
-func seed(t *testing.T) *fleet {
+func seed(t *testing.T) *seeded {
 	t.Helper()
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	f := &fleet{counter: &moto.Counter{}}
+	s := &seeded{counter: &moto.Counter{}}
 	var err error
-	if f.cfg, err = server.Config(ctx, f.counter.Middleware); err != nil {
+	if s.cfg, err = server.Config(ctx, s.counter.Middleware); err != nil {
 		t.Fatal(err)
 	}
-	f.ecr = ecr.NewFromConfig(f.cfg)
-	if _, err := ssm.NewFromConfig(f.cfg).PutParameter(ctx, &ssm.PutParameterInput{
-		Name: aws.String("/ecr-baseline/baseline-policy"), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	type repo struct{ name, policy string }
-	var repos []repo
+	s.Fleet = fleet.New(s.cfg, policies.Baseline)
+	var repos []fleet.Repo
 	for i := range 100 {
-		name := fmt.Sprintf("fleet/ok-%03d", i)
-		compliant, err := policy.Render(policies.Baseline, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: name})
+		ok := fmt.Sprintf("fleet/ok-%03d", i)
+		compliant, err := s.Rendered(ok)
 		if err != nil {
 			t.Fatal(err)
 		}
 		repos = append(repos,
-			repo{fmt.Sprintf("fleet/none-%03d", i), ""},
-			repo{name, compliant},
-			repo{fmt.Sprintf("fleet/other-%03d", i), foreign})
+			fleet.Repo{Name: fmt.Sprintf("fleet/none-%03d", i)},
+			fleet.Repo{Name: ok, Policy: compliant},
+			fleet.Repo{Name: fmt.Sprintf("fleet/other-%03d", i), Policy: foreign})
 	}
 	for i := range 20 {
-		repos = append(repos, repo{fmt.Sprintf("team-x/svc-%02d", i), ""})
+		repos = append(repos, fleet.Repo{Name: fmt.Sprintf("team-x/svc-%02d", i)})
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(repos))
-	sem := make(chan struct{}, 8)
+	if err := s.Seed(ctx, repos...); err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range repos {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if _, err := f.ecr.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(r.name)}); err != nil {
-				errs <- err
-				return
-			}
-			if r.policy != "" {
-				if _, err := f.ecr.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(r.name), PolicyText: aws.String(r.policy)}); err != nil {
-					errs <- err
-				}
-			}
-		}()
+		s.names = append(s.names, r.Name)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	f.counter.Reset()
-	return f
+	s.counter.Reset()
+	return s
 }
 
-func (f *fleet) runner() *backfill.Runner {
-	cfg := envconfig.Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: time.Minute, ReadTPS: 1000, WriteTPS: 1000, Concurrency: 8}
-	return app.New(cfg, f.cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
+func (s *seeded) runner() *backfill.Runner {
+	cfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, ReadTPS: 1000, WriteTPS: 1000, Concurrency: 8,
+		Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
+	return app.New(cfg, s.cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
 }
 
-// compliantCount reads every repository's policy back and counts those
-// equal to the baseline.
-func (f *fleet) compliantCount(t *testing.T) int {
+// compliantCount reads every repository's policy back from moto and
+// counts those that mean the same as the baseline.
+func (s *seeded) compliantCount(t *testing.T) int {
 	t.Helper()
-	ctx := context.Background()
-	out, err := f.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, r := range out.Repositories {
-		name := aws.ToString(r.RepositoryName)
-		got, err := f.ecr.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(name)})
+	for _, name := range s.names {
+		ok, err := s.Compliant(context.Background(), name)
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		want, _ := policy.Render(policies.Baseline, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: name})
-		a, _ := policy.Parse(aws.ToString(got.PolicyText))
-		b, _ := policy.Parse(want)
-		if policy.Equal(a, b) {
+		if ok {
 			n++
 		}
 	}
@@ -176,9 +141,11 @@ func TestBackfillOnMoto(t *testing.T) {
 			t.Fatal("no progress after 200 runs")
 		}
 		// Listing 320 repositories from moto takes about half a second;
-		// what is left before StopBefore fits a few dozen repositories.
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		sum, err := r.Run(rctx, backfill.Options{Token: token, StopBefore: time.Second})
+		// the 2 s left before StopBefore fit a few dozen repositories, and
+		// the 4 s margin lets those in flight finish even on a loaded
+		// machine (a call cut by the deadline would count as a failure).
+		rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
+		sum, err := r.Run(rctx, backfill.Options{Token: token, StopBefore: 4 * time.Second})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
