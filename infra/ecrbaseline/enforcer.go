@@ -30,6 +30,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
@@ -183,7 +184,8 @@ type Enforcer struct {
 	// FailureQueue receives invocation records of events the function
 	// failed on after its async retries.
 	FailureQueue awssqs.Queue
-	// Alarms fire on function errors and on messages in either queue; they
+	// Alarms fire on function errors, on messages in either queue and on
+	// repositories the function reports as failed; they
 	// have no actions, so the embedding stack can add its own.
 	Alarms []awscloudwatch.Alarm
 }
@@ -380,6 +382,17 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 			e.FailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 				Period:    awscdk.Duration_Minutes(jsii.Number(5)),
 				Statistic: jsii.String("Maximum"),
+			})),
+		// The function's own metric (pkg/metrics, Embedded Metric Format)
+		// also sees a backfill's failed repositories, which end the
+		// invocation successfully and so never count as Lambda errors.
+		newAlarm(c, "RepositoryFailures", "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
+			awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace:     jsii.String(metrics.Namespace),
+				MetricName:    jsii.String(metrics.Failed),
+				DimensionsMap: &map[string]*string{metrics.DimensionFunctionName: e.Function.FunctionName()},
+				Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+				Statistic:     jsii.String("Sum"),
 			})),
 	}
 

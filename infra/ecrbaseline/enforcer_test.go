@@ -489,8 +489,8 @@ func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 	s := defaults(t)
 	e := s.enforcer
-	if got := s.json.LogicalIDs("AWS::CloudWatch::Alarm"); len(got) != 3 {
-		t.Errorf("alarms: %v, want three", got)
+	if got := s.json.LogicalIDs("AWS::CloudWatch::Alarm"); len(got) != 4 {
+		t.Errorf("alarms: %v, want four", got)
 	}
 	queueAlarm := func(queue string) string {
 		return `"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
@@ -504,6 +504,9 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 		` + queueAlarm(cdktest.LogicalID(e.RuleDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: the function gave up on events; see the failure queue",
 		` + queueAlarm(cdktest.LogicalID(e.FailureQueue)),
+		`"AlarmDescription": "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
+		 "Namespace": "EcrBaseline", "MetricName": "Failed", "Statistic": "Sum",
+		 "Dimensions": [{"Name": "FunctionName", "Value": ` + ref(cdktest.LogicalID(e.Function)) + `}]`,
 	} {
 		id := cdktest.LogicalID(e.Alarms[i])
 		diff(t, id, s.json.Resource(t, "AWS::CloudWatch::Alarm", id), `{`+want+`,
@@ -515,7 +518,7 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 func TestResourceCount(t *testing.T) {
 	s := defaults(t)
 	// Parameter, 2 queues and their policies, log group, role and policy,
-	// function, async config, 2 rules and their invoke permissions, 3
+	// function, async config, 2 rules and their invoke permissions, 4
 	// alarms. A new resource should be a decision, so it has to show up
 	// here.
 	cdktest.Check(t, func() {
@@ -523,13 +526,13 @@ func TestResourceCount(t *testing.T) {
 			"AWS::SSM::Parameter": 1, "AWS::SQS::Queue": 2, "AWS::SQS::QueuePolicy": 2,
 			"AWS::Logs::LogGroup": 1, "AWS::IAM::Role": 1, "AWS::IAM::Policy": 1,
 			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Events::Rule": 2,
-			"AWS::Lambda::Permission": 2, "AWS::CloudWatch::Alarm": 3,
+			"AWS::Lambda::Permission": 2, "AWS::CloudWatch::Alarm": 4,
 		} {
 			s.tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
 		}
 	})
-	if n := len(s.json["Resources"].(map[string]any)); n != 17 {
-		t.Errorf("%d resources, want 17", n)
+	if n := len(s.json["Resources"].(map[string]any)); n != 18 {
+		t.Errorf("%d resources, want 18", n)
 	}
 }
 
