@@ -21,8 +21,13 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 )
 
-// ErrBadToken is returned for a continuation token this package did not make.
-var ErrBadToken = errors.New("invalid continuation token")
+var (
+	// ErrBadToken is returned for a continuation token this package did not make.
+	ErrBadToken = errors.New("invalid continuation token")
+	// ErrNoTime is returned when a run starts too close to its deadline to
+	// enforce anything (a function timeout shorter than the stop margin).
+	ErrNoTime = errors.New("backfill: no time to enforce any repository")
+)
 
 // Lister is the ECR call backfill makes to find repositories.
 type Lister interface {
@@ -167,6 +172,11 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	stopping := func() bool {
 		return hasDeadline && time.Until(deadline) < opts.StopBefore
+	}
+	// A run that starts inside its stop margin would hand back the token it
+	// was given, and a run that continues itself would loop on it.
+	if stopping() {
+		return sum, fmt.Errorf("%w: %s left before the deadline, less than the %s stop margin", ErrNoTime, time.Until(deadline).Round(time.Millisecond), opts.StopBefore)
 	}
 
 	for {

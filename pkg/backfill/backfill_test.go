@@ -185,22 +185,39 @@ func TestRunRealignsShiftedPage(t *testing.T) {
 
 func TestRunErrors(t *testing.T) {
 	tests := []struct {
-		name    string
-		lister  *pagedLister
-		opts    Options
-		wantErr string
-		wantIs  error
+		name       string
+		lister     *pagedLister
+		opts       Options
+		timeout    time.Duration
+		wantErr    string
+		wantPrefix bool
+		wantIs     error
 	}{
-		{"garbage token", &pagedLister{}, Options{Token: "not-a-token!"}, `invalid continuation token: "not-a-token!"`, ErrBadToken},
-		{"token for another prefix", &pagedLister{}, Options{Token: position{Prefix: "a/"}.encode(), Prefix: "b/"},
-			`invalid continuation token: it was made for prefix "a/", not "b/"`, ErrBadToken},
-		{"listing fails", &pagedLister{err: errors.New("AccessDeniedException")}, Options{},
-			"backfill: describe repositories: AccessDeniedException", nil},
+		{name: "garbage token", lister: &pagedLister{}, opts: Options{Token: "not-a-token!"},
+			wantErr: `invalid continuation token: "not-a-token!"`, wantIs: ErrBadToken},
+		{name: "token for another prefix", lister: &pagedLister{}, opts: Options{Token: position{Prefix: "a/"}.encode(), Prefix: "b/"},
+			wantErr: `invalid continuation token: it was made for prefix "a/", not "b/"`, wantIs: ErrBadToken},
+		{name: "listing fails", lister: &pagedLister{err: errors.New("AccessDeniedException")},
+			wantErr: "backfill: describe repositories: AccessDeniedException"},
+		{name: "started inside the stop margin", lister: &pagedLister{names: []string{"a"}}, opts: Options{StopBefore: time.Minute},
+			timeout: time.Second, wantErr: "backfill: no time to enforce any repository: ", wantPrefix: true, wantIs: ErrNoTime},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &Runner{ECR: tt.lister, Enforcer: &recorder{}, DryRunEnforcer: &recorder{}}
-			_, err := r.Run(context.Background(), tt.opts)
+			ctx := context.Background()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			_, err := r.Run(ctx, tt.opts)
+			if tt.wantPrefix {
+				if !errors.Is(err, tt.wantIs) || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q...", err, tt.wantErr)
+				}
+				return
+			}
 			if err == nil || err.Error() != tt.wantErr {
 				t.Fatalf("error = %v, want %q", err, tt.wantErr)
 			}

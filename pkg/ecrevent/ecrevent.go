@@ -145,6 +145,7 @@ var (
 	registryIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 	// From the SetRepositoryPolicy API reference, 2 to 256 characters.
 	repoNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 )
 
 // Parse reads an EventBridge event carrying a CloudTrail record of an ECR
@@ -210,8 +211,14 @@ func (r Repository) validate() error {
 		return fmt.Errorf("repository name %q is not a valid ECR repository name", r.Name)
 	case !registryIDPattern.MatchString(r.RegistryID):
 		return fmt.Errorf("registry id %q is not a 12-digit account id", r.RegistryID)
-	case r.Region == "":
-		return errors.New("no region in the event")
+	case !regionPattern.MatchString(r.Region):
+		return fmt.Errorf("region %q is not an AWS region", r.Region)
+	}
+	// The ARN picks the tags that exempt a repository and fills
+	// ${RepositoryArn}: it must name this very repository, or an event
+	// could borrow another repository's exemption.
+	if _, suffix, ok := strings.Cut(r.ARN, ":ecr:"); !ok || suffix != fmt.Sprintf("%s:%s:repository/%s", r.Region, r.RegistryID, r.Name) {
+		return fmt.Errorf("repositoryArn %q does not name repository %s in %s, registry %s", r.ARN, r.Name, r.Region, r.RegistryID)
 	}
 	return nil
 }

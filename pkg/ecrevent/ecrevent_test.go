@@ -89,6 +89,10 @@ func TestParseBadInput(t *testing.T) {
 		{"no repository", `{"source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","id":"x","region":"us-east-1","account":"123456789012","detail":{"eventSource":"ecr.amazonaws.com","eventName":"CreateRepository"}}`,
 			ErrMalformed, "no repository name in responseElements, requestParameters or serviceEventDetails"},
 		{"invalid repository name", strings.ReplaceAll(good, "team-a/web", "Team A"), ErrMalformed, `repository name "Team A" is not a valid ECR repository name`},
+		{"ARN of another repository", strings.Replace(good, "repository/team-a/web", "repository/sandbox/exempt", 1), ErrMalformed,
+			`repositoryArn "arn:aws:ecr:us-east-1:123456789012:repository/sandbox/exempt" does not name repository team-a/web in us-east-1, registry 123456789012`},
+		{"ARN of another account", strings.Replace(good, "us-east-1:123456789012:repository", "us-east-1:999999999999:repository", 1), ErrMalformed, "does not name repository team-a/web"},
+		{"invalid region", strings.ReplaceAll(good, `"us-east-1"`, `"x\"}y"`), ErrMalformed, `region "x\"}y" is not an AWS region`},
 		{"invalid registry id", strings.ReplaceAll(good, `"registryId": "123456789012"`, `"registryId": "12345"`), ErrMalformed, `registry id "12345" is not a 12-digit account id`},
 	}
 	for _, tt := range tests {
