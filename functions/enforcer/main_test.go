@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,11 +14,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
@@ -52,15 +51,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func event(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // startFunction builds bootstrap and runs it under a new Runtime API
@@ -112,7 +102,10 @@ func runFunction(t *testing.T, rt *runtimeapi.Server, env ...string) (*exec.Cmd,
 	return cmd, logs
 }
 
-func TestBootstrapThroughRuntimeAPI(t *testing.T) {
+// seed empties moto, stores the default baseline and creates repos; it
+// returns an ECR client on moto itself for reading results back.
+func seed(t *testing.T, repos ...fleet.Repo) *ecr.Client {
+	t.Helper()
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
@@ -121,15 +114,16 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecrClient := ecr.NewFromConfig(cfg)
-	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
-		Name: aws.String("/ecr-baseline/baseline-policy"), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
-	}); err != nil {
+	f := fleet.New(cfg, policies.Baseline)
+	if err := f.Seed(ctx, repos...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("team-a/web")}); err != nil {
-		t.Fatal(err)
-	}
+	return f.ECR
+}
+
+func TestBootstrapThroughRuntimeAPI(t *testing.T) {
+	ctx := context.Background()
+	ecrClient := seed(t, fleet.Repo{Name: "team-a/web"})
 	rt, _, logs := startFunction(t, "BASELINE_PARAMETER_NAME=/ecr-baseline/baseline-policy", "BASELINE_CACHE_TTL=1m")
 
 	tests := []struct {
@@ -146,7 +140,7 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	}
 	for i, tt := range tests {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		res, err := rt.Invoke(ctx, event(t, tt.event), time.Minute)
+		res, err := rt.Invoke(ctx, samples.Read(t, tt.event), time.Minute)
 		cancel()
 		if err != nil {
 			t.Fatalf("invoke %d (%s): %v", i, tt.event, err)
@@ -192,20 +186,11 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 }
 
 func TestBootstrapMissingParameterFailsTheInvocation(t *testing.T) {
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.Config(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ecr.NewFromConfig(cfg).CreateRepository(context.Background(), &ecr.CreateRepositoryInput{RepositoryName: aws.String("team-a/web")}); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, fleet.Repo{Name: "team-a/web"})
 	rt, _, _ := startFunction(t, "BASELINE_PARAMETER_NAME=/does/not/exist")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := rt.Invoke(ctx, event(t, "create-repository.json"), time.Minute)
+	res, err := rt.Invoke(ctx, samples.Read(t, "create-repository.json"), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,25 +225,12 @@ func TestBootstrapRefusesBadConfiguration(t *testing.T) {
 // by the emulator) until the run is complete.
 func TestBootstrapContinuesFleetRunItself(t *testing.T) {
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
+	const size = 30
+	repos := make([]fleet.Repo, size)
+	for i := range repos {
+		repos[i].Name = fmt.Sprintf("fleet/r%02d", i)
 	}
-	cfg, err := server.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecrClient := ecr.NewFromConfig(cfg)
-	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{
-		Name: aws.String("/ecr-baseline/baseline-policy"), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	const fleet = 30
-	for i := range fleet {
-		if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(fmt.Sprintf("fleet/r%02d", i))}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seed(t, repos...)
 	rt := newRuntime(t)
 	// One repository at a time and at most 10 writes a second, with 1.5 s
 	// left before the stop margin: no invocation can do more than 15.
@@ -268,7 +240,7 @@ func TestBootstrapContinuesFleetRunItself(t *testing.T) {
 
 	ictx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	first, err := rt.Invoke(ictx, event(t, "parameter-change.json"), rt.AsyncTimeout)
+	first, err := rt.Invoke(ictx, samples.Read(t, "parameter-change.json"), rt.AsyncTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +273,7 @@ func TestBootstrapContinuesFleetRunItself(t *testing.T) {
 	if len(results) < 2 {
 		t.Errorf("finished in %d invocation; the deadline did not stop it", len(results))
 	}
-	if total.Applied != fleet || total.Scanned != fleet || total.Failed != 0 {
-		t.Errorf("summed over %d invocations: %+v, want %d applied exactly once each", len(results), total, fleet)
+	if total.Applied != size || total.Scanned != size || total.Failed != 0 {
+		t.Errorf("summed over %d invocations: %+v, want %d applied exactly once each", len(results), total, size)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
-	"github.com/ecr-baseline/ecr-baseline/policies"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 )
 
 // emfRecord is the part of an EMF line the alarms depend on.
@@ -34,16 +34,7 @@ type emfRecord struct {
 // invocation error counted as a failure.
 func TestBootstrapEmitsMetrics(t *testing.T) {
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fleet.New(cfg, policies.Baseline).Seed(ctx, fleet.Repo{Name: "team-a/web"}); err != nil {
-		t.Fatal(err)
-	}
+	seed(t, fleet.Repo{Name: "team-a/web"})
 	rt, _, logs := startFunction(t, "BASELINE_PARAMETER_NAME="+fleet.Parameter)
 
 	type counts struct {
@@ -54,9 +45,9 @@ func TestBootstrapEmitsMetrics(t *testing.T) {
 		payload []byte
 		want    counts
 	}{
-		{event(t, "create-repository.json"), counts{Entry: "event", Applied: 1}},
-		{event(t, "create-repository.json"), counts{Entry: "event", Unchanged: 1}},
-		{event(t, "not-ours.json"), counts{Entry: "event", Failed: 1}},
+		{samples.Read(t, "create-repository.json"), counts{Entry: "event", Applied: 1}},
+		{samples.Read(t, "create-repository.json"), counts{Entry: "event", Unchanged: 1}},
+		{samples.Read(t, "not-ours.json"), counts{Entry: "event", Failed: 1}},
 		{[]byte(`{"action":"backfill","dryRun":true}`), counts{Entry: "backfill", Unchanged: 1}},
 	}
 	for i, inv := range invocations {
