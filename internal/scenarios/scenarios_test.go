@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
@@ -124,11 +124,7 @@ func (e *env) policy(name string) *policy.Document {
 // event is an events/ sample rewritten for repository name.
 func event(t *testing.T, file, name string) json.RawMessage {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return json.RawMessage(strings.ReplaceAll(string(b), "team-a/web", name))
+	return json.RawMessage(strings.ReplaceAll(string(samples.Read(t, file)), "team-a/web", name))
 }
 
 func (e *env) handle(payload json.RawMessage) handler.Response {

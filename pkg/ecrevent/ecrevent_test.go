@@ -2,22 +2,13 @@ package ecrevent
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-func sample(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+)
 
 func TestParseSamples(t *testing.T) {
 	teamA := Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
@@ -47,16 +38,12 @@ func TestParseSamples(t *testing.T) {
 		{file: "not-ours.json", wantErr: ErrUnsupported},
 		{file: "parameter-change.json", wantErr: ErrUnsupported},
 	}
-	files, err := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(tests) {
-		t.Errorf("events/ holds %d samples, the table covers %d: add the new ones here", len(files), len(tests))
+	if n := len(samples.All(t)); n != len(tests) {
+		t.Errorf("events/ holds %d samples, the table covers %d: add the new ones here", n, len(tests))
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			got, err := Parse(sample(t, tt.file))
+			got, err := Parse(samples.Read(t, tt.file))
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Parse error = %v, want %v", err, tt.wantErr)
 			}
@@ -68,7 +55,7 @@ func TestParseSamples(t *testing.T) {
 }
 
 func TestParseBadInput(t *testing.T) {
-	good := string(sample(t, "create-repository.json"))
+	good := string(samples.Read(t, "create-repository.json"))
 	tests := []struct {
 		name    string
 		input   string

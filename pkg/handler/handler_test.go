@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -32,13 +31,10 @@ func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enf
 	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
 }
 
+// sample is an events/ sample as the string the tables splice.
 func sample(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(samples.Read(t, name))
 }
 
 func TestHandle(t *testing.T) {

@@ -2,17 +2,14 @@ package ssmevent
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 )
 
 func TestParse(t *testing.T) {
-	sample, err := os.ReadFile("../../events/parameter-change.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Parse(sample)
+	got, err := Parse(samples.Read(t, "parameter-change.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
