@@ -42,7 +42,8 @@ func New(cfg aws.Config, template string) *Fleet {
 	return &Fleet{ECR: ecr.NewFromConfig(cfg), SSM: ssm.NewFromConfig(cfg), Template: template}
 }
 
-// Seed stores the baseline template and creates repos, eight at a time.
+// Seed stores the baseline template and creates repos, eight at a time,
+// in a moto the caller has just reset.
 func (f *Fleet) Seed(ctx context.Context, repos ...Repo) error {
 	if _, err := f.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 		Name: aws.String(Parameter), Type: ssmtypes.ParameterTypeString, Value: aws.String(f.Template), Overwrite: aws.Bool(true),
@@ -78,7 +79,12 @@ func each[T any](items []T, fn func(T) error) error {
 }
 
 func (f *Fleet) create(ctx context.Context, r Repo) error {
-	if _, err := f.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(r.Name)}); err != nil {
+	_, err := f.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(r.Name)})
+	// moto is reset before each seed, so "already exists" means the SDK
+	// retried a create whose first attempt landed but whose answer was
+	// lost (seen in CI: a keep-alive connection closed under load).
+	var exists *ecrtypes.RepositoryAlreadyExistsException
+	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("seed %s: %w", r.Name, err)
 	}
 	if r.Policy == "" {
