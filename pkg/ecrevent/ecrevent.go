@@ -108,10 +108,13 @@ func (u UserIdentity) Actor() string {
 type RequestParameters struct {
 	RepositoryName string `json:"repositoryName"`
 	RegistryID     string `json:"registryId"`
+	PolicyText     string `json:"policyText"`
 }
 
 // ResponseElements carry the repository ECR created.
 type ResponseElements struct {
+	// PolicyText is the policy a SetRepositoryPolicy call stored.
+	PolicyText string `json:"policyText"`
 	Repository *struct {
 		RepositoryARN  string `json:"repositoryArn"`
 		RegistryID     string `json:"registryId"`
@@ -139,6 +142,9 @@ type Event struct {
 	// FailedCall is set when CloudTrail recorded an error: the call did
 	// not change anything, so there is nothing to enforce.
 	FailedCall string
+	// PolicyText is the policy a SetRepositoryPolicy call wrote, "" for
+	// other calls.
+	PolicyText string
 }
 
 var (
@@ -174,6 +180,9 @@ func Parse(raw []byte) (Event, error) {
 	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.Actor()}
 	repo := repositoryOf(env, d)
 	ev.Repository = repo
+	if d.EventName == "SetRepositoryPolicy" {
+		ev.PolicyText = policyTextOf(d)
+	}
 	if ev.FailedCall != "" {
 		return ev, nil
 	}
@@ -201,6 +210,18 @@ func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
 		r.ARN = RepositoryARN(r.Region, r.RegistryID, r.Name)
 	}
 	return r
+}
+
+// policyTextOf prefers the policy ECR answered with over the one asked for.
+func policyTextOf(d CloudTrailDetail) string {
+	var answered, asked string
+	if d.ResponseElements != nil {
+		answered = d.ResponseElements.PolicyText
+	}
+	if d.RequestParameters != nil {
+		asked = d.RequestParameters.PolicyText
+	}
+	return first(answered, asked)
 }
 
 func (r Repository) validate() error {

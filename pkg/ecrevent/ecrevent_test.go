@@ -14,6 +14,7 @@ func TestParseSamples(t *testing.T) {
 	teamA := Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
 		ARN: "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web"}
 	const admin = "arn:aws:iam::123456789012:role/PlatformAdmin"
+	const open = `{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
 	tests := []struct {
 		file    string
 		want    Event
@@ -29,10 +30,9 @@ func TestParseSamples(t *testing.T) {
 			Actor: "replication.ecr.amazonaws.com", Repository: Repository{RegistryID: "123456789012", Region: "eu-west-1", Name: "team-a/web",
 				ARN: "arn:aws:ecr:eu-west-1:123456789012:repository/team-a/web"}}},
 		{file: "set-repository-policy.json", want: Event{ID: "d7e1f3a5-9b2c-4d4e-8f6a-1c3e5a7b9d02", EventName: "SetRepositoryPolicy",
-			Actor: admin, Repository: Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web",
-				ARN: "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web"}}},
+			Actor: admin, PolicyText: open, Repository: teamA}},
 		{file: "set-repository-policy-by-enforcer.json", want: Event{ID: "e9f1a3b5-2c4d-4e6f-9a8b-3d5f7b9d1f24", EventName: "SetRepositoryPolicy",
-			Actor: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Repository: teamA}},
+			Actor: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Repository: teamA, PolicyText: `{"Statement":[{"Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}},"Effect":"Deny","Principal":"*","Sid":"BaselineDenyInsecureTransport"},{"Action":["ecr:BatchCheckLayerAvailability","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Sid":"BaselineAllowAccountPull"}],"Version":"2012-10-17"}`}},
 		{file: "delete-repository-policy.json", want: Event{ID: "f2a4c6e8-0b1d-4f3b-8d5f-7a9c1e3a5c79", EventName: "DeleteRepositoryPolicy",
 			Actor: admin, Repository: teamA}},
 		{file: "not-ours.json", wantErr: ErrUnsupported},
@@ -107,5 +107,18 @@ func TestParseFallsBackToRequestParameters(t *testing.T) {
 		ARN: "arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api"}
 	if diff := cmp.Diff(want, got.Repository); diff != "" {
 		t.Errorf("repository (-want +got):\n%s", diff)
+	}
+}
+
+func TestParsePolicyTextFallsBackToRequestParameters(t *testing.T) {
+	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-east-1",
+	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"SetRepositoryPolicy","awsRegion":"us-east-1",
+	"requestParameters":{"repositoryName":"svc/api","policyText":"{\"asked\":1}"},"responseElements":null}}`
+	got, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PolicyText != `{"asked":1}` {
+		t.Errorf("PolicyText %q, want the requested policy when ECR's answer is missing", got.PolicyText)
 	}
 }
