@@ -3,15 +3,17 @@
 package moto
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,27 +64,36 @@ func Binary() (string, error) {
 	}
 }
 
-// Start launches moto server on a free 127.0.0.1 port and waits until it
+// Start launches moto server on a port the kernel picks and waits until it
 // answers. Call Stop when done.
+//
+// The port is moto's own choice (port 0), read from the line it logs, not
+// one found free beforehand: between finding a port and moto binding it,
+// another package's moto could take it, and this package's tests would then
+// reset and read the other server's state without any error.
 func Start() (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
 	// Its own process group, so Stop also ends the workers it forks.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
 	if os.Getenv("MOTO_LOG") != "" {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.Stdout = os.Stderr
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	s := &Server{cmd: cmd}
+	if s.URL, err = listenURL(stderr, 30*time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
 	if err := s.waitReady(30 * time.Second); err != nil {
 		s.Stop()
 		return nil, err
@@ -90,13 +101,47 @@ func Start() (*Server, error) {
 	return s, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+// runningOn is the line werkzeug, moto's server, logs once it listens.
+var runningOn = regexp.MustCompile(`Running on (http://127\.0\.0\.1:[0-9]+)`)
+
+// listenURL reads moto's log until it says where it listens, then keeps
+// draining the log (to stderr with MOTO_LOG) so moto never blocks on it.
+func listenURL(log io.Reader, limit time.Duration) (string, error) {
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(log)
+		var seen []string
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			if os.Getenv("MOTO_LOG") != "" {
+				fmt.Fprintln(os.Stderr, line)
+			}
+			if sent {
+				continue
+			}
+			if m := runningOn.FindStringSubmatch(line); m != nil {
+				found <- m[1]
+				sent = true
+				continue
+			}
+			if len(seen) < 20 {
+				seen = append(seen, line)
+			}
+		}
+		if !sent {
+			found <- "exited: " + strings.Join(seen, " | ")
+		}
+	}()
+	select {
+	case u := <-found:
+		if rest, exited := strings.CutPrefix(u, "exited: "); exited {
+			return "", fmt.Errorf("moto server ended before listening: %s", rest)
+		}
+		return u, nil
+	case <-time.After(limit):
+		return "", fmt.Errorf("moto server did not say where it listens within %s", limit)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) waitReady(limit time.Duration) error {
