@@ -38,8 +38,10 @@ while :; do
 import json, sys
 summary = json.load(open(sys.argv[1]))["summary"]
 total = json.loads(sys.argv[2])
-for k in ("scanned", "applied", "wouldApply", "unchanged", "skipped", "failed"):
-    total[k] = total.get(k, 0) + summary.get(k, 0)
+# Every count is summed, so a count the function adds is never left out.
+for k, v in summary.items():
+    if isinstance(v, int) and not isinstance(v, bool):
+        total[k] = total.get(k, 0) + v
 total["failures"] = total.get("failures", []) + summary.get("failures", [])
 total["complete"] = summary["complete"]
 print(summary.get("nextToken") or "-", json.dumps(total, separators=(",", ":")))

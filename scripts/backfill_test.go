@@ -25,9 +25,9 @@ case "$1 $2" in
     done
     echo "$payload" >> "$FAKE_LOG"
     if [ "$(wc -l < "$FAKE_LOG")" -eq 1 ]; then
-      echo '{"summary":{"scanned":3,"applied":1,"unchanged":2,"failed":0,"complete":false,"nextToken":"tok-1"}}' > "$out"
+      echo '{"summary":{"scanned":6,"applied":1,"wouldApply":0,"unchanged":2,"skipped":1,"exempt":2,"failed":0,"complete":false,"nextToken":"tok-1"}}' > "$out"
     else
-      echo '{"summary":{"scanned":2,"applied":0,"unchanged":1,"failed":1,"failures":[{"repository":"b","reason":"set policy: AccessDenied"}],"complete":true}}' > "$out"
+      echo '{"summary":{"scanned":4,"applied":0,"wouldApply":0,"unchanged":1,"skipped":0,"exempt":2,"failed":1,"failures":[{"repository":"b","reason":"set policy: AccessDenied"}],"complete":true}}' > "$out"
     fi
     echo None ;;
   *) echo "unexpected aws $*" >&2; exit 9 ;;
@@ -46,7 +46,7 @@ func TestBackfillScriptResumesAndSums(t *testing.T) {
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
 		t.Fatalf("exit = %v, want 1 because one repository failed\n%s", err, out)
 	}
-	for _, want := range []string{`"scanned": 5`, `"applied": 1`, `"unchanged": 3`, `"failed": 1`, `"repository": "b"`, `"complete": true`} {
+	for _, want := range []string{`"scanned": 10`, `"applied": 1`, `"wouldApply": 0`, `"unchanged": 3`, `"skipped": 1`, `"exempt": 4`, `"failed": 1`, `"repository": "b"`, `"complete": true`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("summary lacks %s:\n%s", want, out)
 		}
