@@ -2,7 +2,8 @@
 // server, stores the embedded default baseline in SSM, creates the
 // repository the sample event names, sends the events/ samples through the
 // real bootstrap binary under a Lambda Runtime API emulator in the order a
-// repository's life brings them, and prints the policy moto then holds.
+// repository's life brings them, and prints the policy moto then holds. It
+// exits non-zero when any step ends otherwise than it should.
 package main
 
 import (
@@ -21,8 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -36,6 +39,10 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	eventsDir, err := samples.Dir()
+	if err != nil {
+		return err
+	}
 	fmt.Println("== starting moto server (stand-in for AWS)")
 	srv, err := moto.Start()
 	if err != nil {
@@ -75,20 +82,32 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer rt.Close()
-	var logs bytes.Buffer
+	// The function writes its logs straight into a file (no copying
+	// goroutine), which the demo reads whenever it shows them.
+	logPath := filepath.Join(tmp, "function.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	// SELF_ROLE_ARN is the role the sample of the function's own write names.
 	cmd, err := rt.Run(bin, append(srv.Env(), "BASELINE_PARAMETER_NAME="+parameterName,
-		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"), &logs)
+		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"), logFile)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 
+	changed := strings.Replace(policies.Baseline, `"ecr:BatchCheckLayerAvailability",`, "", 1)
 	foreign := `{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
+	// failing marks the steps whose invocation must fail (so Lambda
+	// retries it and the DLQ keeps it); any other outcome fails the demo.
 	steps := []struct {
-		say    string
-		before func() error
-		event  string
+		say     string
+		before  func() error
+		event   string
+		failing bool
 	}{
 		{say: "a repository is created", event: "create-repository.json"},
 		{say: "EventBridge delivers the same event again", event: "create-repository.json"},
@@ -98,13 +117,16 @@ func run(ctx context.Context) error {
 			return err
 		}},
 		{say: "the function's own write comes back as an event", event: "set-repository-policy-by-enforcer.json"},
+		{say: "someone deletes the policy (drift)", event: "delete-repository-policy.json", before: func() error {
+			_, err := ecrClient.DeleteRepositoryPolicy(ctx, &ecr.DeleteRepositoryPolicyInput{RepositoryName: aws.String(repo)})
+			return err
+		}},
 		{say: "a pull-through cache rule creates a repository", event: "create-repository-pull-through-cache.json", before: func() error {
 			_, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("ecr-public/docker/library/nginx")})
 			return err
 		}},
-		{say: "an ECR event the rule should never send", event: "not-ours.json"},
+		{say: "an ECR event the rule should never send", event: "not-ours.json", failing: true},
 		{say: "the baseline parameter changes: the fleet is re-enforced", event: "parameter-change.json", before: func() error {
-			changed := strings.Replace(policies.Baseline, `"ecr:BatchCheckLayerAvailability",`, "", 1)
 			_, err := ssmClient.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(parameterName), Type: types.ParameterTypeString, Value: aws.String(changed), Overwrite: aws.Bool(true)})
 			return err
 		}},
@@ -115,29 +137,37 @@ func run(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", st.say, err)
 			}
 		}
-		payload, err := os.ReadFile(filepath.Join("events", st.event))
+		payload, err := os.ReadFile(filepath.Join(eventsDir, st.event))
 		if err != nil {
-			return fmt.Errorf("%w (run from the repository root)", err)
+			return err
 		}
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		res, err := rt.Invoke(ictx, payload, time.Minute)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("invoke with %s: %w\nfunction logs:\n%s", st.event, err, logs.String())
+			return fmt.Errorf("invoke with %s: %w\nfunction logs:\n%s", st.event, err, logs())
 		}
 		fmt.Printf("-> %s (events/%s)\n   ", st.say, st.event)
-		if res.Error != nil {
+		switch {
+		case res.Error != nil && st.failing:
 			fmt.Printf("error, so Lambda retries and the DLQ keeps it: %s\n", res.Error.ErrorMessage)
-			continue
+		case res.Error != nil:
+			return fmt.Errorf("%s: the function failed: %s\nfunction logs:\n%s", st.say, res.Error.ErrorMessage, logs())
+		case st.failing:
+			return fmt.Errorf("%s: the function answered %s, want an error", st.say, res.Response)
+		default:
+			fmt.Printf("%s\n", res.Response)
 		}
-		fmt.Printf("%s\n", res.Response)
 	}
 	fmt.Println("== function logs")
-	fmt.Print(logs.String())
+	fmt.Print(logs())
 
 	out, err := ecrClient.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(repo)})
 	if err != nil {
 		return fmt.Errorf("read back the policy: %w", err)
+	}
+	if ok, err := fleet.New(cfg, changed).Compliant(ctx, repo); err != nil || !ok {
+		return fmt.Errorf("%s holds %s, not the changed baseline (%v)", repo, aws.ToString(out.PolicyText), err)
 	}
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, []byte(aws.ToString(out.PolicyText)), "", "  "); err != nil {
