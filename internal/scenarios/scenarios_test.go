@@ -43,6 +43,13 @@ const (
 	// team is what a team (or the console) writes on its own.
 	team = `{"Version":"2012-10-17","Statement":[{"Sid":"TeamPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"ecr:PutImage"},` +
 		`{"Sid":"BaselinePull","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
+	// merged is team merged with baseline for account 123456789012,
+	// written out rather than computed: TeamPush kept verbatim, the team's
+	// BaselinePull replaced by the baseline's, the Deny added.
+	merged = `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"TeamPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"ecr:PutImage"},` +
+		`{"Sid":"BaselineDenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}},` +
+		`{"Sid":"BaselinePull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
 	lockOut = `{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`
 )
 
@@ -52,6 +59,7 @@ type env struct {
 	ecr     *ecr.Client
 	ssm     *ssm.Client
 	counter *moto.Counter
+	awsCfg  aws.Config
 	h       *handler.Handler
 }
 
@@ -66,6 +74,7 @@ func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.awsCfg = awsCfg
 	e.ecr, e.ssm = ecr.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg)
 	e.putBaseline(baselineText)
 	cfg.ParameterName = param
@@ -160,18 +169,7 @@ func TestModes(t *testing.T) {
 		want func(t *testing.T) *policy.Document
 	}{
 		{"replace", func(t *testing.T) *policy.Document { return doc(t, rendered(t, baseline, "svc")) }},
-		{"merge", func(t *testing.T) *policy.Document {
-			// TeamPush is kept; the team's BaselinePull is replaced by the baseline's.
-			merged, err := policy.Merge(team, rendered(t, baseline, "svc"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := doc(t, merged)
-			if len(d.Statement) != 3 {
-				t.Fatalf("merged policy has %d statements, want 3: %s", len(d.Statement), merged)
-			}
-			return d
-		}},
+		{"merge", func(t *testing.T) *policy.Document { return doc(t, merged) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
@@ -356,10 +354,6 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 			}
 			want := doc(t, rendered(t, baseline, "race"))
 			if mode == "merge" {
-				merged, err := policy.Merge(team, rendered(t, baseline, "race"))
-				if err != nil {
-					t.Fatal(err)
-				}
 				want = doc(t, merged)
 			}
 			if got := e.policy("race"); !policy.Equal(got, want) {
@@ -368,6 +362,37 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 			// One write for the creation and one for the console's change at most.
 			if n := e.counter.Count("SetRepositoryPolicy") - 1; n > 2 {
 				t.Errorf("%s seed %d: %d writes by the function, want at most 2", mode, seed, n)
+			}
+		}
+	}
+}
+
+// TestCallsPerEventWithDefaults counts the AWS calls of a function with
+// nothing configured but the parameter, as the stack deploys it: each event
+// reads the repository's tags (tag exemption is on by default) and its
+// policy, writes only when needed, and SSM is read once per cache period.
+func TestCallsPerEventWithDefaults(t *testing.T) {
+	e := newEnv(t, envconfig.Config{}, baseline)
+	cfg, err := envconfig.Load(func(k string) (string, bool) {
+		return map[string]string{"BASELINE_PARAMETER_NAME": param}[k], k == "BASELINE_PARAMETER_NAME"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = app.New(cfg, e.awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+	names := []string{"calls/a", "calls/b", "calls/c"}
+	for _, name := range names {
+		e.create(name, nil)
+	}
+	for round, wantSets := range []int{len(names), 0} {
+		e.counter.Reset()
+		for _, name := range names {
+			e.handle(event(t, "create-repository.json", name))
+		}
+		want := map[string]int{"ListTagsForResource": len(names), "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "GetParameter": 1 - round}
+		for op, n := range want {
+			if got := e.counter.Count(op); got != n {
+				t.Errorf("delivery %d of %d events: %d %s calls, want %d", round+1, len(names), got, op, n)
 			}
 		}
 	}
