@@ -377,6 +377,9 @@ var eventExpectations = map[string]string{
 	// Drift: policy changes after creation.
 	"set-repository-policy.json":    repositoryRule,
 	"delete-repository-policy.json": repositoryRule,
+	// Tag changes: removing the exemption tag or changing its value.
+	"tag-resource.json":   repositoryRule,
+	"untag-resource.json": repositoryRule,
 	// The function's own write comes back through the rule too: the
 	// function finds its role (SELF_ROLE_ARN) in
 	// userIdentity.sessionContext.sessionIssuer.arn and skips it without
@@ -385,6 +388,7 @@ var eventExpectations = map[string]string{
 	"set-repository-policy-by-enforcer.json": repositoryRule,
 	"parameter-change.json":                  baselineRule,
 	"create-repository-failed.json":          noRule, // carries detail.errorCode
+	"untag-resource-failed.json":             noRule, // carries detail.errorCode
 	"not-ours.json":                          noRule, // ECR Image Action
 }
 

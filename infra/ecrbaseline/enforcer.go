@@ -1,5 +1,5 @@
 // Package ecrbaseline is the reusable CDK construct of ecr-baseline: two
-// EventBridge rules — successful ECR repository creations and policy
+// EventBridge rules — successful ECR repository creations, policy and tag
 // changes, and changes to the baseline parameter — that send their events
 // to the enforcer Lambda, which applies the baseline repository policy kept
 // in SSM Parameter Store. Embed it in any stack with NewEnforcer.
@@ -174,7 +174,7 @@ type Enforcer struct {
 	// Parameter is the SSM parameter holding the baseline template.
 	Parameter awsssm.IStringParameter
 	// Rule matches successful repository creations (API calls, pull-through
-	// cache and replication) and repository policy changes.
+	// cache and replication), repository policy changes and tag changes.
 	Rule awsevents.Rule
 	// BaselineChangeRule matches changes to the baseline parameter.
 	BaselineChangeRule awsevents.Rule
@@ -350,7 +350,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	asyncConfig.Node().AddDependency(role)
 
 	e.Rule = awsevents.NewRule(c, jsii.String("RepositoryEventsRule"), &awsevents.RuleProps{
-		Description:  jsii.String("ecr-baseline: successful ECR repository creations and policy changes"),
+		Description:  jsii.String("ecr-baseline: successful ECR repository creations, policy changes and tag changes"),
 		EventPattern: EventPattern(),
 	})
 	// The parameter's name, not its Ref: the name is known here in both
@@ -564,19 +564,23 @@ func parameterTier(size int) (awsssm.ParameterTier, error) {
 }
 
 // EventPattern matches the CloudTrail records of successful ECR calls that
-// create a repository or change its policy, in the account and region of
-// the rule. Repositories ECR creates itself arrive differently: pull-through
-// cache creations as "AWS Service Event via CloudTrail", replicated ones
-// from replication.ecr.amazonaws.com. A failed call carries errorCode and
-// changed nothing, so it is left out. The function's own SetRepositoryPolicy
-// calls match too; it recognises its role in them and skips them.
+// create a repository, change its policy or change its tags, in the account
+// and region of the rule. Repositories ECR creates itself arrive
+// differently: pull-through cache creations as "AWS Service Event via
+// CloudTrail", replicated ones from replication.ecr.amazonaws.com. Tags
+// matter because one may exempt the repository: removing it or changing its
+// value must bring the baseline back; the function reads the tags again, so
+// a tag change that still exempts is a no-op. A failed call carries
+// errorCode and changed nothing, so it is left out. The function's own
+// SetRepositoryPolicy calls match too; it recognises its role in them and
+// skips them.
 func EventPattern() *awsevents.EventPattern {
 	return &awsevents.EventPattern{
 		Source:     jsii.Strings("aws.ecr"),
 		DetailType: jsii.Strings("AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"),
 		Detail: &map[string]interface{}{
 			"eventSource": []string{"ecr.amazonaws.com", "replication.ecr.amazonaws.com"},
-			"eventName":   []string{"CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy"},
+			"eventName":   []string{"CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "TagResource", "UntagResource"},
 			"errorCode":   []interface{}{map[string]interface{}{"exists": false}},
 		},
 	}

@@ -119,7 +119,7 @@ func TestRulesMatchRepositoryEventsAndBaselineChanges(t *testing.T) {
 		"detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
 		"detail": {
 			"eventSource": ["ecr.amazonaws.com", "replication.ecr.amazonaws.com"],
-			"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy"],
+			"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "TagResource", "UntagResource"],
 			"errorCode": [{"exists": false}]
 		}
 	}`)

@@ -31,12 +31,19 @@ const (
 	EventCreateRepo       = "CreateRepository"
 	EventSetRepoPolicy    = "SetRepositoryPolicy"
 	EventDeleteRepoPolicy = "DeleteRepositoryPolicy"
+	// EventTagResource and EventUntagResource can remove a repository's
+	// exemption tag or change its value.
+	EventTagResource   = "TagResource"
+	EventUntagResource = "UntagResource"
 )
 
 var (
 	detailTypes  = map[string]bool{DetailTypeAPICall: true, DetailTypeServiceEvent: true}
 	eventSources = map[string]bool{EventSourceECR: true, EventSourceReplication: true}
-	eventNames   = map[string]bool{EventCreateRepo: true, EventSetRepoPolicy: true, EventDeleteRepoPolicy: true}
+	eventNames   = map[string]bool{EventCreateRepo: true, EventSetRepoPolicy: true, EventDeleteRepoPolicy: true,
+		EventTagResource: true, EventUntagResource: true}
+	// taggingEvents name their repository only by requestParameters.resourceArn.
+	taggingEvents = map[string]bool{EventTagResource: true, EventUntagResource: true}
 )
 
 var (
@@ -109,6 +116,8 @@ type RequestParameters struct {
 	RepositoryName string `json:"repositoryName"`
 	RegistryID     string `json:"registryId"`
 	PolicyText     string `json:"policyText"`
+	// ResourceARN is the repository TagResource and UntagResource act on.
+	ResourceARN string `json:"resourceArn"`
 }
 
 // ResponseElements carry the repository ECR created.
@@ -133,8 +142,8 @@ type Repository struct {
 // Event is a parsed repository event.
 type Event struct {
 	ID string
-	// EventName is CreateRepository, SetRepositoryPolicy or
-	// DeleteRepositoryPolicy.
+	// EventName is CreateRepository, SetRepositoryPolicy,
+	// DeleteRepositoryPolicy, TagResource or UntagResource.
 	EventName  string
 	Repository Repository
 	// Actor is who made the call (see UserIdentity.Actor).
@@ -152,12 +161,16 @@ var (
 	// From the SetRepositoryPolicy API reference, 2 to 256 characters.
 	repoNamePattern = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	regionPattern   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	// arn:<partition>:ecr:<region>:<account>:repository/<name>; the parts
+	// are checked against the event afterwards.
+	repoARNPattern = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:ecr:([^:]*):([^:]*):repository/(.+)$`)
 )
 
 // Parse reads an EventBridge event carrying a CloudTrail record of an ECR
 // call that may leave a repository without the baseline: CreateRepository
 // (by anyone, by ECR itself for pull-through cache, or by replication) and
-// SetRepositoryPolicy or DeleteRepositoryPolicy (drift). It returns an error
+// SetRepositoryPolicy or DeleteRepositoryPolicy (drift), and TagResource or
+// UntagResource (the exemption tag may be gone). It returns an error
 // wrapping ErrMalformed or ErrUnsupported for anything else.
 func Parse(raw []byte) (Event, error) {
 	var env Envelope
@@ -178,13 +191,23 @@ func Parse(raw []byte) (Event, error) {
 		return Event{}, fmt.Errorf("%w: event %s is %s %s", ErrUnsupported, env.ID, d.EventSource, d.EventName)
 	}
 	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.Actor()}
-	repo := repositoryOf(env, d)
+	var repo Repository
+	var arnErr error
+	if taggingEvents[d.EventName] {
+		repo, arnErr = taggedRepositoryOf(env, d)
+	} else {
+		repo = repositoryOf(env, d)
+	}
 	ev.Repository = repo
 	if d.EventName == "SetRepositoryPolicy" {
 		ev.PolicyText = policyTextOf(d)
 	}
+	// A failed call is only logged, whatever it named.
 	if ev.FailedCall != "" {
 		return ev, nil
+	}
+	if arnErr != nil {
+		return Event{}, fmt.Errorf("%w: event %s: %w", ErrMalformed, env.ID, arnErr)
 	}
 	if err := repo.validate(); err != nil {
 		return Event{}, fmt.Errorf("%w: event %s: %w", ErrMalformed, env.ID, err)
@@ -210,6 +233,32 @@ func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
 		r.ARN = RepositoryARN(r.Region, r.RegistryID, r.Name)
 	}
 	return r
+}
+
+// taggedRepositoryOf reads the repository of a TagResource or UntagResource
+// call from its resourceArn, which must lie in the region and account the
+// call was made in: the ARN decides which repository's tags are read for
+// the exemption, so a foreign one must not be taken at its word. On error
+// the repository holds what could be read, for logging a failed call.
+func taggedRepositoryOf(env Envelope, d CloudTrailDetail) (Repository, error) {
+	region, account := first(d.AWSRegion, env.Region), first(d.RecipientAccountID, env.Account)
+	r := Repository{Region: region, RegistryID: account}
+	if d.RequestParameters == nil || d.RequestParameters.ResourceARN == "" {
+		return r, fmt.Errorf("%s names no requestParameters.resourceArn", d.EventName)
+	}
+	arn := d.RequestParameters.ResourceARN
+	m := repoARNPattern.FindStringSubmatch(arn)
+	if m == nil {
+		return r, fmt.Errorf("resourceArn %q is not an ECR repository ARN (arn:<partition>:ecr:<region>:<account>:repository/<name>)", arn)
+	}
+	r.Name, r.ARN = m[3], arn
+	switch {
+	case m[1] != region:
+		return r, fmt.Errorf("resourceArn %q is in region %q, the call was made in %q", arn, m[1], region)
+	case m[2] != account:
+		return r, fmt.Errorf("resourceArn %q is in account %q, the call was made in %q", arn, m[2], account)
+	}
+	return r, nil
 }
 
 // policyTextOf prefers the policy ECR answered with over the one asked for.

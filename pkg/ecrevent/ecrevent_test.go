@@ -35,6 +35,12 @@ func TestParseSamples(t *testing.T) {
 			Actor: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Repository: teamA, PolicyText: `{"Statement":[{"Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}},"Effect":"Deny","Principal":"*","Sid":"BaselineDenyInsecureTransport"},{"Action":["ecr:BatchCheckLayerAvailability","ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"],"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Sid":"BaselineAllowAccountPull"}],"Version":"2012-10-17"}`}},
 		{file: "delete-repository-policy.json", want: Event{ID: "f2a4c6e8-0b1d-4f3b-8d5f-7a9c1e3a5c79", EventName: "DeleteRepositoryPolicy",
 			Actor: admin, Repository: teamA}},
+		{file: "tag-resource.json", want: Event{ID: "3b5d7f91-a2c4-4e6b-8d0f-2a4c6e8b0d13", EventName: "TagResource",
+			Actor: admin, Repository: teamA}},
+		{file: "untag-resource.json", want: Event{ID: "4c6e8a02-b3d5-4f7c-9e1a-3b5d7f9c1e24", EventName: "UntagResource",
+			Actor: admin, Repository: teamA}},
+		{file: "untag-resource-failed.json", want: Event{ID: "5d7f9b13-c4e6-4a8d-8f2b-4c6e8a0d2f35", EventName: "UntagResource",
+			FailedCall: "AccessDenied", Actor: admin, Repository: teamA}},
 		{file: "not-ours.json", wantErr: ErrUnsupported},
 		{file: "parameter-change.json", wantErr: ErrUnsupported},
 	}
@@ -56,6 +62,7 @@ func TestParseSamples(t *testing.T) {
 
 func TestParseBadInput(t *testing.T) {
 	good := string(samples.Read(t, "create-repository.json"))
+	tag, untag := string(samples.Read(t, "tag-resource.json")), string(samples.Read(t, "untag-resource.json"))
 	tests := []struct {
 		name    string
 		input   string
@@ -81,6 +88,28 @@ func TestParseBadInput(t *testing.T) {
 		{"ARN of another account", strings.Replace(good, "us-east-1:123456789012:repository", "us-east-1:999999999999:repository", 1), ErrMalformed, "does not name repository team-a/web"},
 		{"invalid region", strings.ReplaceAll(good, `"us-east-1"`, `"x\"}y"`), ErrMalformed, `region "x\"}y" is not an AWS region`},
 		{"invalid registry id", strings.ReplaceAll(good, `"registryId": "123456789012"`, `"registryId": "12345"`), ErrMalformed, `registry id "12345" is not a 12-digit account id`},
+		{"untag: no resourceArn", strings.Replace(untag, `"resourceArn"`, `"repositoryName"`, 1), ErrMalformed,
+			"event 4c6e8a02-b3d5-4f7c-9e1a-3b5d7f9c1e24: UntagResource names no requestParameters.resourceArn"},
+		{"untag: no requestParameters", strings.Replace(untag, `"requestParameters"`, `"requestParams"`, 1), ErrMalformed,
+			"UntagResource names no requestParameters.resourceArn"},
+		{"tag: empty resourceArn", strings.Replace(tag, `"resourceArn": "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web"`, `"resourceArn": ""`, 1), ErrMalformed,
+			"TagResource names no requestParameters.resourceArn"},
+		{"untag: pull-through cache rule ARN", strings.Replace(untag, "repository/team-a/web\"", "pull-through-cache-rule/ecr-public\"", 1), ErrMalformed,
+			`resourceArn "arn:aws:ecr:us-east-1:123456789012:pull-through-cache-rule/ecr-public" is not an ECR repository ARN`},
+		{"untag: ECR Public repository ARN", strings.Replace(untag, "arn:aws:ecr:us-east-1:", "arn:aws:ecr-public::", 1), ErrMalformed,
+			`resourceArn "arn:aws:ecr-public::123456789012:repository/team-a/web" is not an ECR repository ARN`},
+		{"tag: foreign service ARN", strings.Replace(tag, "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web", "arn:aws:s3:::team-a-web", 1), ErrMalformed,
+			`resourceArn "arn:aws:s3:::team-a-web" is not an ECR repository ARN`},
+		{"untag: ARN of another region", strings.Replace(untag, "arn:aws:ecr:us-east-1:", "arn:aws:ecr:eu-west-1:", 1), ErrMalformed,
+			`resourceArn "arn:aws:ecr:eu-west-1:123456789012:repository/team-a/web" is in region "eu-west-1", the call was made in "us-east-1"`},
+		{"tag: ARN of another account", strings.Replace(tag, ":123456789012:repository/", ":999999999999:repository/", 1), ErrMalformed,
+			`resourceArn "arn:aws:ecr:us-east-1:999999999999:repository/team-a/web" is in account "999999999999", the call was made in "123456789012"`},
+		{"untag: ARN of another partition's format", strings.Replace(untag, "arn:aws:ecr:", "arn:AWS:ecr:", 1), ErrMalformed,
+			"is not an ECR repository ARN"},
+		{"untag: invalid repository name in ARN", strings.Replace(untag, "repository/team-a/web\"", "repository/Team_A\"", 1), ErrMalformed,
+			`repository name "Team_A" is not a valid ECR repository name`},
+		{"untag: empty repository name in ARN", strings.Replace(untag, "repository/team-a/web\"", "repository/\"", 1), ErrMalformed,
+			`resourceArn "arn:aws:ecr:us-east-1:123456789012:repository/" is not an ECR repository ARN`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,5 +149,34 @@ func TestParsePolicyTextFallsBackToRequestParameters(t *testing.T) {
 	}
 	if got.PolicyText != `{"asked":1}` {
 		t.Errorf("PolicyText %q, want the requested policy when ECR's answer is missing", got.PolicyText)
+	}
+}
+
+func TestParseTaggingInOtherPartition(t *testing.T) {
+	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"cn-north-1",
+	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"UntagResource","awsRegion":"cn-north-1","recipientAccountId":"111122223333",
+	"requestParameters":{"resourceArn":"arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api","tagKeys":["ecr-baseline:exempt"]},"responseElements":null}}`
+	got, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Repository{RegistryID: "111122223333", Region: "cn-north-1", Name: "svc/api",
+		ARN: "arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api"}
+	if diff := cmp.Diff(want, got.Repository); diff != "" {
+		t.Errorf("repository (-want +got):\n%s", diff)
+	}
+}
+
+// A failed call changed nothing and is only logged, so a resourceArn ECR
+// refused is no reason to fail the invocation.
+func TestParseFailedTaggingCallIsNotValidated(t *testing.T) {
+	in := strings.Replace(string(samples.Read(t, "untag-resource-failed.json")),
+		`"resourceArn": "arn:aws:ecr:us-east-1:123456789012:repository/team-a/web"`, `"resourceArn": "arn:aws:s3:::bucket"`, 1)
+	got, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatalf("Parse error = %v, want the failed call reported", err)
+	}
+	if got.FailedCall != "AccessDenied" || got.EventName != "UntagResource" {
+		t.Errorf("got %+v, want a failed UntagResource", got)
 	}
 }
