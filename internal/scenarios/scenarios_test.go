@@ -397,3 +397,50 @@ func TestCallsPerEventWithDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Changing the exemption tag brings the baseline back at the next tag
+// event; a tag change that keeps the exemption writes nothing.
+func TestExemptionTagChangesReenforce(t *testing.T) {
+	const key = "ecr-baseline:exempt"
+	e := newEnv(t, envconfig.Config{ExemptTagKey: key, ExemptTagValue: "true"}, baseline)
+	arn := func(name string) *string {
+		return aws.String("arn:aws:ecr:" + moto.Region + ":" + moto.AccountID + ":repository/" + name)
+	}
+	tag := func(name, value string) {
+		t.Helper()
+		if _, err := e.ecr.TagResource(context.Background(), &ecr.TagResourceInput{ResourceArn: arn(name),
+			Tags: []ecrtypes.Tag{{Key: aws.String(key), Value: aws.String(value)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"untagged", "retagged", "still-exempt"} {
+		e.create(name, map[string]string{key: "true"})
+		e.setPolicy(name, team)
+	}
+
+	if _, err := e.ecr.UntagResource(context.Background(), &ecr.UntagResourceInput{ResourceArn: arn("untagged"), TagKeys: []string{key}}); err != nil {
+		t.Fatal(err)
+	}
+	tag("retagged", "false")
+	tag("still-exempt", "true")
+	tests := []struct {
+		name, file, action string
+		want               *policy.Document
+	}{
+		{"untagged", "untag-resource.json", "applied", doc(t, rendered(t, baseline, "untagged"))},
+		{"retagged", "tag-resource.json", "applied", doc(t, rendered(t, baseline, "retagged"))},
+		{"still-exempt", "tag-resource.json", "exempt", doc(t, team)},
+	}
+	for _, tt := range tests {
+		res := e.handle(event(t, tt.file, tt.name))
+		if len(res.Results) != 1 || string(res.Results[0].Action) != tt.action {
+			t.Errorf("%s: results %+v, want %s", tt.name, res.Results, tt.action)
+		}
+		if got := e.policy(tt.name); !policy.Equal(got, tt.want) {
+			t.Errorf("%s: policy %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if n := e.counter.Count("SetRepositoryPolicy"); n != 3+2 { // three setup writes, two re-enforcements
+		t.Errorf("%d writes in all, want 5", n)
+	}
+}
