@@ -100,7 +100,7 @@ func TestEnforce(t *testing.T) {
 		exempt     Exemptions
 		tags       map[string]string
 		repo       *ecrevent.Repository // default repo
-		wantPolicy string // canonical form of the written policy, when set
+		wantPolicy string               // canonical form of the written policy, when set
 		get        func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
 		set        func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
 		want       Result
