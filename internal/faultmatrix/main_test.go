@@ -36,9 +36,10 @@ func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 
 const (
 	// slowAttempt is the attempt timeout in rows with the Slow fault: far
-	// above moto's answers (tens of milliseconds), far below slowBy. Other
-	// rows keep the production awsconfig.AttemptTimeout.
-	slowAttempt = 250 * time.Millisecond
+	// above moto's answers (tens of milliseconds idle, some hundreds on a
+	// loaded 2-core CI machine), far below slowBy. Other rows keep the
+	// production awsconfig.AttemptTimeout.
+	slowAttempt = 750 * time.Millisecond
 	slowBy      = 10 * time.Second
 	// maxBackoff shortens the SDK's backoff (up to 20 s in production) so
 	// eight attempts take milliseconds; the number of attempts is unchanged.
@@ -78,8 +79,9 @@ func newRig(t *testing.T, rules map[string]faultproxy.Rule, attempt time.Duratio
 }
 
 // newHandler is one function instance (one Lambda container) with the
-// production configuration, reaching AWS at endpoint.
-func newHandler(t *testing.T, endpoint string, attempt time.Duration) *handler.Handler {
+// production configuration, reaching AWS at endpoint; env ("KEY=value")
+// overrides it.
+func newHandler(t *testing.T, endpoint string, attempt time.Duration, env ...string) *handler.Handler {
 	t.Helper()
 	awsCfg, err := moto.Config(context.Background(), endpoint)
 	if err != nil {
@@ -91,8 +93,12 @@ func newHandler(t *testing.T, endpoint string, attempt time.Duration) *handler.H
 	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
 	// The function's defaults (exemption tag on, so ListTagsForResource is
 	// called too), with pacing out of the way.
-	env := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000"}
-	cfg, err := envconfig.Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000"}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg, err := envconfig.Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}

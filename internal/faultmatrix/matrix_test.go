@@ -48,7 +48,7 @@ func entries(t *testing.T) map[string]entry {
 			repos: []fleet.Repo{{Name: "team-a/web"}}, reason: "repository had no policy", ops: perRepositoryOps},
 		"drift": {payload: samples.Read(t, "set-repository-policy.json"), eventID: "d7e1f3a5-9b2c-4d4e-8f6a-1c3e5a7b9d02",
 			repos: []fleet.Repo{{Name: "team-a/web", Policy: open}}, reason: "policy differs from baseline", ops: perRepositoryOps},
-		"backfill": {payload: []byte(`{"action":"backfill"}`),
+		"backfill": {payload: []byte(`{"action":"backfill","dryRun":false}`),
 			repos: []fleet.Repo{{Name: "fleet/none-0"}, {Name: "fleet/none-1"}, {Name: "fleet/foreign-0", Policy: open}, {Name: "fleet/ok-0", Policy: compliant}},
 			ops:   append([]string{"DescribeRepositories"}, perRepositoryOps...)},
 	}
@@ -161,10 +161,11 @@ var matrix = slices.Concat(
 	// foreign one, one compliant.
 	common("backfill", listed, 3),
 	[]row{
-		// Without the baseline nothing can be checked: all four are
-		// listed, the compliant one too, and none is touched.
-		{"backfill", "server-error", "every GetParameter", always("GetParameter", fp.ServerError), listed,
-			"load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 4},
+		// Without the baseline nothing can be checked: it is read once,
+		// before any repository, and the run fails with none touched and
+		// none listed (not one GetParameter per repository).
+		{"backfill", "server-error", "every GetParameter", always("GetParameter", fp.ServerError), returned,
+			"backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 0},
 		// Without the list there is no run: the invocation fails.
 		{"backfill", "throttle", "every DescribeRepositories", always("DescribeRepositories", fp.Throttle), returned,
 			"backfill: describe repositories: operation error ECR: DescribeRepositories, " + exhausted + throttled, 0},
@@ -228,6 +229,16 @@ func TestFaultMatrix(t *testing.T) {
 				}
 				for _, repo := range e.repos {
 					r.wantUntouched(t, repo)
+				}
+				// A baseline that cannot be read is read once per invocation
+				// (each attempt of it), whatever the number of repositories.
+				if tt.mode == "every GetParameter" && e.eventID == "" {
+					if n := r.proxy.Stats("GetParameter").Calls; n != awsconfig.MaxAttempts {
+						t.Errorf("GetParameter calls = %d, want %d: one read, with the SDK's attempts", n, awsconfig.MaxAttempts)
+					}
+					if n := r.proxy.Stats("DescribeRepositories").Calls; n != 0 {
+						t.Errorf("DescribeRepositories calls = %d, want none: the run must not start", n)
+					}
 				}
 				// Lambda's retry of an event after a passing fault enforces it.
 				if tt.mode == "first SetRepositoryPolicy" {

@@ -49,7 +49,7 @@ func TestMixedFaultsBackfill(t *testing.T) {
 	// times out.
 	r := newRig(t, rules, 2*time.Second, repos...)
 
-	res, err := r.handle([]byte(`{"action":"backfill"}`))
+	res, err := r.handle([]byte(`{"action":"backfill","dryRun":false}`))
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}

@@ -4,6 +4,7 @@ package app
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,6 +34,8 @@ const Reserve = 2 * time.Second
 type App struct {
 	Backfill *backfill.Runner
 	Handler  *handler.Handler
+	// Baseline is loaded once before a CLI backfill, as the handler does.
+	Baseline *baseline.Loader
 }
 
 // New builds the engine. One rate-limited ECR client is shared by event
@@ -45,9 +48,11 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 		checks = append(checks, policy.RequireSids)
 	}
 	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, checks...)
+	account := AccountOf(cfg.SelfRoleARN)
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
+			Region: awsCfg.Region, AccountID: account,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
@@ -58,11 +63,24 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 	}
 	return &App{
 		Backfill: runner,
+		Baseline: loader,
 		Handler: &handler.Handler{
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
-			ParameterName: cfg.ParameterName, SelfRoleARN: cfg.SelfRoleARN,
+			ParameterName: cfg.ParameterName, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},
 	}
+}
+
+// AccountOf returns the account of an IAM role ARN
+// (arn:aws:iam::123456789012:role/name), or "" when arn is not one: then
+// the function does not know its account, and only the region of an event
+// is checked.
+func AccountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || len(parts[4]) != 12 {
+		return ""
+	}
+	return parts[4]
 }

@@ -27,6 +27,11 @@ type ParameterGetter interface {
 // Loader reads the baseline template from one SSM parameter and caches it
 // for TTL. SSM GetParameter shares 40 TPS per account and region by
 // default, so a warm container must not read it per repository.
+//
+// It also keeps the parameter's Version, which SSM raises on every change:
+// a fleet run started by a change carries the version it read, so a
+// continuation that lands in another warm container can tell that
+// container's cache is older than the run and reload it (Load).
 type Loader struct {
 	ssm    ParameterGetter
 	name   string
@@ -36,6 +41,7 @@ type Loader struct {
 
 	mu      sync.Mutex
 	value   string
+	version int64
 	fetched time.Time
 }
 
@@ -50,10 +56,26 @@ func NewLoader(client ParameterGetter, name string, ttl time.Duration, checks ..
 // from the cache while it is fresh and from SSM otherwise. A failed read is
 // not cached, so the next call retries.
 func (l *Loader) Template(ctx context.Context) (string, error) {
+	value, _, err := l.load(ctx, 0)
+	return value, err
+}
+
+// Load makes sure the cache holds a valid baseline at least as new as
+// minVersion and returns the version it holds. It reads SSM only when the
+// cache is stale or older than minVersion, so with minVersion 0 it costs
+// what Template costs. A parameter older than minVersion is an error: the
+// change that started the run is not visible yet, and Lambda's retry will
+// find it.
+func (l *Loader) Load(ctx context.Context, minVersion int64) (int64, error) {
+	_, version, err := l.load(ctx, minVersion)
+	return version, err
+}
+
+func (l *Loader) load(ctx context.Context, minVersion int64) (string, int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.fetched.IsZero() && l.now().Sub(l.fetched) < l.ttl {
-		return l.value, nil
+	if !l.fetched.IsZero() && l.now().Sub(l.fetched) < l.ttl && l.version >= minVersion {
+		return l.value, l.version, nil
 	}
 	out, err := l.ssm.GetParameter(ctx, &ssm.GetParameterInput{
 		Name:           aws.String(l.name),
@@ -61,22 +83,25 @@ func (l *Loader) Template(ctx context.Context) (string, error) {
 	})
 	var nf *types.ParameterNotFound
 	if errors.As(err, &nf) {
-		return "", fmt.Errorf("load baseline %s: %w", l.name, ErrNotFound)
+		return "", 0, fmt.Errorf("load baseline %s: %w", l.name, ErrNotFound)
 	}
 	if err != nil {
-		return "", fmt.Errorf("load baseline %s: %w", l.name, err)
+		return "", 0, fmt.Errorf("load baseline %s: %w", l.name, err)
 	}
 	if out.Parameter == nil || out.Parameter.Value == nil {
-		return "", fmt.Errorf("load baseline %s: parameter has no value", l.name)
+		return "", 0, fmt.Errorf("load baseline %s: parameter has no value", l.name)
 	}
-	value := *out.Parameter.Value
+	value, version := *out.Parameter.Value, out.Parameter.Version
+	if version < minVersion {
+		return "", 0, fmt.Errorf("load baseline %s: SSM returned version %d, older than version %d this run was started with", l.name, version, minVersion)
+	}
 	for _, check := range append([]func(string) error{policy.CheckTemplate}, l.checks...) {
 		if err := check(value); err != nil {
-			return "", fmt.Errorf("load baseline %s: %w", l.name, err)
+			return "", 0, fmt.Errorf("load baseline %s: %w", l.name, err)
 		}
 	}
-	l.value, l.fetched = value, l.now()
-	return value, nil
+	l.value, l.version, l.fetched = value, version, l.now()
+	return value, version, nil
 }
 
 // Invalidate drops the cached template, so a baseline that just changed is

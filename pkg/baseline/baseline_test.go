@@ -119,3 +119,53 @@ func TestFailedReadIsNotCached(t *testing.T) {
 		t.Fatalf("second read = %q, %v; want the value", got, err)
 	}
 }
+
+// TestLoadReloadsOlderVersion is the continuation of a fleet run landing
+// in a warm container: its cache is fresh by TTL but older than the
+// version the run started with, so it reads SSM once; a run without a
+// version, or with one the cache already holds, reads nothing.
+func TestLoadReloadsOlderVersion(t *testing.T) {
+	calls := 0
+	stored := struct {
+		value   string
+		version int64
+	}{valid, 1}
+	fake := fakeSSM(func(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+		calls++
+		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(stored.value), Version: stored.version}}, nil
+	})
+	l := NewLoader(fake, "/b", time.Hour)
+	updated := strings.Replace(valid, "Pull", "Pull2", 1)
+	steps := []struct {
+		name        string
+		change      bool
+		minVersion  int64
+		wantVersion int64
+		wantCalls   int
+		want        string
+	}{
+		{"cold container", false, 0, 1, 1, valid},
+		{"baseline changed, no version asked: cache kept for the TTL", true, 0, 1, 1, valid},
+		{"continuation of the run with version 2", false, 2, 2, 2, updated},
+		{"next continuation: cache holds version 2", false, 2, 2, 2, updated},
+		{"an older run's continuation: cache is newer", false, 1, 2, 2, updated},
+	}
+	for _, s := range steps {
+		if s.change {
+			stored.value, stored.version = updated, 2
+		}
+		v, err := l.Load(context.Background(), s.minVersion)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		got, _ := l.Template(context.Background())
+		if v != s.wantVersion || calls != s.wantCalls || got != s.want {
+			t.Errorf("%s: version %d after %d calls, template %q; want version %d after %d, %q", s.name, v, calls, got, s.wantVersion, s.wantCalls, s.want)
+		}
+	}
+	// SSM still shows version 2 while the run asks for 3: the change is
+	// not visible yet, so the invocation fails for Lambda to retry.
+	if _, err := l.Load(context.Background(), 3); err == nil || err.Error() != "load baseline /b: SSM returned version 2, older than version 3 this run was started with" {
+		t.Errorf("Load(3) error = %v", err)
+	}
+}

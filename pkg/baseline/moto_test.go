@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,48 @@ func TestLoaderOnMoto(t *testing.T) {
 				t.Errorf("GetParameter calls = %d, want %d", n, want)
 			}
 		})
+	}
+}
+
+// TestLoadVersionOnMoto proves SSM's Version reaches the loader: a warm
+// loader holding version 1 reloads with one GetParameter when asked for
+// the version a PutParameter with Overwrite made.
+func TestLoadVersionOnMoto(t *testing.T) {
+	ctx := context.Background()
+	counter := &moto.Counter{}
+	cfg, err := server.Config(ctx, counter.Middleware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ssm.NewFromConfig(cfg)
+	put := func(value string) int64 {
+		t.Helper()
+		out, err := client.PutParameter(ctx, &ssm.PutParameterInput{
+			Name: aws.String("/ecr-baseline/versioned"), Type: types.ParameterTypeString, Value: aws.String(value), Overwrite: aws.Bool(true),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Version
+	}
+	first := put(valid)
+	l := NewLoader(client, "/ecr-baseline/versioned", time.Hour)
+	if v, err := l.Load(ctx, 0); err != nil || v != first {
+		t.Fatalf("Load = %d, %v; want version %d", v, err, first)
+	}
+	updated := strings.Replace(valid, "Pull", "Pull2", 1)
+	second := put(updated)
+	if second <= first {
+		t.Fatalf("moto versions %d then %d; want them to rise", first, second)
+	}
+	counter.Reset()
+	if v, err := l.Load(ctx, second); err != nil || v != second {
+		t.Fatalf("Load(%d) = %d, %v", second, v, err)
+	}
+	if got, err := l.Template(ctx); err != nil || got != updated {
+		t.Errorf("Template = %q, %v; want the updated baseline", got, err)
+	}
+	if n := counter.Count("GetParameter"); n != 1 {
+		t.Errorf("GetParameter calls = %d, want 1", n)
 	}
 }

@@ -113,14 +113,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	runner := app.New(cfg, awsCfg, logger).Backfill
+	a := app.New(cfg, awsCfg, logger)
+	// One read before any repository: a missing or invalid baseline stops
+	// the run here instead of failing, and re-reading SSM, per repository.
+	if _, err := a.Baseline.Load(ctx, 0); err != nil {
+		fmt.Fprintln(stderr, "backfill: nothing enforced:", err)
+		return ExitFailed
+	}
 
 	var (
 		mu      sync.Mutex
 		results []enforcer.Result
 	)
 	stop := progress(stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
-	sum, err := runner.Run(ctx, backfill.Options{
+	sum, err := a.Backfill.Run(ctx, backfill.Options{
 		Prefix: *prefix, DryRun: *dryRun,
 		OnResult: func(r enforcer.Result) { mu.Lock(); results = append(results, r); mu.Unlock() },
 	})

@@ -53,10 +53,12 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 
-	// No baseline parameter yet: every repository fails, exit code 1.
-	code, out, _ := run("backfill", "--quiet")
-	if code != ExitFailed || !strings.Contains(out, "baseline parameter not found") || !strings.Contains(out, "failed 3") {
-		t.Fatalf("without a baseline: exit %d\n%s", code, out)
+	// No baseline parameter yet: the run stops before any repository,
+	// exit code 1.
+	code, out, errOut := run("backfill", "--quiet")
+	want := "backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: baseline parameter not found\n"
+	if code != ExitFailed || out != "" || errOut != want {
+		t.Fatalf("without a baseline: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stderr %q and no table", code, out, errOut, want)
 	}
 
 	if _, err := ssm.NewFromConfig(cfg).PutParameter(ctx, &ssm.PutParameterInput{

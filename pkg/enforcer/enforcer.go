@@ -24,6 +24,10 @@ type ECR interface {
 	ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, opts ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error)
 }
 
+// ErrElsewhere marks a repository outside the function's region or account:
+// its ECR client cannot reach it, so it would look deleted.
+var ErrElsewhere = errors.New("repository is outside this function's region or account")
+
 // Baseline supplies the baseline policy template.
 type Baseline interface {
 	Template(ctx context.Context) (string, error)
@@ -85,7 +89,11 @@ type Enforcer struct {
 	Force bool
 	// DryRun reports what would change and writes nothing.
 	DryRun bool
-	Logger *slog.Logger
+	// Region and AccountID are where the ECR client reaches: a repository
+	// elsewhere is refused with ErrElsewhere, never read as deleted. An
+	// empty value is not checked.
+	Region, AccountID string
+	Logger            *slog.Logger
 }
 
 // Enforce brings repo in line with the baseline. A repository that no longer
@@ -105,10 +113,10 @@ func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 
 func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
 	res := Result{Repository: repo.Name}
-	arn := repo.ARN
-	if arn == "" {
-		arn = ecrevent.RepositoryARN(repo.Region, repo.RegistryID, repo.Name)
+	if err := e.reachable(repo); err != nil {
+		return res, err
 	}
+	arn := repoARN(repo)
 	reason, err := e.exempt(ctx, repo.Name, arn)
 	switch {
 	case isRepoNotFound(err):
@@ -121,23 +129,13 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		return res, nil
 	}
 
-	tmpl, err := e.Baseline.Template(ctx)
+	rendered, renderedDoc, err := e.render(ctx, repo)
 	if err != nil {
 		return res, err
 	}
-	rendered, err := policy.Render(tmpl, policy.Vars{
-		AccountID: repo.RegistryID, Region: repo.Region, RepositoryName: repo.Name, RepositoryARN: arn,
-	})
-	if err != nil {
-		return res, err
-	}
-	renderedDoc, err := policy.Validate(rendered)
-	if err != nil {
-		return res, fmt.Errorf("rendered baseline: %w", err)
-	}
-	// The guard looks at the baseline, not the merged result, so a
-	// repository that already carries its own lock-out statement is still
-	// enforced.
+	// A baseline that locks the account out is refused before any read;
+	// in merge mode the merged policy is checked again below, as the
+	// repository's own statements may lock it out too.
 	if !e.Force {
 		if err := policy.CheckLockOut(renderedDoc); err != nil {
 			return res, fmt.Errorf("rendered baseline: %w", err)
@@ -163,16 +161,23 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 
 	want := rendered
 	if e.mode() == Merge {
-		if want, err = policy.Merge(current, rendered); err != nil {
+		want, err = policy.Merge(current, rendered)
+		if errors.Is(err, policy.ErrUnmergeable) {
+			// Replacing it would drop statements its team wrote; merge
+			// mode promises to keep them, so the repository is left as it
+			// is and listed for a person to fix.
+			return res, fmt.Errorf("merge: %w; left as it is (fix the policy or use replace mode)", err)
+		}
+		if err != nil {
 			return res, fmt.Errorf("merge: %w", err)
 		}
 	}
+	wantDoc, err := policy.Parse(want)
+	if err != nil {
+		return res, fmt.Errorf("policy to write: %w", err)
+	}
 	if current != "" {
 		curDoc, perr := policy.Parse(current)
-		wantDoc, werr := policy.Parse(want)
-		if werr != nil {
-			return res, fmt.Errorf("policy to write: %w", werr)
-		}
 		if perr == nil && policy.Equal(curDoc, wantDoc) {
 			res.Action = Unchanged
 			return res, nil
@@ -180,6 +185,14 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		res.Reason = "policy differs from baseline"
 		if perr != nil {
 			res.Reason = "stored policy unreadable: " + perr.Error()
+		}
+	}
+	// ECR refuses, without force, any policy that locks the caller out,
+	// including one whose lock-out comes from the statements merge mode
+	// keeps: without Force the write would fail on every attempt.
+	if e.mode() == Merge && !e.Force {
+		if err := policy.CheckLockOut(wantDoc); err != nil {
+			return res, fmt.Errorf("merged policy: %w", err)
 		}
 	}
 
@@ -202,10 +215,76 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	return res, nil
 }
 
+// Carries reports whether policyText, a policy this function's own role
+// wrote to repo, holds the baseline this container has: all of it in
+// replace mode (policy.Equal), each of its statements in merge mode
+// (policy.Contains). When it does, the write needs no check. When it does
+// not, the container that wrote it or this one holds a stale baseline.
+// It reads the cached baseline and calls no ECR API.
+func (e *Enforcer) Carries(ctx context.Context, repo ecrevent.Repository, policyText string) (bool, error) {
+	_, renderedDoc, err := e.render(ctx, repo)
+	if err != nil {
+		return false, fmt.Errorf("check own write to %s: %w", repo.Name, err)
+	}
+	written, err := policy.Parse(policyText)
+	if err != nil {
+		return false, nil
+	}
+	if e.mode() == Merge {
+		return policy.Contains(written, renderedDoc), nil
+	}
+	return policy.Equal(written, renderedDoc), nil
+}
+
+// render returns the baseline rendered and validated for repo.
+func (e *Enforcer) render(ctx context.Context, repo ecrevent.Repository) (string, *policy.Document, error) {
+	tmpl, err := e.Baseline.Template(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	rendered, err := policy.Render(tmpl, policy.Vars{
+		AccountID: repo.RegistryID, Region: repo.Region, RepositoryName: repo.Name, RepositoryARN: repoARN(repo),
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	doc, err := policy.Validate(rendered)
+	if err != nil {
+		return "", nil, fmt.Errorf("rendered baseline: %w", err)
+	}
+	return rendered, doc, nil
+}
+
+// reachable refuses a repository the ECR client cannot reach: asked there,
+// ECR would answer RepositoryNotFound and the event would be skipped as if
+// the repository were deleted.
+func (e *Enforcer) reachable(repo ecrevent.Repository) error {
+	if e.Region != "" && repo.Region != e.Region {
+		return fmt.Errorf("%w: it is in region %s, this function enforces %s (deploy ecr-baseline there)", ErrElsewhere, repo.Region, e.Region)
+	}
+	if e.AccountID != "" && repo.RegistryID != "" && repo.RegistryID != e.AccountID {
+		return fmt.Errorf("%w: it is in account %s, this function enforces %s (deploy ecr-baseline there)", ErrElsewhere, repo.RegistryID, e.AccountID)
+	}
+	return nil
+}
+
+func repoARN(repo ecrevent.Repository) string {
+	if repo.ARN != "" {
+		return repo.ARN
+	}
+	return ecrevent.RepositoryARN(repo.Region, repo.RegistryID, repo.Name)
+}
+
 // exempt returns why a repository is exempt, or "" when it is not.
 func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error) {
 	for _, g := range e.Exempt.Globs {
-		if ok, _ := path.Match(g, name); ok {
+		// A malformed pattern fails every repository rather than silently
+		// exempting none.
+		ok, err := path.Match(g, name)
+		if err != nil {
+			return "", fmt.Errorf("exemption pattern %q: %w", g, err)
+		}
+		if ok {
 			return fmt.Sprintf("name matches exemption pattern %q", g), nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"path"
 	"strings"
 	"testing"
 
@@ -19,12 +20,22 @@ import (
 
 const tmpl = `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountId}:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
 
-// The rendered tmpl for repo, as ECR would store it after reformatting.
+// The rendered tmpl for repo, as real ECR stores it: ECR reformats the text
+// it is sent (indentation, " : ", reordered actions), as the API reference's
+// GetRepositoryPolicy sample shows. moto stores text verbatim, so
+// TestEnforceOnMoto seeds this reformatted sample to prove such a policy is
+// read as compliant and not rewritten on every event.
 const compliant = "{\n  \"Version\" : \"2012-10-17\",\n  \"Statement\" : [ {\n    \"Sid\" : \"Pull\",\n    \"Effect\" : \"Allow\",\n    \"Principal\" : {\n      \"AWS\" : \"arn:aws:iam::123456789012:root\"\n    },\n    \"Action\" : [ \"ecr:GetDownloadUrlForLayer\", \"ecr:BatchGetImage\" ]\n  } ]\n}"
 
 const (
 	lockOut    = `{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":"ecr:*"}]}`
 	lockOutMsg = `policy would lock this account out of setting the repository policy: statement "DenyAll": Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; set force to apply it anyway`
+)
+
+const (
+	unmergeable      = "merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF; left as it is (fix the policy or use replace mode)"
+	elsewhereRegion  = "repository is outside this function's region or account: it is in region eu-west-1, this function enforces us-east-1 (deploy ecr-baseline there)"
+	elsewhereAccount = "repository is outside this function's region or account: it is in account 210987654321, this function enforces 123456789012 (deploy ecr-baseline there)"
 )
 
 var repo = ecrevent.Repository{RegistryID: "123456789012", Region: "us-east-1", Name: "team-a/web"}
@@ -88,7 +99,8 @@ func TestEnforce(t *testing.T) {
 		force      bool
 		exempt     Exemptions
 		tags       map[string]string
-		wantPolicy string // canonical form of the written policy, when set
+		repo       *ecrevent.Repository // default repo
+		wantPolicy string               // canonical form of the written policy, when set
 		get        func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
 		set        func(*ecr.SetRepositoryPolicyInput) (*ecr.SetRepositoryPolicyOutput, error)
 		want       Result
@@ -134,9 +146,27 @@ func TestEnforce(t *testing.T) {
 			get:        stored(`{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"}]}`),
 			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]}]}`,
 			want:       Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline"}},
-		{name: "merge of an unreadable policy fails", mode: Merge, get: stored("{"),
-			wantErrIs: policy.ErrUnmergeable, wantErrMsg: "enforce team-a/web: merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF",
-			want: Result{Repository: "team-a/web", Action: ActionError, Reason: "merge: stored repository policy cannot be merged: policy is not a JSON object: unexpected EOF"}},
+		{name: "merge of an unreadable policy leaves it alone", mode: Merge, get: stored("{"),
+			wantErrIs: policy.ErrUnmergeable, wantErrMsg: "enforce team-a/web: " + unmergeable,
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: unmergeable}},
+		{name: "merge refuses a merged policy whose kept statements lock out", mode: Merge, get: stored(lockOut), wantErrIs: policy.ErrLockOut,
+			wantErrMsg: "enforce team-a/web: merged policy: " + lockOutMsg,
+			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "merged policy: " + lockOutMsg}},
+		{name: "merge with force writes it with force", mode: Merge, force: true, get: stored(lockOut), wantSets: 1,
+			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":["ecr:*"]},{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]}]}`,
+			want:       Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline"}},
+		{name: "merge leaves a compliant lock-out alone: nothing to write", mode: Merge,
+			get:  stored(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":"ecr:*"},{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`),
+			want: Result{Repository: "team-a/web", Action: Unchanged}},
+		{name: "another region is refused, not read as deleted", repo: &ecrevent.Repository{RegistryID: "123456789012", Region: "eu-west-1", Name: "team-a/web"},
+			get: getFails(gone), wantErrIs: ErrElsewhere, wantErrMsg: "enforce team-a/web: " + elsewhereRegion,
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: elsewhereRegion}},
+		{name: "another account is refused, not read as deleted", repo: &ecrevent.Repository{RegistryID: "210987654321", Region: "us-east-1", Name: "team-a/web"},
+			get: getFails(gone), wantErrIs: ErrElsewhere, wantErrMsg: "enforce team-a/web: " + elsewhereAccount,
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: elsewhereAccount}},
+		{name: "malformed exemption pattern fails instead of never matching", exempt: Exemptions{Globs: []string{"team-a/["}}, get: noPolicy,
+			wantErrIs: path.ErrBadPattern, wantErrMsg: `enforce team-a/web: exemption pattern "team-a/[": syntax error in pattern`,
+			want: Result{Repository: "team-a/web", Action: ActionError, Reason: `exemption pattern "team-a/[": syntax error in pattern`}},
 		{name: "lock-out guard refuses", baseline: fixedBaseline{text: lockOut}, get: noPolicy, wantErrIs: policy.ErrLockOut,
 			wantErrMsg: "enforce team-a/web: rendered baseline: " + lockOutMsg,
 			want:       Result{Repository: "team-a/web", Action: ActionError, Reason: "rendered baseline: " + lockOutMsg}},
@@ -156,8 +186,12 @@ func TestEnforce(t *testing.T) {
 			}
 			f := &fakeECR{get: tt.get, set: tt.set, tags: tt.tags}
 			e := &Enforcer{ECR: f, Baseline: tt.baseline, DryRun: tt.dryRun, Mode: tt.mode, Force: tt.force, Exempt: tt.exempt,
-				Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
-			got, err := e.Enforce(context.Background(), repo)
+				Region: "us-east-1", AccountID: "123456789012", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+			target := repo
+			if tt.repo != nil {
+				target = *tt.repo
+			}
+			got, err := e.Enforce(context.Background(), target)
 			if tt.wantErrMsg == "" && err != nil {
 				t.Fatalf("Enforce: %v", err)
 			}
@@ -191,5 +225,39 @@ func TestEnforce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCarries(t *testing.T) {
+	baseline := `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
+	withTeam := `{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"},{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
+	older := strings.Replace(baseline, `"ecr:BatchGetImage",`, "", 1)
+	tests := []struct {
+		name    string
+		mode    Mode
+		written string
+		want    bool
+	}{
+		{"replace: the rendered baseline", Replace, baseline, true},
+		{"replace: the baseline reformatted by ECR", Replace, compliant, true},
+		{"replace: an older baseline", Replace, older, false},
+		{"replace: baseline plus a team statement", Replace, withTeam, false},
+		{"merge: baseline plus a team statement", Merge, withTeam, true},
+		{"merge: an older baseline statement", Merge, strings.Replace(withTeam, `"ecr:BatchGetImage",`, "", 1), false},
+		{"unreadable", Replace, "{", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A fakeECR without get panics if called: Carries calls no ECR API.
+			e := &Enforcer{ECR: &fakeECR{}, Baseline: fixedBaseline{text: tmpl}, Mode: tt.mode}
+			got, err := e.Carries(context.Background(), repo, tt.written)
+			if err != nil || got != tt.want {
+				t.Errorf("Carries = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	e := &Enforcer{ECR: &fakeECR{}, Baseline: fixedBaseline{err: errors.New("load baseline /b: baseline parameter not found")}}
+	if _, err := e.Carries(context.Background(), repo, compliant); err == nil || err.Error() != "check own write to team-a/web: load baseline /b: baseline parameter not found" {
+		t.Errorf("Carries without a baseline: error %v", err)
 	}
 }

@@ -2,9 +2,11 @@ package enforcer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +112,65 @@ func TestEnforceOnMoto(t *testing.T) {
 	}
 	if ssmCalls != 1 {
 		t.Errorf("GetParameter calls for %d enforcements = %d, want 1 within the TTL", len(tests), ssmCalls)
+	}
+}
+
+// TestMergeLockOutOnMoto stores a repository policy whose own statement
+// locks the account out and enforces it in merge mode. moto ignores force,
+// so only the guard stops the write: without Force the repository fails
+// and keeps its policy; with Force the merged policy is written.
+func TestMergeLockOutOnMoto(t *testing.T) {
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	counter := &moto.Counter{}
+	cfg, err := server.Config(ctx, counter.Middleware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecrClient := ecr.NewFromConfig(cfg)
+	const name = "team-a/locked"
+	if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecrClient.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(name), PolicyText: aws.String(lockOut)}); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() string {
+		t.Helper()
+		out, err := ecrClient.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.PolicyText)
+	}
+	target := ecrevent.Repository{RegistryID: moto.AccountID, Region: moto.Region, Name: name}
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+	counter.Reset()
+	e := &Enforcer{ECR: ecrClient, Baseline: fixedBaseline{text: tmpl}, Mode: Merge, Logger: quiet}
+	res, err := e.Enforce(ctx, target)
+	if !errors.Is(err, policy.ErrLockOut) || res.Action != ActionError || res.Reason != "merged policy: "+lockOutMsg {
+		t.Errorf("without force: %+v, %v; want failed with the merged lock-out", res, err)
+	}
+	if n := counter.Count("SetRepositoryPolicy"); n != 0 || stored() != lockOut {
+		t.Errorf("without force: %d writes, stored %s; want none, the policy as it was", n, stored())
+	}
+
+	e.Force = true
+	if res, err := e.Enforce(ctx, target); err != nil || res.Action != Applied {
+		t.Fatalf("with force: %+v, %v; want applied", res, err)
+	}
+	got, err := policy.Parse(stored())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := policy.Parse(strings.ReplaceAll(tmpl, "${AccountId}", moto.AccountID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !policy.Contains(got, base) || len(got.Statement) != 2 {
+		t.Errorf("with force: stored %s; want the team's Deny kept beside the baseline", got.Canonical())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -21,12 +22,25 @@ import (
 type fakeEnforcer struct {
 	calls []ecrevent.Repository
 	err   error
+	// failing names repositories that fail; err fails every one.
+	failing map[string]bool
+	// carries answers Carries; carriesCalls counts the policies asked about.
+	carries      bool
+	carriesCalls []string
+}
+
+func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyText string) (bool, error) {
+	f.carriesCalls = append(f.carriesCalls, policyText)
+	return f.carries, nil
 }
 
 func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
 	f.calls = append(f.calls, repo)
 	if f.err != nil {
 		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, f.err
+	}
+	if f.failing[repo.Name] {
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, errors.New("enforce " + repo.Name + ": set policy: denied")
 	}
 	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
 }
@@ -107,9 +121,20 @@ func (f *fakeBackfill) Run(_ context.Context, opts backfill.Options) (backfill.S
 	return f.sum, f.err
 }
 
-type fakeBaseline struct{ invalidated int }
+type fakeBaseline struct {
+	invalidated int
+	// version is what Load returns; loads records each minVersion asked.
+	version int64
+	err     error
+	loads   []int64
+}
 
 func (f *fakeBaseline) Invalidate() { f.invalidated++ }
+
+func (f *fakeBaseline) Load(_ context.Context, minVersion int64) (int64, error) {
+	f.loads = append(f.loads, minVersion)
+	return max(f.version, minVersion), f.err
+}
 
 type fakeContinuer struct {
 	payloads []string
@@ -123,26 +148,38 @@ func (f *fakeContinuer) Continue(_ context.Context, payload []byte) error {
 
 func TestHandleDriftAndOwnWrites(t *testing.T) {
 	tests := []struct {
-		file         string
-		wantEnforced int
-		wantReason   string
+		file    string
+		carries bool
+		// wantCarriesAsked is whether the enforcer was asked about the
+		// written policy; wantInvalidated whether the cache was dropped.
+		wantCarriesAsked bool
+		wantEnforced     int
+		wantInvalidated  int
+		wantReason       string
 	}{
-		{"set-repository-policy.json", 1, ""},
-		{"delete-repository-policy.json", 1, ""},
-		{"create-repository-pull-through-cache.json", 1, ""},
-		{"create-repository-replication.json", 1, ""},
-		{"set-repository-policy-by-enforcer.json", 0, "SetRepositoryPolicy made by ecr-baseline itself"},
+		{file: "set-repository-policy.json", wantEnforced: 1},
+		{file: "delete-repository-policy.json", wantEnforced: 1},
+		{file: "create-repository-pull-through-cache.json", wantEnforced: 1},
+		{file: "create-repository-replication.json", wantEnforced: 1},
+		{file: "set-repository-policy-by-enforcer.json", carries: true, wantCarriesAsked: true,
+			wantReason: "SetRepositoryPolicy made by ecr-baseline itself"},
+		// The write lacks this container's baseline: one of two is stale.
+		{file: "set-repository-policy-by-enforcer.json", carries: false, wantCarriesAsked: true, wantEnforced: 1, wantInvalidated: 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			f := &fakeEnforcer{}
-			h := &Handler{Enforcer: f, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+		t.Run(fmt.Sprintf("%s/carries %v", tt.file, tt.carries), func(t *testing.T) {
+			f := &fakeEnforcer{carries: tt.carries}
+			bl := &fakeBaseline{}
+			h := &Handler{Enforcer: f, Baseline: bl, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			got, err := h.Handle(context.Background(), json.RawMessage(sample(t, tt.file)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(f.calls) != tt.wantEnforced {
-				t.Errorf("enforced %d times, want %d", len(f.calls), tt.wantEnforced)
+			if len(f.calls) != tt.wantEnforced || bl.invalidated != tt.wantInvalidated {
+				t.Errorf("enforced %d times, invalidated %d; want %d, %d", len(f.calls), bl.invalidated, tt.wantEnforced, tt.wantInvalidated)
+			}
+			if asked := len(f.carriesCalls) == 1 && strings.Contains(f.carriesCalls[0], "BaselineAllowAccountPull"); asked != tt.wantCarriesAsked {
+				t.Errorf("Carries asked about %q; want the written policy asked about: %v", f.carriesCalls, tt.wantCarriesAsked)
 			}
 			if tt.wantReason != "" && (len(got.Results) != 1 || got.Results[0].Action != enforcer.Skipped || got.Results[0].Reason != tt.wantReason) {
 				t.Errorf("results %+v, want skipped: %s", got.Results, tt.wantReason)
@@ -163,10 +200,10 @@ func TestHandleParameterChange(t *testing.T) {
 		wantErr       string
 	}{
 		{name: "fleet finished in one invocation", payload: change, sum: backfill.Summary{Scanned: 50, Applied: 50, Complete: true}, wantRuns: 1},
-		{name: "fleet too big: continues itself", payload: change, sum: backfill.Summary{Scanned: 10, Applied: 10, NextToken: "tok"}, wantRuns: 1,
-			wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true}`}},
+		{name: "fleet too big: continues itself with the version it read", payload: change, sum: backfill.Summary{Scanned: 10, Applied: 10, NextToken: "tok"}, wantRuns: 1,
+			wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true,"baselineVersion":7}`}},
 		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
-			wantRuns: 1, wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true}`},
+			wantRuns: 1, wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true,"baselineVersion":7}`},
 			wantErr: "backfill stopped at its deadline and could not continue: AccessDenied"},
 		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
 		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1), wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
@@ -175,7 +212,7 @@ func TestHandleParameterChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bf := &fakeBackfill{sum: tt.sum}
-			bl := &fakeBaseline{}
+			bl := &fakeBaseline{version: 7}
 			cont := &fakeContinuer{err: tt.continueErr}
 			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy",
 				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
@@ -190,8 +227,8 @@ func TestHandleParameterChange(t *testing.T) {
 			if len(bf.runs) != tt.wantRuns {
 				t.Fatalf("backfill runs = %d, want %d", len(bf.runs), tt.wantRuns)
 			}
-			if tt.wantRuns > 0 && bl.invalidated != 1 {
-				t.Errorf("baseline invalidated %d times, want 1 before the run", bl.invalidated)
+			if tt.wantRuns > 0 && (bl.invalidated != 1 || len(bl.loads) != 1) {
+				t.Errorf("baseline invalidated %d times and loaded %d; want once each before the run", bl.invalidated, len(bl.loads))
 			}
 			if diff := cmp.Diff(tt.wantContinued, cont.payloads); diff != "" {
 				t.Errorf("continuations (-want +got):\n%s", diff)
@@ -201,27 +238,47 @@ func TestHandleParameterChange(t *testing.T) {
 }
 
 func TestHandleBackfillRequest(t *testing.T) {
+	loadFailed := errors.New("load baseline /b: invalid repository policy: policy needs at least one statement")
 	tests := []struct {
-		name     string
-		payload  string
-		wantOpts []backfill.Options
-		wantErr  string
+		name      string
+		payload   string
+		loadErr   error
+		wantOpts  []backfill.Options
+		wantLoads []int64
+		wantErr   string
 	}{
-		{"dry run with prefix", `{"action":"backfill","dryRun":true,"prefix":"team-a/"}`,
-			[]backfill.Options{{Prefix: "team-a/", DryRun: true, StopBefore: 30 * time.Second}}, ""},
-		{"resume", `{"action":"backfill","continuationToken":"abc"}`,
-			[]backfill.Options{{Token: "abc", StopBefore: 30 * time.Second}}, ""},
-		{"unknown action", `{"action":"sync"}`, nil, `unknown action "sync": the manual invoke payload supports "backfill"`},
-		{"wrong field type", `{"action":"backfill","dryRun":"yes"}`, nil, "backfill request: json: cannot unmarshal string into Go struct field BackfillRequest.dryRun of type bool"},
+		{name: "dry run with prefix", payload: `{"action":"backfill","dryRun":true,"prefix":"team-a/"}`,
+			wantOpts: []backfill.Options{{Prefix: "team-a/", DryRun: true, StopBefore: 30 * time.Second}}, wantLoads: []int64{0}},
+		{name: "resume", payload: `{"action":"backfill","dryRun":false,"continuationToken":"abc"}`,
+			wantOpts: []backfill.Options{{Token: "abc", StopBefore: 30 * time.Second}}, wantLoads: []int64{0}},
+		// Another container's continuation: its cache must be at least as
+		// new as the baseline the run started with.
+		{name: "continuation with the run's baseline version", payload: `{"action":"backfill","dryRun":false,"continuationToken":"abc","baselineVersion":7}`,
+			wantOpts: []backfill.Options{{Token: "abc", StopBefore: 30 * time.Second}}, wantLoads: []int64{7}},
+		{name: "dryRun left out", payload: `{"action":"backfill","prefix":"team-a/"}`,
+			wantErr: "dryRun is required: true to preview, false to apply"},
+		{name: "dryRun null", payload: `{"action":"backfill","dryRun":null}`,
+			wantErr: "dryRun is required: true to preview, false to apply"},
+		{name: "baseline cannot be loaded: nothing runs", payload: `{"action":"backfill","dryRun":false}`, loadErr: loadFailed, wantLoads: []int64{0},
+			wantErr: "backfill: nothing enforced: load baseline /b: invalid repository policy: policy needs at least one statement"},
+		{name: "unknown action", payload: `{"action":"sync"}`, wantErr: `unknown action "sync": the manual invoke payload supports "backfill"`},
+		{name: "wrong field type", payload: `{"action":"backfill","dryRun":"yes"}`, wantErr: "backfill request: json: cannot unmarshal string into Go struct field BackfillRequest.dryRun of type bool"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bf := &fakeBackfill{sum: backfill.Summary{Complete: true}}
-			h := &Handler{Backfill: bf, StopBefore: 30 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			bl := &fakeBaseline{err: tt.loadErr}
+			h := &Handler{Backfill: bf, Baseline: bl, StopBefore: 30 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			got, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			if diff := cmp.Diff(tt.wantLoads, bl.loads); diff != "" {
+				t.Errorf("baseline loads (-want +got):\n%s", diff)
+			}
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				if len(bf.runs) != 0 {
+					t.Errorf("%d runs started, want none", len(bf.runs))
 				}
 				return
 			}
@@ -230,6 +287,127 @@ func TestHandleBackfillRequest(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantOpts, bf.runs, cmp.Comparer(func(a, b func(enforcer.Result)) bool { return (a == nil) == (b == nil) })); diff != "" {
 				t.Errorf("backfill options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// segmentBackfill returns one summary per run, in order, as the
+// invocations of one self-continued run would see them.
+type segmentBackfill struct {
+	sums []backfill.Summary
+	runs int
+}
+
+func (s *segmentBackfill) Run(context.Context, backfill.Options) (backfill.Summary, error) {
+	s.runs++
+	return s.sums[min(s.runs, len(s.sums))-1], nil
+}
+
+func failures(names ...string) []backfill.Failure {
+	out := make([]backfill.Failure, len(names))
+	for i, n := range names {
+		out[i] = backfill.Failure{Repository: n, Reason: "set policy: denied"}
+	}
+	return out
+}
+
+// TestSelfContinuedRunRetriesFailures follows a fleet run started by a
+// parameter change through its continuations, delivering each queued
+// payload as Lambda would: failures travel forward, the last invocation
+// retries them once and fails while any still fail, and Lambda's retry of
+// that last payload queues nothing.
+func TestSelfContinuedRunRetriesFailures(t *testing.T) {
+	many := make([]string, MaxCarried+3)
+	for i := range many {
+		many[i] = fmt.Sprintf("bulk/r%03d", i)
+	}
+	tests := []struct {
+		name    string
+		sums    []backfill.Summary
+		failing map[string]bool
+		account string
+		// wantCarried is the failed list of each continuation queued.
+		wantCarried [][]string
+		wantRetried []string
+		wantErr     string
+	}{
+		{name: "a failure recovers on the retry",
+			sums: []backfill.Summary{
+				{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"},
+				{Failed: 1, Failures: failures("team-b/api"), NextToken: "t2"},
+				{Complete: true},
+			},
+			wantCarried: [][]string{{"team-a/web"}, {"team-a/web", "team-b/api"}},
+			wantRetried: []string{"team-a/web", "team-b/api"}},
+		{name: "a failure that persists fails the last invocation",
+			sums: []backfill.Summary{
+				{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"},
+				{Failed: 1, Failures: failures("team-c/db"), Complete: true},
+			},
+			failing: map[string]bool{"team-a/web": true}, wantCarried: [][]string{{"team-a/web"}}, wantRetried: []string{"team-a/web"},
+			wantErr: "backfill complete but 2 repositories still fail: team-a/web, team-c/db"},
+		{name: "without the account nothing can be retried by name",
+			sums:    []backfill.Summary{{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"}, {Complete: true}},
+			account: "-", wantCarried: [][]string{{"team-a/web"}},
+			wantErr: "backfill complete but 1 repositories still fail: team-a/web"},
+		{name: "failures beyond the cap fail the run loudly",
+			sums:        []backfill.Summary{{Failed: len(many), Failures: failures(many...), NextToken: "t1"}, {Complete: true}},
+			wantCarried: [][]string{many[:MaxCarried]}, wantRetried: many[:MaxCarried],
+			wantErr: "backfill complete but 3 failed in earlier invocations beyond the 200 carried and were not retried (see their logs)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enf := &fakeEnforcer{failing: tt.failing}
+			cont := &fakeContinuer{}
+			account := "123456789012"
+			if tt.account == "-" {
+				account = ""
+			}
+			h := &Handler{Enforcer: enf, Backfill: &segmentBackfill{sums: tt.sums}, Baseline: &fakeBaseline{version: 3}, Continue: cont,
+				ParameterName: "/ecr-baseline/baseline-policy", AccountID: account, Region: "us-east-1",
+				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			_, err := h.Handle(context.Background(), json.RawMessage(sample(t, "parameter-change.json")))
+			var carried [][]string
+			for i := 0; err == nil && i < len(cont.payloads); i++ {
+				var req BackfillRequest
+				if jerr := json.Unmarshal([]byte(cont.payloads[i]), &req); jerr != nil {
+					t.Fatal(jerr)
+				}
+				if req.DryRun == nil || *req.DryRun || req.BaselineVersion != 3 || !req.SelfContinue {
+					t.Errorf("continuation %s: want dryRun false, baselineVersion 3, selfContinue", cont.payloads[i])
+				}
+				carried = append(carried, req.Failed)
+				_, err = h.Handle(context.Background(), json.RawMessage(cont.payloads[i]))
+			}
+			if diff := cmp.Diff(tt.wantCarried, carried); diff != "" {
+				t.Errorf("carried failures (-want +got):\n%s", diff)
+			}
+			var retried []string
+			for _, r := range enf.calls {
+				retried = append(retried, r.Name)
+				if r.RegistryID != account || r.Region != "us-east-1" || r.ARN != "arn:aws:ecr:us-east-1:123456789012:repository/"+r.Name {
+					t.Errorf("retried %+v, want it located in the function's account and region", r)
+				}
+			}
+			if diff := cmp.Diff(tt.wantRetried, retried); diff != "" {
+				t.Errorf("retried (-want +got):\n%s", diff)
+			}
+			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("last invocation error = %v, want %q", err, tt.wantErr)
+			}
+			if err == nil {
+				return
+			}
+			// Lambda's async retry delivers the last payload again: it
+			// fails the same way and queues no new chain.
+			queued := len(cont.payloads)
+			last := cont.payloads[queued-1]
+			if _, again := h.Handle(context.Background(), json.RawMessage(last)); again == nil || again.Error() != tt.wantErr {
+				t.Errorf("retry of the last payload: %v, want %q", again, tt.wantErr)
+			}
+			if len(cont.payloads) != queued {
+				t.Errorf("retry of the last payload queued %v", cont.payloads[queued:])
 			}
 		})
 	}

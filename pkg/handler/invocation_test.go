@@ -45,11 +45,11 @@ func TestHandleRecordsMetrics(t *testing.T) {
 		{name: "failed call skipped", payload: sample(t, "create-repository-failed.json"), want: metrics.Invocation{Entry: "event", Skipped: 1}},
 		{name: "enforcement error", payload: create, enforceErr: errors.New("boom"), want: metrics.Invocation{Entry: "event", Failed: 1}},
 		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Failed: 1}},
-		{name: "backfill", payload: `{"action":"backfill"}`, sum: summary,
+		{name: "backfill", payload: `{"action":"backfill","dryRun":false}`, sum: summary,
 			want: metrics.Invocation{Entry: "backfill", Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}},
 		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, WouldApply: 4, Unchanged: 1, Complete: true},
 			want: metrics.Invocation{Entry: "backfill", WouldApply: 4, Unchanged: 1}},
-		{name: "backfill cannot list", payload: `{"action":"backfill"}`, runErr: errors.New("backfill: describe repositories: denied"),
+		{name: "backfill cannot list", payload: `{"action":"backfill","dryRun":false}`, runErr: errors.New("backfill: describe repositories: denied"),
 			want: metrics.Invocation{Entry: "backfill", Failed: 1}},
 		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Failed: 1}},
 		{name: "another parameter", payload: strings.ReplaceAll(sample(t, "parameter-change.json"), "/ecr-baseline/baseline-policy", "/other"),
@@ -165,10 +165,10 @@ func TestHandleCutsReserveFromDeadline(t *testing.T) {
 func TestBackfillStopsStopBeforeTheLambdaDeadline(t *testing.T) {
 	lambdaDeadline := time.Now().Add(time.Hour).Truncate(time.Millisecond)
 	bf := &deadlineBackfill{}
-	h := &Handler{Backfill: bf, StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+	h := &Handler{Backfill: bf, Baseline: &fakeBaseline{}, StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
 	defer cancel()
-	if _, err := h.Handle(ctx, json.RawMessage(`{"action":"backfill"}`)); err != nil {
+	if _, err := h.Handle(ctx, json.RawMessage(`{"action":"backfill","dryRun":false}`)); err != nil {
 		t.Fatal(err)
 	}
 	// The run sees a deadline 2 s early and stops 28 s before it: 30 s
