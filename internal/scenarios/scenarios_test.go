@@ -219,7 +219,11 @@ func TestDriftIsRemediatedAndOwnWritesIgnored(t *testing.T) {
 	for _, s := range steps {
 		s.change()
 		e.counter.Reset()
-		e.handle(event(t, s.event, "svc"))
+		payload := event(t, s.event, "svc")
+		if s.event == "set-repository-policy-by-enforcer.json" {
+			payload = ownWrite(t, payload, rendered(t, baseline, "svc"))
+		}
+		e.handle(payload)
 		if n := e.counter.Count("SetRepositoryPolicy"); n != s.wantSets {
 			t.Errorf("%s: %d writes, want %d", s.name, n, s.wantSets)
 		}
@@ -273,7 +277,7 @@ func TestExemptions(t *testing.T) {
 	e.create("normal", nil)
 	e.setPolicy("tagged", team)
 
-	res := e.handle(json.RawMessage(`{"action":"backfill"}`))
+	res := e.handle(json.RawMessage(`{"action":"backfill","dryRun":false}`))
 	if s := res.Summary; s == nil || s.Exempt != 2 || s.Applied != 1 || s.Scanned != 3 {
 		t.Fatalf("summary %+v, want 2 exempt, 1 applied", res.Summary)
 	}
@@ -347,9 +351,20 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 				if rng.IntN(4) != 0 { // sometimes delivered again later
 					queue = append(queue[:i], queue[i+1:]...)
 				}
-				res := e.handle(event(t, ev, "race"))
+				var payload json.RawMessage
+				if written, own := strings.CutPrefix(ev, "own:"); own {
+					payload = ownWrite(t, event(t, "set-repository-policy-by-enforcer.json", "race"), written)
+				} else {
+					payload = event(t, ev, "race")
+				}
+				res := e.handle(payload)
 				if len(res.Results) == 1 && res.Results[0].Action == "applied" {
-					queue = append(queue, "set-repository-policy-by-enforcer.json")
+					// The function's write comes back carrying what it wrote.
+					out, err := e.ecr.GetRepositoryPolicy(context.Background(), &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String("race")})
+					if err != nil {
+						t.Fatal(err)
+					}
+					queue = append(queue, "own:"+aws.ToString(out.PolicyText))
 				}
 			}
 			want := doc(t, rendered(t, baseline, "race"))
@@ -443,4 +458,22 @@ func TestExemptionTagChangesReenforce(t *testing.T) {
 	if n := e.counter.Count("SetRepositoryPolicy"); n != 3+2 { // three setup writes, two re-enforcements
 		t.Errorf("%d writes in all, want 5", n)
 	}
+}
+
+// ownWrite is an event of the function's own write, rewritten to carry the
+// policy text it wrote: the function checks that text against its baseline.
+func ownWrite(t *testing.T, payload json.RawMessage, written string) json.RawMessage {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	detail := ev["detail"].(map[string]any)
+	detail["requestParameters"].(map[string]any)["policyText"] = written
+	detail["responseElements"].(map[string]any)["policyText"] = written
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
