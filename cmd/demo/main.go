@@ -126,6 +126,7 @@ func run(ctx context.Context) error {
 			return err
 		}},
 		{say: "an ECR event the rule should never send", event: "not-ours.json", failing: true},
+		{say: "a replication creates a repository in eu-west-1, another region than this function's", event: "create-repository-replication.json", failing: true},
 		{say: "the baseline parameter changes: the fleet is re-enforced", event: "parameter-change.json", before: func() error {
 			_, err := ssmClient.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(parameterName), Type: types.ParameterTypeString, Value: aws.String(changed), Overwrite: aws.Bool(true)})
 			return err
