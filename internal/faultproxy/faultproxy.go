@@ -1,12 +1,15 @@
 // Package faultproxy is a reverse proxy for tests and benchmarks that sits
 // between the AWS SDK and moto server and makes moto behave like a busy
 // AWS endpoint: latency per call, a per-operation rate limit answered with
-// ThrottlingException, and injected faults — at random, or deterministically
-// for an operation's first calls.
+// ThrottlingException, injected faults — at random, or deterministically
+// for an operation's first calls — and the paging of DescribeRepositories
+// that moto leaves out.
 package faultproxy
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +18,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +66,11 @@ type Rule struct {
 	// are certain to overlap there (two reads both come before either
 	// caller's next write).
 	Gather int
+	// PageSize, on DescribeRepositories, pages the answer the way ECR
+	// does, which moto does not (it ignores maxResults and nextToken):
+	// at most PageSize repositories per call, or the request's maxResults
+	// if smaller, and an opaque nextToken for the rest.
+	PageSize int
 }
 
 // Stats counts what the proxy saw for one operation.
@@ -249,9 +259,9 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			p.ready(g)
 			return
 		}
-		p.proxy.ServeHTTP(out, r)
+		p.forward(out, r, body, rule)
 	default:
-		p.proxy.ServeHTTP(out, r)
+		p.forward(out, r, body, rule)
 	}
 	if g == nil {
 		return
@@ -262,11 +272,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	_, _ = w.Write(rec.Body.Bytes())
+	copyResponse(w, rec)
 }
 
 // ready counts one gathered answer as ready and opens the gate with the
@@ -287,4 +293,121 @@ func awsError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("X-Amzn-Errortype", code)
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, msg)
+}
+
+// forward passes the call to the target, paging it when the rule says so.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, rule Rule) {
+	if rule.PageSize > 0 && operation(r) == "DescribeRepositories" {
+		p.page(w, r, body, rule.PageSize)
+		return
+	}
+	p.proxy.ServeHTTP(w, r)
+}
+
+// page answers a DescribeRepositories call with one page of moto's full
+// answer. Repositories are ordered by name and a nextToken names the last
+// repository of its page, so, as with a real registry, a page is where it
+// was even when repositories before it were deleted since.
+func (p *Proxy) page(w http.ResponseWriter, r *http.Request, body []byte, size int) {
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal(body, &in); err != nil {
+		awsError(w, http.StatusBadRequest, "InvalidParameterException", "faultproxy: request body: "+err.Error())
+		return
+	}
+	if raw, ok := in["maxResults"]; ok {
+		var maxResults int
+		if err := json.Unmarshal(raw, &maxResults); err != nil || maxResults < 1 {
+			awsError(w, http.StatusBadRequest, "InvalidParameterException", "faultproxy: bad maxResults "+string(raw))
+			return
+		}
+		size = min(size, maxResults)
+	}
+	after, err := pageAfter(in["nextToken"])
+	if err != nil {
+		awsError(w, http.StatusBadRequest, "InvalidParameterException", "faultproxy: "+err.Error())
+		return
+	}
+	delete(in, "maxResults")
+	delete(in, "nextToken")
+	all, err := json.Marshal(in)
+	if err != nil {
+		awsError(w, http.StatusInternalServerError, "ServerException", "faultproxy: "+err.Error())
+		return
+	}
+	req := r.Clone(r.Context())
+	req.Body = io.NopCloser(bytes.NewReader(all))
+	req.ContentLength = int64(len(all))
+	req.Header.Set("Content-Length", strconv.Itoa(len(all)))
+	rec := httptest.NewRecorder()
+	p.proxy.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		copyResponse(w, rec)
+		return
+	}
+	var full struct {
+		Repositories []json.RawMessage `json:"repositories"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &full); err != nil {
+		awsError(w, http.StatusBadGateway, "ServerException", "faultproxy: moto's answer: "+err.Error())
+		return
+	}
+	type named struct {
+		Name string `json:"repositoryName"`
+		raw  json.RawMessage
+	}
+	repos := make([]named, len(full.Repositories))
+	for i, raw := range full.Repositories {
+		if err := json.Unmarshal(raw, &repos[i]); err != nil {
+			awsError(w, http.StatusBadGateway, "ServerException", "faultproxy: moto's answer: "+err.Error())
+			return
+		}
+		repos[i].raw = raw
+	}
+	sort.Slice(repos, func(i, j int) bool { return repos[i].Name < repos[j].Name })
+	start := sort.Search(len(repos), func(i int) bool { return repos[i].Name > after })
+	end := min(start+size, len(repos))
+	var out struct {
+		Repositories []json.RawMessage `json:"repositories"`
+		NextToken    string            `json:"nextToken,omitempty"`
+	}
+	out.Repositories = []json.RawMessage{}
+	for _, repo := range repos[start:end] {
+		out.Repositories = append(out.Repositories, repo.raw)
+	}
+	if end < len(repos) {
+		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(repos[end-1].Name))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		awsError(w, http.StatusInternalServerError, "ServerException", "faultproxy: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// pageAfter reads a nextToken the proxy made: the name of the repository
+// its page starts after; "" without a token.
+func pageAfter(raw json.RawMessage) (string, error) {
+	if raw == nil {
+		return "", nil
+	}
+	var token string
+	if err := json.Unmarshal(raw, &token); err != nil {
+		return "", fmt.Errorf("bad nextToken %s: %w", raw, err)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) == 0 {
+		return "", fmt.Errorf("bad nextToken %q", token)
+	}
+	return string(b), nil
+}
+
+func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
 }

@@ -1,16 +1,25 @@
 package faultproxy
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 )
 
 // backend stands in for moto: it answers every call with 200 and counts.
@@ -155,5 +164,145 @@ func TestGather(t *testing.T) {
 	// Past the first two, calls are not held.
 	if a := call(client, p.URL, "GetRepositoryPolicy"); a != (answer{Status: 200}) {
 		t.Errorf("third call: %+v", a)
+	}
+}
+
+// lister stands in for moto's DescribeRepositories: it answers every
+// repository it holds, in the order it holds them, whatever maxResults and
+// nextToken say, and records the bodies it was sent.
+type lister struct {
+	mu     sync.Mutex
+	names  []string
+	bodies []map[string]any
+}
+
+func (l *lister) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var in map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&in)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bodies = append(l.bodies, in)
+	var out struct {
+		Repositories []map[string]string `json:"repositories"`
+	}
+	for _, n := range l.names {
+		out.Repositories = append(out.Repositories, map[string]string{"repositoryName": n, "registryId": "123456789012"})
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (l *lister) remove(names ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names = slices.DeleteFunc(l.names, func(n string) bool { return slices.Contains(names, n) })
+}
+
+// ecrVia is a real SDK client whose calls go through the proxy.
+func ecrVia(t *testing.T, p *Proxy) *ecr.Client {
+	t.Helper()
+	cfg, err := moto.Config(context.Background(), p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.RetryMaxAttempts = 1 })
+}
+
+func describe(t *testing.T, client *ecr.Client, maxResults int32, token *string) ([]string, *string) {
+	t.Helper()
+	out, err := client.DescribeRepositories(context.Background(), &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(maxResults), NextToken: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range out.Repositories {
+		got = append(got, aws.ToString(r.RepositoryName))
+	}
+	return got, out.NextToken
+}
+
+func TestPageSize(t *testing.T) {
+	held := []string{"d", "b", "g", "a", "f", "c", "e"}
+	tests := []struct {
+		name       string
+		rules      map[string]Rule
+		maxResults int32
+		want       [][]string
+	}{
+		{name: "pages of maxResults", rules: map[string]Rule{"DescribeRepositories": {PageSize: 100}}, maxResults: 3,
+			want: [][]string{{"a", "b", "c"}, {"d", "e", "f"}, {"g"}}},
+		{name: "pages of PageSize when smaller", rules: map[string]Rule{"DescribeRepositories": {PageSize: 2}}, maxResults: 1000,
+			want: [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}, {"g"}}},
+		{name: "PageSize under * applies too", rules: map[string]Rule{"*": {PageSize: 4}}, maxResults: 1000,
+			want: [][]string{{"a", "b", "c", "d"}, {"e", "f", "g"}}},
+		{name: "without PageSize moto's answer passes as it is", rules: nil, maxResults: 3,
+			want: [][]string{held}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			backend := &lister{names: held}
+			srv := httptest.NewServer(backend)
+			t.Cleanup(srv.Close)
+			client := ecrVia(t, start(t, srv.URL, tt.rules))
+			var got [][]string
+			var token *string
+			for range 10 {
+				page, next := describe(t, client, tt.maxResults, token)
+				got = append(got, page)
+				if token = next; token == nil {
+					break
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("pages (-want +got):\n%s", diff)
+			}
+			if tt.rules == nil {
+				return
+			}
+			// moto is asked for everything every time.
+			for _, b := range backend.bodies {
+				if _, ok := b["maxResults"]; ok {
+					t.Errorf("forwarded %v, want no maxResults", b)
+				}
+				if _, ok := b["nextToken"]; ok {
+					t.Errorf("forwarded %v, want no nextToken", b)
+				}
+			}
+		})
+	}
+}
+
+// TestPageSizeAfterDeletes deletes repositories between two pages: the
+// next page still starts right after the last repository handed out, even
+// when that one and some before it are gone.
+func TestPageSizeAfterDeletes(t *testing.T) {
+	backend := &lister{names: []string{"a", "b", "c", "d", "e", "f"}}
+	srv := httptest.NewServer(backend)
+	t.Cleanup(srv.Close)
+	client := ecrVia(t, start(t, srv.URL, map[string]Rule{"DescribeRepositories": {PageSize: 2}}))
+	first, token := describe(t, client, 1000, nil)
+	if diff := cmp.Diff([]string{"a", "b"}, first); diff != "" || token == nil {
+		t.Fatalf("first page (-want +got):\n%s\ntoken %v", diff, token)
+	}
+	backend.remove("a", "b")
+	second, token := describe(t, client, 1000, token)
+	if diff := cmp.Diff([]string{"c", "d"}, second); diff != "" || token == nil {
+		t.Errorf("second page (-want +got):\n%s\ntoken %v", diff, token)
+	}
+	backend.remove("d")
+	third, token := describe(t, client, 1000, token)
+	if diff := cmp.Diff([]string{"e", "f"}, third); diff != "" || token != nil {
+		t.Errorf("third page (-want +got):\n%s\ntoken %v, want none", diff, token)
+	}
+}
+
+func TestPageSizeBadToken(t *testing.T) {
+	srv := httptest.NewServer(&lister{names: []string{"a"}})
+	t.Cleanup(srv.Close)
+	client := ecrVia(t, start(t, srv.URL, map[string]Rule{"DescribeRepositories": {PageSize: 2}}))
+	_, err := client.DescribeRepositories(context.Background(), &ecr.DescribeRepositoriesInput{NextToken: aws.String("not base64!")})
+	var invalid *types.InvalidParameterException
+	if !errors.As(err, &invalid) {
+		t.Fatalf("error = %v, want InvalidParameterException", err)
 	}
 }

@@ -111,6 +111,9 @@ func (s *Summary) record(r enforcer.Result, err error) {
 // position is where a run stopped: the DescribeRepositories token of the
 // page being worked on, how many of its repositories were done, and the
 // name of the last one, so a page that shifted since can be re-aligned.
+// When that last repository is gone by the time the run resumes, the page
+// is done again from its start: repeating repositories costs reads (and
+// enforcing twice is idempotent) where trusting the offset could skip some.
 type position struct {
 	PageToken string `json:"p,omitempty"`
 	Offset    int    `json:"o"`
@@ -135,14 +138,12 @@ func decodePosition(token string) (position, error) {
 	return p, nil
 }
 
-// Runner runs backfills against one registry.
+// Runner runs backfills against the caller's registry.
 type Runner struct {
 	ECR Lister
 	// Enforcer writes; DryRunEnforcer only reports, for dry runs.
 	Enforcer       Enforcer
 	DryRunEnforcer Enforcer
-	// RegistryID selects the registry; empty means the caller's account.
-	RegistryID string
 	// Region is the region the ECR client talks to.
 	Region string
 	// Concurrency is how many repositories are enforced at once (default 8).
@@ -150,9 +151,11 @@ type Runner struct {
 }
 
 // Run enforces every repository in scope, or as many as fit before the
-// deadline. A repository that fails is counted and listed; it never stops
-// the run. Run returns an error only when it cannot list repositories or
-// the token is invalid.
+// deadline or before ctx is cancelled (Ctrl-C). A repository that fails is
+// counted and listed; it never stops the run. A stopped run starts no more
+// repositories, lets those in flight end, and returns the partial summary
+// with a NextToken. Run returns an error only when it cannot list
+// repositories, the token is invalid, or ctx is done before it starts.
 func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 	var sum Summary
 	pos := position{Prefix: opts.Prefix}
@@ -169,9 +172,12 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 	if workers <= 0 {
 		workers = 8
 	}
+	if err := ctx.Err(); err != nil {
+		return sum, fmt.Errorf("backfill: %w", err)
+	}
 	deadline, hasDeadline := ctx.Deadline()
 	stopping := func() bool {
-		return hasDeadline && time.Until(deadline) < opts.StopBefore
+		return ctx.Err() != nil || hasDeadline && time.Until(deadline) < opts.StopBefore
 	}
 	// A run that starts inside its stop margin would hand back the token it
 	// was given, and a run that continues itself would loop on it.
@@ -184,10 +190,14 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 		// because the token of the current page is part of the
 		// continuation token.
 		out, err := r.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{
-			RegistryId: optional(r.RegistryID),
 			NextToken:  optional(pos.PageToken),
 			MaxResults: aws.Int32(1000),
 		})
+		// Cancelled while listing: what is done so far still stands.
+		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+			sum.NextToken = pos.encode()
+			return sum, nil
+		}
 		if err != nil {
 			return sum, fmt.Errorf("backfill: describe repositories: %w", err)
 		}
@@ -223,11 +233,11 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 }
 
 // realign finds where to resume in a page: right after the last repository
-// done, wherever it now stands, else at the recorded offset.
+// done, wherever it now stands. When it is gone (deleted since), the
+// recorded offset can no longer be trusted, since repositories before it
+// may be gone too and the offset would then skip ones never done: the page
+// restarts from its first repository instead.
 func realign(names []string, pos position) int {
-	if pos.Last == "" {
-		return min(pos.Offset, len(names))
-	}
 	if pos.Offset > 0 && pos.Offset <= len(names) && names[pos.Offset-1] == pos.Last {
 		return pos.Offset
 	}
@@ -236,13 +246,16 @@ func realign(names []string, pos position) int {
 			return i + 1
 		}
 	}
-	return min(pos.Offset, len(names))
+	return 0
 }
 
 // enforcePage enforces repos in order with up to workers at once and
 // returns how many leading repos were handled. It stops starting new ones
 // once stopping reports true; those already started always finish, so the
-// handled ones are exactly a prefix of repos.
+// handled ones are exactly a prefix of repos. A repository whose
+// enforcement was cut by cancellation is reported as it ended, but the
+// prefix ends before it, so the resumed run enforces it again rather than
+// leave it out.
 func (r *Runner) enforcePage(ctx context.Context, repos []ecrevent.Repository, opts Options, workers int, stopping func() bool, sum *Summary) int {
 	enf := r.Enforcer
 	if opts.DryRun {
@@ -253,7 +266,7 @@ func (r *Runner) enforcePage(ctx context.Context, repos []ecrevent.Repository, o
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, workers)
 	)
-	handled := 0
+	handled, cut := 0, len(repos)
 	for i, repo := range repos {
 		if !strings.HasPrefix(repo.Name, opts.Prefix) {
 			handled = i + 1
@@ -266,19 +279,22 @@ func (r *Runner) enforcePage(ctx context.Context, repos []ecrevent.Repository, o
 		}
 		handled = i + 1
 		wg.Add(1)
-		go func(repo ecrevent.Repository) {
+		go func(i int, repo ecrevent.Repository) {
 			defer func() { <-sem; wg.Done() }()
 			res, err := enf.Enforce(ctx, repo)
 			mu.Lock()
 			defer mu.Unlock()
+			if errors.Is(err, context.Canceled) {
+				cut = min(cut, i)
+			}
 			sum.record(res, err)
 			if opts.OnResult != nil {
 				opts.OnResult(res)
 			}
-		}(repo)
+		}(i, repo)
 	}
 	wg.Wait()
-	return handled
+	return min(handled, cut)
 }
 
 func optional(s string) *string {

@@ -168,18 +168,196 @@ func TestRunResumesWithoutGapsOrRepeats(t *testing.T) {
 }
 
 func TestRunRealignsShiftedPage(t *testing.T) {
-	lister := &pagedLister{names: []string{"a1", "a2", "a3", "a4"}, size: 10}
+	tests := []struct {
+		name string
+		// The run stopped after last, offset repositories into page; now
+		// the page holds now.
+		page   []string
+		offset int
+		last   string
+		now    []string
+		want   []string
+	}{
+		{name: "page unchanged", page: []string{"a1", "a2", "a3", "a4"}, offset: 2, last: "a2",
+			now: []string{"a1", "a2", "a3", "a4"}, want: []string{"a3", "a4"}},
+		{name: "an earlier repository deleted", page: []string{"a1", "a2", "a3", "a4"}, offset: 2, last: "a2",
+			now: []string{"a2", "a3", "a4"}, want: []string{"a3", "a4"}},
+		{name: "a repository added before the last one", page: []string{"a1", "a2", "a3", "a4"}, offset: 2, last: "a2",
+			now: []string{"a0", "a1", "a2", "a3", "a4"}, want: []string{"a3", "a4"}},
+		// The offset alone would resume at a5 and skip a4: the page is
+		// done again from its start instead.
+		{name: "the last one and one before it deleted", page: []string{"a1", "a2", "a3", "a4", "a5"}, offset: 3, last: "a3",
+			now: []string{"a1", "a4", "a5"}, want: []string{"a1", "a4", "a5"}},
+		{name: "the last one deleted", page: []string{"a1", "a2", "a3"}, offset: 2, last: "a2",
+			now: []string{"a1", "a3"}, want: []string{"a1", "a3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.page[tt.offset-1] != tt.last {
+				t.Fatalf("bad case: %s is not at offset %d", tt.last, tt.offset)
+			}
+			lister := &pagedLister{names: tt.now, size: 10}
+			rec := &recorder{}
+			r := &Runner{ECR: lister, Enforcer: rec, DryRunEnforcer: rec}
+			token := position{Offset: tt.offset, Last: tt.last}.encode()
+			sum, err := r.Run(context.Background(), Options{Token: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sum.Complete {
+				t.Errorf("resumed run incomplete: %+v", sum)
+			}
+			sort.Strings(rec.seen) // enforced concurrently, so in any order
+			if diff := cmp.Diff(tt.want, rec.seen); diff != "" {
+				t.Errorf("resumed with (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// canceller is an enforcer whose cancel is called when the cancelAt-th
+// repository starts. With hold, every repository it starts while hold is
+// set waits for the cancellation and fails with it, like an AWS call cut
+// by Ctrl-C.
+type canceller struct {
+	recorder
+	cancel   context.CancelFunc
+	cancelAt int
+	hold     bool
+	started  int
+}
+
+func (c *canceller) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
+	c.mu.Lock()
+	c.started++
+	if c.started == c.cancelAt {
+		c.cancel()
+	}
+	hold := c.hold
+	c.mu.Unlock()
+	if hold {
+		<-ctx.Done()
+		c.mu.Lock()
+		c.seen = append(c.seen, repo.Name)
+		c.mu.Unlock()
+		err := fmt.Errorf("get policy: %w", ctx.Err())
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError, Reason: err.Error()}, err
+	}
+	return c.recorder.Enforce(ctx, repo)
+}
+
+// TestRunStopsOnCancel cancels a run (Ctrl-C) part way and resumes it
+// from its token.
+func TestRunStopsOnCancel(t *testing.T) {
+	const concurrency = 4
+	tests := []struct {
+		name     string
+		pageSize int
+		cancelAt int
+		hold     bool
+		// wantFailed is how many repositories the cancellation cut, and
+		// wantRepeat how many of them the resumed run does again.
+		wantFailed int
+	}{
+		{name: "one page", pageSize: 100, cancelAt: 6},
+		{name: "several pages", pageSize: 7, cancelAt: 10},
+		{name: "in-flight calls cut", pageSize: 100, cancelAt: concurrency, hold: true, wantFailed: concurrency},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			all := names(20, "r")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			enf := &canceller{cancel: cancel, cancelAt: tt.cancelAt, hold: tt.hold}
+			r := &Runner{ECR: &pagedLister{names: all, size: tt.pageSize}, Enforcer: enf, DryRunEnforcer: enf, Concurrency: concurrency}
+			sum, err := r.Run(ctx, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := len(enf.seen)
+			// Those started before the loop saw the cancellation: at most
+			// one per other worker.
+			if first < tt.cancelAt || first > tt.cancelAt+concurrency-1 {
+				t.Errorf("the cancelled run enforced %d repositories, want %d to %d", first, tt.cancelAt, tt.cancelAt+concurrency-1)
+			}
+			if sum.Complete || sum.NextToken == "" || sum.Scanned != first || sum.Failed != tt.wantFailed {
+				t.Errorf("cancelled run summary %+v: want incomplete with a token, %d scanned, %d failed", sum, first, tt.wantFailed)
+			}
+			for _, f := range sum.Failures {
+				if f.Reason != "get policy: context canceled" {
+					t.Errorf("failure %+v, want the cancellation as its reason", f)
+				}
+			}
+
+			enf.hold = false
+			rest, err := r.Run(context.Background(), Options{Token: sum.NextToken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rest.Complete || rest.Failed != 0 {
+				t.Errorf("resumed run summary %+v, want complete without failures", rest)
+			}
+			// Together the runs enforce every repository; only the ones the
+			// cancellation cut are done twice.
+			seen := map[string]int{}
+			for _, n := range enf.seen {
+				seen[n]++
+			}
+			twice := 0
+			for _, n := range all {
+				switch seen[n] {
+				case 0:
+					t.Errorf("%s was never enforced", n)
+				case 2:
+					twice++
+				case 1:
+				default:
+					t.Errorf("%s was enforced %d times", n, seen[n])
+				}
+			}
+			if twice != tt.wantFailed {
+				t.Errorf("%d repositories enforced twice, want the %d the cancellation cut", twice, tt.wantFailed)
+			}
+		})
+	}
+}
+
+// cancellingLister cancels the run the first time it is asked for its
+// second page.
+type cancellingLister struct {
+	pagedLister
+	cancel context.CancelFunc
+}
+
+func (c *cancellingLister) DescribeRepositories(ctx context.Context, in *ecr.DescribeRepositoriesInput, opts ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
+	if in.NextToken != nil && c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+		return nil, fmt.Errorf("operation error ECR: DescribeRepositories: %w", ctx.Err())
+	}
+	return c.pagedLister.DescribeRepositories(ctx, in, opts...)
+}
+
+func TestRunCancelledWhileListing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lister := &cancellingLister{pagedLister: pagedLister{names: names(10, "r"), size: 4}, cancel: cancel}
 	rec := &recorder{}
 	r := &Runner{ECR: lister, Enforcer: rec, DryRunEnforcer: rec}
-	// Stopped after a2 at offset 2; then a1 was deleted, so a2 is now at 0.
-	token := position{Offset: 2, Last: "a2"}.encode()
-	lister.names = []string{"a2", "a3", "a4"}
-	if _, err := r.Run(context.Background(), Options{Token: token}); err != nil {
+	sum, err := r.Run(ctx, Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(rec.seen) // enforced concurrently, so in any order
-	if diff := cmp.Diff([]string{"a3", "a4"}, rec.seen); diff != "" {
-		t.Errorf("resumed with (-want +got):\n%s", diff)
+	if sum.Complete || sum.Scanned != 4 || sum.NextToken == "" {
+		t.Fatalf("summary %+v, want the first page's 4 and a token", sum)
+	}
+	rest, err := r.Run(context.Background(), Options{Token: sum.NextToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(rec.seen)
+	if diff := cmp.Diff(names(10, "r"), rec.seen); diff != "" || !rest.Complete {
+		t.Errorf("enforced over both runs (-want +got):\n%s\nresumed run %+v", diff, rest)
 	}
 }
 
@@ -192,6 +370,7 @@ func TestRunErrors(t *testing.T) {
 		wantErr    string
 		wantPrefix bool
 		wantIs     error
+		cancelled  bool
 	}{
 		{name: "garbage token", lister: &pagedLister{}, opts: Options{Token: "not-a-token!"},
 			wantErr: `invalid continuation token: "not-a-token!"`, wantIs: ErrBadToken},
@@ -199,6 +378,8 @@ func TestRunErrors(t *testing.T) {
 			wantErr: `invalid continuation token: it was made for prefix "a/", not "b/"`, wantIs: ErrBadToken},
 		{name: "listing fails", lister: &pagedLister{err: errors.New("AccessDeniedException")},
 			wantErr: "backfill: describe repositories: AccessDeniedException"},
+		{name: "cancelled before it starts", lister: &pagedLister{names: []string{"a"}, size: 1}, cancelled: true,
+			wantErr: "backfill: context canceled", wantIs: context.Canceled},
 		{name: "started inside the stop margin", lister: &pagedLister{names: []string{"a"}}, opts: Options{StopBefore: time.Minute},
 			timeout: time.Second, wantErr: "backfill: no time to enforce any repository: ", wantPrefix: true, wantIs: ErrNoTime},
 	}
@@ -210,6 +391,11 @@ func TestRunErrors(t *testing.T) {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
 				defer cancel()
+			}
+			if tt.cancelled {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				cancel()
 			}
 			_, err := r.Run(ctx, tt.opts)
 			if tt.wantPrefix {

@@ -6,16 +6,21 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -129,36 +134,20 @@ func TestBackfillOnMoto(t *testing.T) {
 		t.Errorf("prefix run wrote %d policies, want the 20 under team-x/", n)
 	}
 
-	// 3. The full run, forced to stop long before it is done each time and
-	// resumed from its token: together the runs read every repository once
-	// and write exactly the 200 still non-compliant ones.
+	// 3. The full run through a proxy that pages DescribeRepositories by
+	// 25, as ECR would and moto does not, forced to stop long before it is
+	// done each time and resumed from its token: together the runs read
+	// every repository once and write exactly the 200 still non-compliant
+	// ones.
+	p, paged := f.pagedRunner(t)
 	f.counter.Reset()
-	var total backfill.Summary
-	token, runs := "", 0
-	for {
-		runs++
-		if runs > 200 {
-			t.Fatal("no progress after 200 runs")
-		}
-		// Listing 320 repositories from moto takes about half a second;
-		// the 2 s left before StopBefore fit a few dozen repositories, and
-		// the 4 s margin lets those in flight finish even on a loaded
-		// machine (a call cut by the deadline would count as a failure).
-		rctx, cancel := context.WithTimeout(ctx, 6*time.Second)
-		sum, err := r.Run(rctx, backfill.Options{Token: token, StopBefore: 4 * time.Second})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		total.Add(sum)
-		if sum.Complete {
-			break
-		}
-		token = sum.NextToken
-	}
+	total, runs := resume(t, paged, nil, nil)
 	t.Logf("full run finished in %d resumed runs", runs)
 	if runs < 2 {
 		t.Errorf("finished in one run; the deadline did not stop it early")
+	}
+	if n := p.Stats("DescribeRepositories").Calls; n < 320/25 {
+		t.Errorf("%d DescribeRepositories calls, want at least one per page of 25", n)
 	}
 	if diff := cmp.Diff(backfill.Summary{Scanned: 320, Applied: 200, Unchanged: 120, Complete: true}, total); diff != "" {
 		t.Errorf("summed over %d runs (-want +got):\n%s", runs, diff)
@@ -173,16 +162,118 @@ func TestBackfillOnMoto(t *testing.T) {
 		t.Errorf("%d of 320 repositories hold the baseline", n)
 	}
 
-	// 4. Run again: nothing to do, zero writes.
+	// 4. Run again, resumed the same way, and after the first run that
+	// stops inside a page past the first, delete three repositories it
+	// already did: one on an earlier page, the one before the token's Last
+	// and Last itself. No survivor is left out; the page restarts, so the
+	// ones on it before the deleted pair are read a second time; nothing
+	// is written.
 	f.counter.Reset()
-	again, err := r.Run(ctx, backfill.Options{})
-	if err != nil {
-		t.Fatal(err)
+	sorted := slices.Sorted(slices.Values(f.names))
+	reads := map[string]int{}
+	var mu sync.Mutex
+	count := func(r enforcer.Result) { mu.Lock(); reads[r.Repository]++; mu.Unlock() }
+	var deleted, repeated []string
+	again, runs := resume(t, paged, count, func(token string) {
+		if deleted != nil {
+			return
+		}
+		pageToken, offset, last, err := backfill.TokenPosition(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pageToken == "" || offset < 2 {
+			return
+		}
+		i := slices.Index(sorted, last)
+		deleted = []string{sorted[0], sorted[i-1], last}
+		repeated = sorted[i-offset+1 : i-1]
+		for _, name := range deleted {
+			if _, err := f.ECR.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if deleted == nil {
+		t.Fatalf("none of %d runs stopped inside a page past the first", runs)
 	}
-	if diff := cmp.Diff(backfill.Summary{Scanned: 320, Unchanged: 320, Complete: true}, again); diff != "" {
-		t.Errorf("second run summary (-want +got):\n%s", diff)
+	t.Logf("second run finished in %d resumed runs; deleted %v; the page restarted with %d repositories done again", runs, deleted, len(repeated))
+	for _, name := range sorted {
+		want := 1
+		switch {
+		case slices.Contains(repeated, name):
+			want = 2
+		case slices.Contains(deleted, name):
+			want = reads[name] // read before it was deleted, or not at all
+		}
+		if reads[name] != want {
+			t.Errorf("%s read %d times, want %d", name, reads[name], want)
+		}
+	}
+	scanned := 320 + len(repeated)
+	if diff := cmp.Diff(backfill.Summary{Scanned: scanned, Unchanged: scanned, Complete: true}, again); diff != "" {
+		t.Errorf("second full run over %d runs (-want +got):\n%s", runs, diff)
+	}
+	if n := f.counter.Count("GetRepositoryPolicy"); n != scanned {
+		t.Errorf("%d policy reads, want %d", n, scanned)
 	}
 	if n := f.counter.Count("SetRepositoryPolicy"); n != 0 {
 		t.Errorf("second run wrote %d policies, want zero", n)
+	}
+}
+
+// pagedRunner is a runner whose calls go through a proxy that pages
+// DescribeRepositories by 25, paced at 40 reads a second: about 100
+// repositories (a read of the policy and one of the tags each) in the 5 s
+// window resume gives a run, so the 320 take several runs whatever the
+// machine's load.
+func (s *seeded) pagedRunner(t *testing.T) (*faultproxy.Proxy, *backfill.Runner) {
+	t.Helper()
+	p, err := faultproxy.Start(server.URL, map[string]faultproxy.Rule{"DescribeRepositories": {PageSize: 25}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	cfg, err := moto.Config(context.Background(), p.URL, s.counter.Middleware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, ReadTPS: 40, WriteTPS: 1000, Concurrency: 8,
+		Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
+	return p, app.New(ecfg, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
+}
+
+// resume runs r from the start until a run completes, each run with a
+// deadline 10 s away and a 5 s stop margin, resuming from the previous
+// token; onResult, when set, sees every result and between every token
+// before it is resumed. It
+// returns the runs' summed summary and how many runs it took.
+func resume(t *testing.T, r *backfill.Runner, onResult func(enforcer.Result), between func(token string)) (backfill.Summary, int) {
+	t.Helper()
+	var total backfill.Summary
+	token := ""
+	for runs := 1; ; runs++ {
+		// The 5 s margin lets the repositories in flight finish even on a
+		// loaded machine (a call cut by the deadline would count as a
+		// failure); the 5 s before it leave time to list a page from moto
+		// and enforce dozens of repositories.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		sum, err := r.Run(ctx, backfill.Options{Token: token, StopBefore: 5 * time.Second, OnResult: onResult})
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d: %v", runs, err)
+		}
+		total.Add(sum)
+		if sum.Complete {
+			return total, runs
+		}
+		if sum.Scanned == 0 {
+			t.Fatalf("run %d enforced nothing in %s (5 s before its stop margin): listing a page must have taken longer; the machine is too loaded for this test", runs, time.Since(start).Round(time.Millisecond))
+		}
+		token = sum.NextToken
+		if between != nil {
+			between(token)
+		}
 	}
 }
