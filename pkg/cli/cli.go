@@ -28,6 +28,9 @@ const (
 	ExitOK     = 0
 	ExitFailed = 1 // some repositories failed
 	ExitUsage  = 2 // bad flags or configuration, nothing ran
+	// ExitIncomplete: interrupted (Ctrl-C) before every repository was
+	// handled; the printed token resumes the run.
+	ExitIncomplete = 3
 )
 
 const usage = `usage: ecr-baseline backfill [flags]
@@ -63,6 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	dryRun := fs.Bool("dry-run", false, "report what would change, write nothing")
 	prefix := fs.String("prefix", "", "only repositories whose name starts with this")
+	token := fs.String("token", "", "resume an interrupted run from the token it printed (same --prefix)")
 	fs.StringVar(&cfg.ParameterName, "parameter", cfg.ParameterName, "SSM parameter holding the baseline (env BASELINE_PARAMETER_NAME)")
 	fs.Float64Var(&cfg.ReadTPS, "read-tps", cfg.ReadTPS, "ECR reads per second (env ECR_READ_TPS)")
 	fs.Float64Var(&cfg.WriteTPS, "write-tps", cfg.WriteTPS, "ECR writes per second (env ECR_WRITE_TPS)")
@@ -127,7 +131,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	)
 	stop := progress(stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
 	sum, err := a.Backfill.Run(ctx, backfill.Options{
-		Prefix: *prefix, DryRun: *dryRun,
+		Prefix: *prefix, DryRun: *dryRun, Token: *token,
 		OnResult: func(r enforcer.Result) { mu.Lock(); results = append(results, r); mu.Unlock() },
 	})
 	stop()
@@ -138,6 +142,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	printTable(stdout, results)
 	fmt.Fprintf(stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, exempt %d, failed %d\n",
 		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Exempt, sum.Failed)
+	if !sum.Complete {
+		// A repository cut short by the interrupt is listed as failed, and
+		// the token resumes at it, so it is done again, never skipped.
+		fmt.Fprintf(stderr, "interrupted: run not complete; resume with --token %s\n", sum.NextToken)
+		return ExitIncomplete
+	}
 	if sum.Failed > 0 {
 		return ExitFailed
 	}

@@ -3,15 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -102,5 +105,66 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInterruptedRunResumes interrupts a paced run (Ctrl-C cancels the
+// context in main) and resumes it with the token it printed: the first run
+// exits ExitIncomplete, the second completes, and every repository ends
+// with the baseline.
+func TestInterruptedRunResumes(t *testing.T) {
+	ctx := context.Background()
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fleet.New(cfg, policies.Baseline)
+	var repos []fleet.Repo
+	var names []string
+	for i := range 30 {
+		name := fmt.Sprintf("paced/r-%02d", i)
+		repos = append(repos, fleet.Repo{Name: name})
+		names = append(names, name)
+	}
+	if err := f.Seed(ctx, repos...); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter}
+	for _, kv := range server.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+		t.Setenv(k, v)
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+
+	// Five reads a second: 30 repositories take at least five seconds, and
+	// the interrupt comes after one.
+	interrupted, cancel := context.WithCancel(ctx)
+	time.AfterFunc(time.Second, cancel)
+	var out, errOut bytes.Buffer
+	if code := Run(interrupted, []string{"backfill", "--quiet", "--read-tps", "5"}, &out, &errOut, lookup); code != ExitIncomplete {
+		t.Fatalf("interrupted run: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitIncomplete, out.String(), errOut.String())
+	}
+	_, token, ok := strings.Cut(strings.TrimSpace(errOut.String()), "resume with --token ")
+	if !ok || token == "" {
+		t.Fatalf("no token in stderr:\n%s", errOut.String())
+	}
+
+	out.Reset()
+	errOut.Reset()
+	if code := Run(ctx, []string{"backfill", "--quiet", "--read-tps", "1000", "--token", token}, &out, &errOut, lookup); code != ExitOK {
+		t.Fatalf("resumed run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	held, err := f.ReadBack(ctx, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if !held[name].Compliant {
+			t.Errorf("%s holds %q after the resumed run", name, held[name].Policy)
+		}
 	}
 }
