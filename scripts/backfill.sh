@@ -12,6 +12,13 @@ STACK=${STACK:-EcrBaseline}
 DRY_RUN=${DRY_RUN:-true}
 PREFIX=${PREFIX:-}
 
+# Anything but an exact true or false is refused: a typo must never turn a
+# preview into a fleet-wide write.
+case "$DRY_RUN" in
+  true|false) ;;
+  *) echo "backfill: DRY_RUN must be true or false, got '$DRY_RUN'" >&2; exit 2 ;;
+esac
+
 command -v aws >/dev/null || { echo "backfill: the AWS CLI (aws) is required" >&2; exit 2; }
 aws sts get-caller-identity >/dev/null 2>&1 || {
   echo "backfill: no AWS credentials: configure a profile or export AWS_PROFILE first" >&2; exit 2; }

@@ -69,3 +69,34 @@ func TestBackfillScriptResumesAndSums(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillScriptRefusesUnclearDryRun: only an exact true or false is
+// accepted, before any AWS call, so "TRUE" or "1" can never apply.
+func TestBackfillScriptRefusesUnclearDryRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "aws"), []byte(fakeAWS), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []string{"TRUE", "1", "yes", "False", ""} {
+		t.Run(value, func(t *testing.T) {
+			log := filepath.Join(dir, "payloads-"+value)
+			cmd := exec.Command("bash", "backfill.sh")
+			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "FAKE_LOG="+log, "DRY_RUN="+value)
+			out, err := cmd.CombinedOutput()
+			if value == "" {
+				// Unset or empty means the default, a dry run.
+				payloads, rerr := os.ReadFile(log)
+				if rerr != nil || !strings.Contains(string(payloads), `"dryRun": true`) || strings.Contains(string(payloads), `"dryRun": false`) {
+					t.Errorf("empty DRY_RUN sent %q (%v), want dry runs only", payloads, rerr)
+				}
+				return
+			}
+			if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), "DRY_RUN must be true or false, got '"+value+"'") {
+				t.Errorf("DRY_RUN=%s: exit %v\n%s", value, err, out)
+			}
+			if _, err := os.Stat(log); err == nil {
+				t.Errorf("DRY_RUN=%s invoked the function", value)
+			}
+		})
+	}
+}

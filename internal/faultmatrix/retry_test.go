@@ -73,10 +73,18 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 				t.Fatalf("continuation %s carries no failed repository", q.payloads[0])
 			}
 
-			// The continuation is the last invocation: no deadline.
-			_, err = r.handle(q.payloads[0])
-			if len(q.payloads) != 1 {
-				t.Errorf("the last invocation queued %s", q.payloads[1:])
+			// Deliver each queued payload, with no deadline: the first
+			// covers the rest of the fleet and queues the run's last
+			// invocation, which retries the failed repositories.
+			for delivered := 0; err == nil && delivered < len(q.payloads); delivered++ {
+				_, err = r.handle(q.payloads[delivered])
+			}
+			if len(q.payloads) != 2 {
+				t.Fatalf("the run queued %d invocations, want 2: the rest of the fleet, then the retry", len(q.payloads))
+			}
+			var last handler.BackfillRequest
+			if jerr := json.Unmarshal(q.payloads[1], &last); jerr != nil || !last.RetryFailed || len(last.Failed) == 0 {
+				t.Fatalf("last payload %s: want retryFailed with the failed repositories", q.payloads[1])
 			}
 			if tt.wantStillFailing == 0 {
 				if err != nil {
@@ -102,11 +110,11 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 			}
 			// Lambda's async retry of the last payload fails the same way
 			// and starts nothing new.
-			if _, again := r.handle(q.payloads[0]); again == nil || again.Error() != err.Error() {
+			if _, again := r.handle(q.payloads[1]); again == nil || again.Error() != err.Error() {
 				t.Errorf("retry of the last payload: %v, want %v", again, err)
 			}
-			if len(q.payloads) != 1 {
-				t.Errorf("retry of the last payload queued %s", q.payloads[1:])
+			if len(q.payloads) != 2 {
+				t.Errorf("retry of the last payload queued %s", q.payloads[2:])
 			}
 		})
 	}

@@ -30,6 +30,14 @@ const StopBefore = 30 * time.Second
 // time enough to return the error, log it and emit metrics.
 const Reserve = 2 * time.Second
 
+// OwnWriteMaxAge is how old the cached baseline may be when the function
+// judges one of its own policy writes. After a baseline change, a warm
+// container can write the previous baseline until its cache expires;
+// judged against a baseline this fresh, such a write is enforced again
+// rather than passed as the function's own. It costs a warm container at
+// most one GetParameter per 10 s, and only while its own writes arrive.
+const OwnWriteMaxAge = 10 * time.Second
+
 // App is everything built from one configuration.
 type App struct {
 	Backfill *backfill.Runner
@@ -68,6 +76,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
 			ParameterName: cfg.ParameterName, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
+			Concurrency: cfg.Concurrency, OwnWriteMaxAge: OwnWriteMaxAge,
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},
 	}

@@ -294,3 +294,38 @@ func TestEventElsewhereIsAnError(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleOwnWriteSeenByItsWriter is the case no other container corrects:
+// a container that still holds the old baseline writes it and then sees
+// its own write. Once its cache is older than OwnWriteMaxAge (0 here, as
+// if that time had passed) it reads the baseline again, finds the write
+// does not carry it, and enforces the new one.
+func TestStaleOwnWriteSeenByItsWriter(t *testing.T) {
+	f := seed(t, fleet.Repo{Name: "team-a/web"})
+	stale := newContainer(t)
+	stale.handle(t, samples.Read(t, "create-repository.json")) // warm with the old baseline
+	change(t, f, updated)
+	if _, err := f.ECR.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
+		RepositoryName: aws.String("team-a/web"), PolicyText: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := stale.handle(t, samples.Read(t, "set-repository-policy.json")); r[0].Action != enforcer.Applied {
+		t.Fatalf("drift in the stale container: %+v", r)
+	}
+	written, err := f.Policy(context.Background(), "team-a/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.Compliant(context.Background(), "team-a/web"); ok {
+		t.Fatal("the stale container wrote the new baseline: the test needs it to write the old one")
+	}
+
+	stale.Handler.OwnWriteMaxAge = 0
+	if r := stale.handle(t, ownWrite(t, written)); r[0].Action != enforcer.Applied {
+		t.Errorf("own stale write seen by its writer: %+v, want the new baseline applied", r)
+	}
+	if ok, err := f.Compliant(context.Background(), "team-a/web"); err != nil || !ok {
+		t.Errorf("team-a/web does not hold the new baseline (%v)", err)
+	}
+}

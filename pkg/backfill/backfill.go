@@ -155,7 +155,8 @@ type Runner struct {
 // counted and listed; it never stops the run. A stopped run starts no more
 // repositories, lets those in flight end, and returns the partial summary
 // with a NextToken. Run returns an error only when it cannot list
-// repositories, the token is invalid, or ctx is done before it starts.
+// repositories, the token is invalid, ctx is done before it starts, or the
+// deadline leaves no time to enforce any repository (ErrNoTime).
 func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 	var sum Summary
 	pos := position{Prefix: opts.Prefix}
@@ -213,7 +214,10 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 		start := realign(names, pos)
 		done := r.enforcePage(ctx, repos[start:], opts, workers, stopping, &sum)
 		if start+done < len(names) {
-			last := pos.Last
+			// Nothing handled on this page: resume at its start with no
+			// name to look for, or a repository recreated under the old
+			// name would send the resumed run past ones never done.
+			last := ""
 			if start+done > 0 {
 				last = names[start+done-1]
 			}

@@ -27,6 +27,8 @@ type pagedLister struct {
 	size  int
 	calls int
 	err   error
+	// listed, when set, runs after each page is answered.
+	listed func()
 }
 
 func (p *pagedLister) DescribeRepositories(_ context.Context, in *ecr.DescribeRepositoriesInput, _ ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
@@ -35,6 +37,9 @@ func (p *pagedLister) DescribeRepositories(_ context.Context, in *ecr.DescribeRe
 	p.calls++
 	if p.err != nil {
 		return nil, p.err
+	}
+	if p.listed != nil {
+		defer p.listed()
 	}
 	start := 0
 	if in.NextToken != nil {
@@ -411,5 +416,34 @@ func TestRunErrors(t *testing.T) {
 				t.Errorf("error %v is not %v", err, tt.wantIs)
 			}
 		})
+	}
+}
+
+// TestRunStoppedBeforeAnyRepositoryForgetsTheName stops a run between
+// listing a page and starting its first repository, after the token's last
+// repository was deleted: the new token must not name it, or a repository
+// recreated under that name would send the next run past the ones before
+// it, which were never done.
+func TestRunStoppedBeforeAnyRepositoryForgetsTheName(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lister := &pagedLister{names: []string{"a1", "a3"}, size: 10, listed: cancel}
+	rec := &recorder{}
+	r := &Runner{ECR: lister, Enforcer: rec, DryRunEnforcer: rec}
+	sum, err := r.Run(ctx, Options{Token: position{Offset: 2, Last: "a2"}.encode()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Complete || len(rec.seen) != 0 {
+		t.Fatalf("summary %+v after %v; want it stopped before any repository", sum, rec.seen)
+	}
+	// a2 is created again; the resumed run must still do a1.
+	lister.names, lister.listed = []string{"a1", "a2", "a3"}, nil
+	if _, err := r.Run(context.Background(), Options{Token: sum.NextToken}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(rec.seen)
+	if diff := cmp.Diff([]string{"a1", "a2", "a3"}, rec.seen); diff != "" {
+		t.Errorf("resumed run enforced (-want +got):\n%s", diff)
 	}
 }

@@ -56,7 +56,7 @@ func NewLoader(client ParameterGetter, name string, ttl time.Duration, checks ..
 // from the cache while it is fresh and from SSM otherwise. A failed read is
 // not cached, so the next call retries.
 func (l *Loader) Template(ctx context.Context) (string, error) {
-	value, _, err := l.load(ctx, 0)
+	value, _, err := l.load(ctx, 0, l.ttl)
 	return value, err
 }
 
@@ -67,14 +67,23 @@ func (l *Loader) Template(ctx context.Context) (string, error) {
 // change that started the run is not visible yet, and Lambda's retry will
 // find it.
 func (l *Loader) Load(ctx context.Context, minVersion int64) (int64, error) {
-	_, version, err := l.load(ctx, minVersion)
+	_, version, err := l.load(ctx, minVersion, l.ttl)
 	return version, err
 }
 
-func (l *Loader) load(ctx context.Context, minVersion int64) (string, int64, error) {
+// LoadFresh makes sure the cached baseline was read from SSM at most
+// maxAge ago (0: read it now). Judging the function's own writes needs a
+// baseline fresher than the TTL: a container that wrote a stale baseline
+// would otherwise keep recognising that write as its own.
+func (l *Loader) LoadFresh(ctx context.Context, maxAge time.Duration) error {
+	_, _, err := l.load(ctx, 0, min(l.ttl, maxAge))
+	return err
+}
+
+func (l *Loader) load(ctx context.Context, minVersion int64, maxAge time.Duration) (string, int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.fetched.IsZero() && l.now().Sub(l.fetched) < l.ttl && l.version >= minVersion {
+	if !l.fetched.IsZero() && l.now().Sub(l.fetched) < maxAge && l.version >= minVersion {
 		return l.value, l.version, nil
 	}
 	out, err := l.ssm.GetParameter(ctx, &ssm.GetParameterInput{

@@ -169,3 +169,36 @@ func TestLoadReloadsOlderVersion(t *testing.T) {
 		t.Errorf("Load(3) error = %v", err)
 	}
 }
+
+// TestLoadFresh judges an own write: a cache younger than maxAge is used,
+// an older one is read again although the TTL still holds it.
+func TestLoadFresh(t *testing.T) {
+	calls := 0
+	fake := fakeSSM(func(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+		calls++
+		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(valid)}}, nil
+	})
+	l := NewLoader(fake, "/b", time.Hour)
+	now := time.Unix(1_800_000_000, 0)
+	l.now = func() time.Time { return now }
+	steps := []struct {
+		advance   time.Duration
+		maxAge    time.Duration
+		wantCalls int
+	}{
+		{0, 10 * time.Second, 1},               // cold
+		{5 * time.Second, 10 * time.Second, 1}, // younger than maxAge
+		{6 * time.Second, 10 * time.Second, 2}, // 11 s old: read again, though the TTL is an hour
+		{0, 0, 3},                              // maxAge 0 always reads
+		{time.Minute, 2 * time.Hour, 3},        // maxAge above the TTL: the TTL decides
+	}
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		if err := l.LoadFresh(context.Background(), s.maxAge); err != nil {
+			t.Fatal(err)
+		}
+		if calls != s.wantCalls {
+			t.Errorf("step %d: %d reads, want %d", i, calls, s.wantCalls)
+		}
+	}
+}

@@ -180,3 +180,19 @@ func TestParseFailedTaggingCallIsNotValidated(t *testing.T) {
 		t.Errorf("got %+v, want a failed UntagResource", got)
 	}
 }
+
+// TestParsePolicyTextPrefersTheAnswer: what ECR stored decides whether a
+// write carries the baseline, so its answer wins over the request.
+func TestParsePolicyTextPrefersTheAnswer(t *testing.T) {
+	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-east-1",
+	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"SetRepositoryPolicy","awsRegion":"us-east-1",
+	"requestParameters":{"repositoryName":"svc/api","policyText":"{\"asked\":1}"},
+	"responseElements":{"registryId":"111122223333","repositoryName":"svc/api","policyText":"{\"stored\":1}"}}}`
+	got, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PolicyText != `{"stored":1}` {
+		t.Errorf("PolicyText %q, want the policy ECR answered with", got.PolicyText)
+	}
+}

@@ -220,7 +220,8 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 // replace mode (policy.Equal), each of its statements in merge mode
 // (policy.Contains). When it does, the write needs no check. When it does
 // not, the container that wrote it or this one holds a stale baseline.
-// It reads the cached baseline and calls no ECR API.
+// It uses the baseline as cached (SSM is read only when the cache has
+// expired) and calls no ECR API.
 func (e *Enforcer) Carries(ctx context.Context, repo ecrevent.Repository, policyText string) (bool, error) {
 	_, renderedDoc, err := e.render(ctx, repo)
 	if err != nil {

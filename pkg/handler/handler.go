@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
@@ -40,6 +41,7 @@ type Backfiller interface {
 type Baseline interface {
 	Invalidate()
 	Load(ctx context.Context, minVersion int64) (int64, error)
+	LoadFresh(ctx context.Context, maxAge time.Duration) error
 }
 
 // Continuer queues a payload for a fresh asynchronous invocation.
@@ -74,7 +76,9 @@ type Response struct {
 // function's deadline returns a nextToken; invoke again with it as
 // continuationToken to resume. With selfContinue the function does that
 // itself, carrying the baseline version the run started with and the
-// repositories that failed, which the last invocation retries.
+// repositories that failed; once the fleet is covered it queues one more
+// invocation (retryFailed) that enforces those again, with a whole
+// invocation's time for them.
 type BackfillRequest struct {
 	Action            string `json:"action"`
 	DryRun            *bool  `json:"dryRun"`
@@ -88,6 +92,9 @@ type BackfillRequest struct {
 	// enforce, at most MaxCarried; FailedUncarried counts those beyond.
 	Failed          []string `json:"failed,omitempty"`
 	FailedUncarried int      `json:"failedUncarried,omitempty"`
+	// RetryFailed marks the invocation that ends a self-continued run: it
+	// lists nothing and enforces only Failed.
+	RetryFailed bool `json:"retryFailed,omitempty"`
 }
 
 // MaxCarried caps the failed repositories a self-continued run carries, so
@@ -95,6 +102,11 @@ type BackfillRequest struct {
 // names). Failures beyond it are counted, not retried, and fail the run's
 // last invocation.
 const MaxCarried = 200
+
+// maxNamed caps the repositories an error names, so the error stays
+// readable and fits a dead-letter message and a log event; the rest are
+// counted.
+const maxNamed = 50
 
 // ErrDryRunRequired is returned for a manual backfill without dryRun.
 var ErrDryRunRequired = errors.New("dryRun is required: true to preview, false to apply")
@@ -119,6 +131,13 @@ type Handler struct {
 	// at its end; without AccountID they cannot be retried and are
 	// reported as failed.
 	AccountID, Region string
+	// Concurrency is how many failed repositories the end of a run retries
+	// at once (at least one).
+	Concurrency int
+	// OwnWriteMaxAge is how old the cached baseline may be when an own
+	// write is judged (0: always read it): a write made with a baseline
+	// that changed since must not pass as the function's own work.
+	OwnWriteMaxAge time.Duration
 	// StopBefore is how long before the invocation's deadline a backfill
 	// stops starting repositories.
 	StopBefore time.Duration
@@ -197,7 +216,9 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 			inv.Skipped++
 		}
 	}
-	if err != nil {
+	// An invocation error is one more failure unless the repositories it
+	// is about were already counted above.
+	if err != nil && res.Summary == nil && len(res.Results) == 0 {
 		inv.Failed++
 	}
 	if err := h.Metrics.Emit(inv); err != nil {
@@ -222,6 +243,9 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)
 		return Response{}, fmt.Errorf("backfill: nothing enforced: %w", err)
 	}
+	if req.SelfContinue && req.RetryFailed {
+		return h.retryFailed(ctx, req)
+	}
 	// The context's deadline is already Reserve early, so the run stops
 	// StopBefore before the invocation's own deadline, as documented.
 	sum, err := h.Backfill.Run(ctx, backfill.Options{
@@ -237,20 +261,30 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	if !req.SelfContinue {
 		return Response{Summary: &sum}, nil
 	}
-	if sum.Complete {
-		return h.finish(ctx, req, sum)
-	}
 	next := req
 	next.ContinuationToken, next.BaselineVersion = sum.NextToken, version
 	next.Failed, next.FailedUncarried = carry(req.Failed, req.FailedUncarried, sum.Failures)
+	if sum.Complete {
+		if len(next.Failed) == 0 && next.FailedUncarried == 0 {
+			return Response{Summary: &sum}, nil
+		}
+		if *req.DryRun {
+			// A dry run writes nothing a retry could fix.
+			return Response{Summary: &sum}, failedError(next.Failed, 0, next.FailedUncarried)
+		}
+		next.RetryFailed = true
+	}
 	payload, err := json.Marshal(next)
 	if err == nil {
 		err = h.Continue.Continue(ctx, payload)
 	}
 	if err != nil {
 		// Failing the invocation lets Lambda retry it from the same
-		// token; the repositories done so far are unchanged on retry.
-		return Response{Summary: &sum}, fmt.Errorf("backfill stopped at its deadline and could not continue: %w", err)
+		// token; the repositories done so far are unchanged on retry. If
+		// the queued invocation did land and only its answer was lost,
+		// the retry starts a second chain over the rest of the fleet:
+		// wasted calls, no wrong policy, as enforcement is idempotent.
+		return Response{Summary: &sum}, fmt.Errorf("backfill could not queue its next invocation: %w", err)
 	}
 	return Response{Summary: &sum}, nil
 }
@@ -271,47 +305,78 @@ func carry(carried []string, uncarried int, failures []backfill.Failure) ([]stri
 	return out, uncarried
 }
 
-// finish ends a self-continued run: it enforces once more the repositories
-// earlier invocations failed, and returns an error naming every one still
-// failed, this invocation's too. Lambda's async retries then re-run this
-// payload: its token is at the last page, so a retry completes again and
-// queues no new chain; after them the on-failure destination keeps it.
-func (h *Handler) finish(ctx context.Context, req BackfillRequest, sum backfill.Summary) (Response, error) {
-	res := Response{Summary: &sum}
-	var still []string
+// retryFailed ends a self-continued run: it enforces once more, a few at a
+// time, the repositories earlier invocations failed, and returns an error
+// naming every one still failing or not reached before the deadline.
+// Lambda's async retries re-run this payload, which lists nothing and so
+// queues nothing; after them the on-failure destination keeps it.
+func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Response, error) {
+	if h.AccountID == "" {
+		// Without the account a repository cannot be located by name.
+		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.ActionError, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
+		return Response{}, failedError(req.Failed, 0, req.FailedUncarried)
+	}
+	var (
+		mu          sync.Mutex
+		res         Response
+		still       []string
+		notAttempts int
+		wg          sync.WaitGroup
+		sem         = make(chan struct{}, max(h.Concurrency, 1))
+	)
+	margin := max(h.StopBefore-h.Reserve, 0)
 	for _, name := range req.Failed {
-		if *req.DryRun || h.AccountID == "" {
-			// A dry run changes nothing a retry could fix, and without the
-			// account the repository cannot be located by name.
-			still = append(still, name)
+		sem <- struct{}{}
+		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(deadline) < margin {
+			<-sem
+			mu.Lock()
+			still, notAttempts = append(still, name), notAttempts+1
+			mu.Unlock()
 			continue
 		}
-		repo := ecrevent.Repository{RegistryID: h.AccountID, Region: h.Region, Name: name,
-			ARN: ecrevent.RepositoryARN(h.Region, h.AccountID, name)}
-		r, err := h.Enforcer.Enforce(ctx, repo)
-		res.Results = append(res.Results, r)
-		if err != nil {
-			still = append(still, name)
-		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			repo := ecrevent.Repository{RegistryID: h.AccountID, Region: h.Region, Name: name,
+				ARN: ecrevent.RepositoryARN(h.Region, h.AccountID, name)}
+			r, err := h.Enforcer.Enforce(ctx, repo)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Results = append(res.Results, r)
+			if err != nil {
+				still = append(still, name)
+			}
+		}()
 	}
-	for _, f := range sum.Failures {
-		if !slices.Contains(still, f.Repository) {
-			still = append(still, f.Repository)
-		}
-	}
+	wg.Wait()
 	if len(still) == 0 && req.FailedUncarried == 0 {
 		return res, nil
 	}
+	slices.Sort(still)
 	h.Logger.ErrorContext(ctx, "backfill ended with failures", "action", enforcer.ActionError,
-		"repositories", still, "failed_uncarried", req.FailedUncarried)
+		"repositories", still[:min(len(still), maxNamed)], "still_failing", len(still), "not_attempted", notAttempts, "failed_uncarried", req.FailedUncarried)
+	return res, failedError(still, notAttempts, req.FailedUncarried)
+}
+
+// failedError names at most maxNamed of the repositories a run leaves
+// failed and counts the rest.
+func failedError(still []string, notAttempted, uncarried int) error {
 	var problems []string
 	if len(still) > 0 {
-		problems = append(problems, fmt.Sprintf("%d repositories still fail: %s", len(still), strings.Join(still, ", ")))
+		named := strings.Join(still[:min(len(still), maxNamed)], ", ")
+		if len(still) > maxNamed {
+			named += fmt.Sprintf(" and %d more", len(still)-maxNamed)
+		}
+		why := ""
+		if notAttempted > 0 {
+			why = fmt.Sprintf(" (%d not reached before the deadline)", notAttempted)
+		}
+		problems = append(problems, fmt.Sprintf("%d repositories still fail%s: %s", len(still), why, named))
 	}
-	if req.FailedUncarried > 0 {
-		problems = append(problems, fmt.Sprintf("%d failed in earlier invocations beyond the %d carried and were not retried (see their logs)", req.FailedUncarried, MaxCarried))
+	if uncarried > 0 {
+		problems = append(problems, fmt.Sprintf("%d failed in earlier invocations beyond the %d carried and were not retried (see their logs)", uncarried, MaxCarried))
 	}
-	return res, fmt.Errorf("backfill complete but %s", strings.Join(problems, "; "))
+	return fmt.Errorf("backfill complete but %s", strings.Join(problems, "; "))
 }
 
 // parameterChange re-enforces the whole fleet with the new baseline,
@@ -370,11 +435,12 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 
 // skip returns why an event needs no enforcement, or "" when it does.
 //
-// An own write that lacks this container's baseline means one of two
-// containers holds a stale one: the cache is dropped and the repository
-// enforced, so after the reload both agree and the next own write is
-// skipped. A stale container that sees only its own stale writes keeps
-// them until its cache expires (BASELINE_CACHE_TTL).
+// An own write is judged against a baseline read at most OwnWriteMaxAge
+// ago, not the TTL: a write made with a baseline that has changed since
+// then does not carry the current one, so the repository is enforced
+// again, whichever container made the write and whichever sees it. An
+// own write that still lacks it after that means the cache changed within
+// OwnWriteMaxAge: it is dropped and the repository enforced.
 func (h *Handler) skip(ctx context.Context, ev ecrevent.Event) (string, error) {
 	switch {
 	case ev.FailedCall != "":
@@ -383,6 +449,9 @@ func (h *Handler) skip(ctx context.Context, ev ecrevent.Event) (string, error) {
 		return "", nil
 	case ev.EventName != ecrevent.EventSetRepoPolicy:
 		return fmt.Sprintf("%s made by ecr-baseline itself", ev.EventName), nil
+	}
+	if err := h.Baseline.LoadFresh(ctx, h.OwnWriteMaxAge); err != nil {
+		return "", err
 	}
 	carries, err := h.Enforcer.Carries(ctx, ev.Repository, ev.PolicyText)
 	if err != nil {

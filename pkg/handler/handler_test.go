@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 )
 
 type fakeEnforcer struct {
+	// mu guards calls: the end of a run enforces concurrently.
+	mu    sync.Mutex
 	calls []ecrevent.Repository
 	err   error
 	// failing names repositories that fail; err fails every one.
@@ -35,7 +38,9 @@ func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyT
 }
 
 func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
+	f.mu.Lock()
 	f.calls = append(f.calls, repo)
+	f.mu.Unlock()
 	if f.err != nil {
 		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, f.err
 	}
@@ -127,9 +132,16 @@ type fakeBaseline struct {
 	version int64
 	err     error
 	loads   []int64
+	// fresh records the maxAge of each LoadFresh.
+	fresh []time.Duration
 }
 
 func (f *fakeBaseline) Invalidate() { f.invalidated++ }
+
+func (f *fakeBaseline) LoadFresh(_ context.Context, maxAge time.Duration) error {
+	f.fresh = append(f.fresh, maxAge)
+	return f.err
+}
 
 func (f *fakeBaseline) Load(_ context.Context, minVersion int64) (int64, error) {
 	f.loads = append(f.loads, minVersion)
@@ -170,10 +182,16 @@ func TestHandleDriftAndOwnWrites(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/carries %v", tt.file, tt.carries), func(t *testing.T) {
 			f := &fakeEnforcer{carries: tt.carries}
 			bl := &fakeBaseline{}
-			h := &Handler{Enforcer: f, Baseline: bl, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			h := &Handler{Enforcer: f, Baseline: bl, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", OwnWriteMaxAge: 7 * time.Second,
+				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			got, err := h.Handle(context.Background(), json.RawMessage(sample(t, tt.file)))
 			if err != nil {
 				t.Fatal(err)
+			}
+			// An own write is judged against a baseline at most
+			// OwnWriteMaxAge old; other events keep the TTL.
+			if tt.wantCarriesAsked != (len(bl.fresh) == 1 && bl.fresh[0] == 7*time.Second) {
+				t.Errorf("LoadFresh calls %v; want one with OwnWriteMaxAge exactly for own writes", bl.fresh)
 			}
 			if len(f.calls) != tt.wantEnforced || bl.invalidated != tt.wantInvalidated {
 				t.Errorf("enforced %d times, invalidated %d; want %d, %d", len(f.calls), bl.invalidated, tt.wantEnforced, tt.wantInvalidated)
@@ -204,7 +222,7 @@ func TestHandleParameterChange(t *testing.T) {
 			wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true,"baselineVersion":7}`}},
 		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
 			wantRuns: 1, wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true,"baselineVersion":7}`},
-			wantErr: "backfill stopped at its deadline and could not continue: AccessDenied"},
+			wantErr: "backfill could not queue its next invocation: AccessDenied"},
 		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
 		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1), wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
 		{name: "malformed", payload: `{"source":"aws.ssm","detail-type":"Parameter Store Change","id":"x"}`, wantErr: "malformed parameter change event: event x lacks detail.name or detail.operation"},
@@ -314,9 +332,9 @@ func failures(names ...string) []backfill.Failure {
 
 // TestSelfContinuedRunRetriesFailures follows a fleet run started by a
 // parameter change through its continuations, delivering each queued
-// payload as Lambda would: failures travel forward, the last invocation
-// retries them once and fails while any still fail, and Lambda's retry of
-// that last payload queues nothing.
+// payload as Lambda would: failures travel forward, the run ends with an
+// invocation that retries them once and fails while any still fail, and
+// Lambda's retry of that last payload queues nothing.
 func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 	many := make([]string, MaxCarried+3)
 	for i := range many {
@@ -338,23 +356,29 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 				{Failed: 1, Failures: failures("team-b/api"), NextToken: "t2"},
 				{Complete: true},
 			},
-			wantCarried: [][]string{{"team-a/web"}, {"team-a/web", "team-b/api"}},
+			wantCarried: [][]string{{"team-a/web"}, {"team-a/web", "team-b/api"}, {"team-a/web", "team-b/api"}},
 			wantRetried: []string{"team-a/web", "team-b/api"}},
 		{name: "a failure that persists fails the last invocation",
 			sums: []backfill.Summary{
 				{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"},
 				{Failed: 1, Failures: failures("team-c/db"), Complete: true},
 			},
-			failing: map[string]bool{"team-a/web": true}, wantCarried: [][]string{{"team-a/web"}}, wantRetried: []string{"team-a/web"},
-			wantErr: "backfill complete but 2 repositories still fail: team-a/web, team-c/db"},
+			failing: map[string]bool{"team-a/web": true}, wantCarried: [][]string{{"team-a/web"}, {"team-a/web", "team-c/db"}},
+			wantRetried: []string{"team-a/web", "team-c/db"},
+			wantErr:     "backfill complete but 1 repositories still fail: team-a/web"},
 		{name: "without the account nothing can be retried by name",
 			sums:    []backfill.Summary{{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"}, {Complete: true}},
-			account: "-", wantCarried: [][]string{{"team-a/web"}},
+			account: "-", wantCarried: [][]string{{"team-a/web"}, {"team-a/web"}},
 			wantErr: "backfill complete but 1 repositories still fail: team-a/web"},
 		{name: "failures beyond the cap fail the run loudly",
 			sums:        []backfill.Summary{{Failed: len(many), Failures: failures(many...), NextToken: "t1"}, {Complete: true}},
-			wantCarried: [][]string{many[:MaxCarried]}, wantRetried: many[:MaxCarried],
+			wantCarried: [][]string{many[:MaxCarried], many[:MaxCarried]}, wantRetried: many[:MaxCarried],
 			wantErr: "backfill complete but 3 failed in earlier invocations beyond the 200 carried and were not retried (see their logs)"},
+		{name: "an error names 50 repositories and counts the rest",
+			sums:        []backfill.Summary{{Failed: 60, Failures: failures(many[:60]...), NextToken: "t1"}, {Complete: true}},
+			failing:     everyOne(many[:60]),
+			wantCarried: [][]string{many[:60], many[:60]}, wantRetried: many[:60],
+			wantErr: "backfill complete but 60 repositories still fail: " + strings.Join(many[:50], ", ") + " and 10 more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,6 +393,7 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(sample(t, "parameter-change.json")))
 			var carried [][]string
+			var retrying []bool
 			for i := 0; err == nil && i < len(cont.payloads); i++ {
 				var req BackfillRequest
 				if jerr := json.Unmarshal([]byte(cont.payloads[i]), &req); jerr != nil {
@@ -377,11 +402,18 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 				if req.DryRun == nil || *req.DryRun || req.BaselineVersion != 3 || !req.SelfContinue {
 					t.Errorf("continuation %s: want dryRun false, baselineVersion 3, selfContinue", cont.payloads[i])
 				}
+				retrying = append(retrying, req.RetryFailed)
 				carried = append(carried, req.Failed)
 				_, err = h.Handle(context.Background(), json.RawMessage(cont.payloads[i]))
 			}
 			if diff := cmp.Diff(tt.wantCarried, carried); diff != "" {
 				t.Errorf("carried failures (-want +got):\n%s", diff)
+			}
+			// Only the run's last payload retries.
+			for i, r := range retrying {
+				if r != (i == len(retrying)-1) {
+					t.Errorf("continuation %d of %d has retryFailed %t", i+1, len(retrying), r)
+				}
 			}
 			var retried []string
 			for _, r := range enf.calls {
@@ -410,5 +442,44 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 				t.Errorf("retry of the last payload queued %v", cont.payloads[queued:])
 			}
 		})
+	}
+}
+
+func everyOne(names []string) map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// TestRetryFailedStopsAtTheDeadline gives the end of a run too little time:
+// no repository is started inside the stop margin, and the error says
+// which were not reached, so Lambda's retry (with a fresh deadline) tries
+// them again.
+func TestRetryFailedStopsAtTheDeadline(t *testing.T) {
+	enf := &fakeEnforcer{}
+	h := &Handler{Enforcer: enf, Baseline: &fakeBaseline{version: 3}, AccountID: "123456789012", Region: "us-east-1",
+		StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 4,
+		Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+	payload := `{"action":"backfill","dryRun":false,"selfContinue":true,"retryFailed":true,"failed":["team-a/web","team-b/api"]}`
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := h.Handle(ctx, json.RawMessage(payload))
+	want := "backfill complete but 2 repositories still fail (2 not reached before the deadline): team-a/web, team-b/api"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %q", err, want)
+	}
+	if len(enf.calls) != 0 {
+		t.Errorf("started %d repositories inside the stop margin", len(enf.calls))
+	}
+	// With the time a fresh invocation has, both are enforced.
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := h.Handle(ctx, json.RawMessage(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if len(enf.calls) != 2 {
+		t.Errorf("enforced %d repositories, want 2", len(enf.calls))
 	}
 }
