@@ -206,6 +206,31 @@ func ownWrite(t *testing.T, written string) []byte {
 	return out
 }
 
+// staleWrite seeds team-a/web, warms a container with the old baseline,
+// changes the baseline, and has a person open the policy, which that stale
+// container then restores to the old baseline: it returns the fleet, the
+// container and the policy it wrote.
+func staleWrite(t *testing.T, env ...string) (*fleet.Fleet, *container, string) {
+	t.Helper()
+	f := seed(t, fleet.Repo{Name: "team-a/web"})
+	stale := newContainer(t, env...)
+	stale.handle(t, samples.Read(t, "create-repository.json")) // warm with the old baseline
+	change(t, f, updated)
+	if _, err := f.ECR.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
+		RepositoryName: aws.String("team-a/web"), PolicyText: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := stale.handle(t, samples.Read(t, "set-repository-policy.json")); r[0].Action != enforcer.Applied {
+		t.Fatalf("drift in the stale container: %+v", r)
+	}
+	written, err := f.Policy(context.Background(), "team-a/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, stale, written
+}
+
 // TestOwnWritesConverge lets a stale container write the old baseline and
 // then hands each own write to the other container, alternately, as
 // EventBridge may: the fresh one corrects it once, the stale one reloads
@@ -213,26 +238,9 @@ func ownWrite(t *testing.T, written string) []byte {
 func TestOwnWritesConverge(t *testing.T) {
 	for _, mode := range []string{"replace", "merge"} {
 		t.Run(mode, func(t *testing.T) {
-			f := seed(t, fleet.Repo{Name: "team-a/web"})
-			stale := newContainer(t, "ENFORCEMENT_MODE="+mode)
-			stale.handle(t, samples.Read(t, "create-repository.json")) // warm with the old baseline
-			change(t, f, updated)
+			f, stale, written := staleWrite(t, "ENFORCEMENT_MODE="+mode)
 			fresh := newContainer(t, "ENFORCEMENT_MODE="+mode)
-
-			// A person opens the policy; the stale container restores the old baseline.
-			if _, err := f.ECR.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
-				RepositoryName: aws.String("team-a/web"), PolicyText: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`),
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if r := stale.handle(t, samples.Read(t, "set-repository-policy.json")); r[0].Action != enforcer.Applied {
-				t.Fatalf("drift in the stale container: %+v", r)
-			}
-			written, err := f.Policy(context.Background(), "team-a/web")
-			if err != nil {
-				t.Fatal(err)
-			}
-
+			var err error
 			containers := []*container{fresh, stale}
 			extra := 0
 			for i := 0; i < 6; i++ {
@@ -301,22 +309,7 @@ func TestEventElsewhereIsAnError(t *testing.T) {
 // if that time had passed) it reads the baseline again, finds the write
 // does not carry it, and enforces the new one.
 func TestStaleOwnWriteSeenByItsWriter(t *testing.T) {
-	f := seed(t, fleet.Repo{Name: "team-a/web"})
-	stale := newContainer(t)
-	stale.handle(t, samples.Read(t, "create-repository.json")) // warm with the old baseline
-	change(t, f, updated)
-	if _, err := f.ECR.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{
-		RepositoryName: aws.String("team-a/web"), PolicyText: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if r := stale.handle(t, samples.Read(t, "set-repository-policy.json")); r[0].Action != enforcer.Applied {
-		t.Fatalf("drift in the stale container: %+v", r)
-	}
-	written, err := f.Policy(context.Background(), "team-a/web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, stale, written := staleWrite(t)
 	if ok, _ := f.Compliant(context.Background(), "team-a/web"); ok {
 		t.Fatal("the stale container wrote the new baseline: the test needs it to write the old one")
 	}
