@@ -140,12 +140,12 @@ func TestInterruptedRunResumes(t *testing.T) {
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 
-	// Five reads a second: 30 repositories take at least five seconds, and
-	// the interrupt comes after one.
+	// Three reads a second: 30 repositories take at least nine seconds,
+	// and the interrupt comes after two, well after the run has started.
 	interrupted, cancel := context.WithCancel(ctx)
-	time.AfterFunc(time.Second, cancel)
+	time.AfterFunc(2*time.Second, cancel)
 	var out, errOut bytes.Buffer
-	if code := Run(interrupted, []string{"backfill", "--quiet", "--read-tps", "5"}, &out, &errOut, lookup); code != ExitIncomplete {
+	if code := Run(interrupted, []string{"backfill", "--quiet", "--read-tps", "3"}, &out, &errOut, lookup); code != ExitIncomplete {
 		t.Fatalf("interrupted run: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitIncomplete, out.String(), errOut.String())
 	}
 	_, token, ok := strings.Cut(strings.TrimSpace(errOut.String()), "resume with --token ")
