@@ -3,6 +3,7 @@
 package samples
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -60,6 +61,30 @@ func All(tb testing.TB) [][]byte {
 		if out[i], err = os.ReadFile(f); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	return out
+}
+
+// WithPolicyText returns a SetRepositoryPolicy sample rewritten to carry
+// written as the policy asked for and stored, as CloudTrail records the
+// write a test made: the function judges its own writes by that text.
+func WithPolicyText(tb testing.TB, payload []byte, written string) []byte {
+	tb.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		tb.Fatal(err)
+	}
+	detail, _ := ev["detail"].(map[string]any)
+	for _, part := range []string{"requestParameters", "responseElements"} {
+		fields, ok := detail[part].(map[string]any)
+		if !ok {
+			tb.Fatalf("samples: event has no detail.%s to carry a policy", part)
+		}
+		fields["policyText"] = written
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	return out
 }

@@ -221,7 +221,7 @@ func TestDriftIsRemediatedAndOwnWritesIgnored(t *testing.T) {
 		e.counter.Reset()
 		payload := event(t, s.event, "svc")
 		if s.event == "set-repository-policy-by-enforcer.json" {
-			payload = ownWrite(t, payload, rendered(t, baseline, "svc"))
+			payload = samples.WithPolicyText(t, payload, rendered(t, baseline, "svc"))
 		}
 		e.handle(payload)
 		if n := e.counter.Count("SetRepositoryPolicy"); n != s.wantSets {
@@ -353,7 +353,7 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 				}
 				var payload json.RawMessage
 				if written, own := strings.CutPrefix(ev, "own:"); own {
-					payload = ownWrite(t, event(t, "set-repository-policy-by-enforcer.json", "race"), written)
+					payload = samples.WithPolicyText(t, event(t, "set-repository-policy-by-enforcer.json", "race"), written)
 				} else {
 					payload = event(t, ev, "race")
 				}
@@ -458,22 +458,4 @@ func TestExemptionTagChangesReenforce(t *testing.T) {
 	if n := e.counter.Count("SetRepositoryPolicy"); n != 3+2 { // three setup writes, two re-enforcements
 		t.Errorf("%d writes in all, want 5", n)
 	}
-}
-
-// ownWrite is an event of the function's own write, rewritten to carry the
-// policy text it wrote: the function checks that text against its baseline.
-func ownWrite(t *testing.T, payload json.RawMessage, written string) json.RawMessage {
-	t.Helper()
-	var ev map[string]any
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		t.Fatal(err)
-	}
-	detail := ev["detail"].(map[string]any)
-	detail["requestParameters"].(map[string]any)["policyText"] = written
-	detail["responseElements"].(map[string]any)["policyText"] = written
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -192,18 +192,7 @@ func TestContinuationInStaleContainer(t *testing.T) {
 // wrote to team-a/web.
 func ownWrite(t *testing.T, written string) []byte {
 	t.Helper()
-	var ev map[string]any
-	if err := json.Unmarshal(samples.Read(t, "set-repository-policy-by-enforcer.json"), &ev); err != nil {
-		t.Fatal(err)
-	}
-	detail := ev["detail"].(map[string]any)
-	detail["requestParameters"].(map[string]any)["policyText"] = written
-	detail["responseElements"].(map[string]any)["policyText"] = written
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return samples.WithPolicyText(t, samples.Read(t, "set-repository-policy-by-enforcer.json"), written)
 }
 
 // staleWrite seeds team-a/web, warms a container with the old baseline,
