@@ -23,31 +23,35 @@ var server *moto.Server
 
 func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 
-func TestBackfillCommandOnMoto(t *testing.T) {
-	ctx := context.Background()
+// freshMoto resets moto and points both the command's lookup and the
+// process's own AWS configuration (awsconfig.Load reads the real
+// environment) at it.
+func freshMoto(t *testing.T) (aws.Config, func(string) (string, bool)) {
+	t.Helper()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := server.Config(ctx)
+	cfg, err := server.Config(context.Background())
 	if err != nil {
 		t.Fatal(err)
-	}
-	ecrClient := ecr.NewFromConfig(cfg)
-	for _, name := range []string{"app/one", "app/two", "lib/three"} {
-		if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
-			t.Fatal(err)
-		}
 	}
 	env := map[string]string{}
 	for _, kv := range server.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
-	}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	// Point the process's own AWS config at moto too: awsconfig.Load reads
-	// the real environment.
-	for k, v := range env {
 		t.Setenv(k, v)
+	}
+	return cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+func TestBackfillCommandOnMoto(t *testing.T) {
+	ctx := context.Background()
+	cfg, lookup := freshMoto(t)
+	ecrClient := ecr.NewFromConfig(cfg)
+	for _, name := range []string{"app/one", "app/two", "lib/three"} {
+		if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	run := func(args ...string) (int, string, string) {
@@ -114,13 +118,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 // with the baseline.
 func TestInterruptedRunResumes(t *testing.T) {
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, lookup := freshMoto(t)
 	f := fleet.New(cfg, policies.Baseline)
 	var repos []fleet.Repo
 	var names []string
@@ -132,13 +130,6 @@ func TestInterruptedRunResumes(t *testing.T) {
 	if err := f.Seed(ctx, repos...); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter}
-	for _, kv := range server.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-		t.Setenv(k, v)
-	}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 
 	// Three reads a second: 30 repositories take at least nine seconds,
 	// and the interrupt comes after two, well after the run has started.

@@ -139,19 +139,6 @@ func TestParseFallsBackToRequestParameters(t *testing.T) {
 	}
 }
 
-func TestParsePolicyTextFallsBackToRequestParameters(t *testing.T) {
-	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-east-1",
-	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"SetRepositoryPolicy","awsRegion":"us-east-1",
-	"requestParameters":{"repositoryName":"svc/api","policyText":"{\"asked\":1}"},"responseElements":null}}`
-	got, err := Parse([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.PolicyText != `{"asked":1}` {
-		t.Errorf("PolicyText %q, want the requested policy when ECR's answer is missing", got.PolicyText)
-	}
-}
-
 func TestParseTaggingInOtherPartition(t *testing.T) {
 	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"cn-north-1",
 	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"UntagResource","awsRegion":"cn-north-1","recipientAccountId":"111122223333",
@@ -181,18 +168,26 @@ func TestParseFailedTaggingCallIsNotValidated(t *testing.T) {
 	}
 }
 
-// TestParsePolicyTextPrefersTheAnswer: what ECR stored decides whether a
-// write carries the baseline, so its answer wins over the request.
-func TestParsePolicyTextPrefersTheAnswer(t *testing.T) {
-	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-east-1",
-	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"SetRepositoryPolicy","awsRegion":"us-east-1",
-	"requestParameters":{"repositoryName":"svc/api","policyText":"{\"asked\":1}"},
-	"responseElements":{"registryId":"111122223333","repositoryName":"svc/api","policyText":"{\"stored\":1}"}}}`
-	got, err := Parse([]byte(in))
-	if err != nil {
-		t.Fatal(err)
+// TestParsePolicyText: what ECR stored decides whether a write carries the
+// baseline, so its answer wins over the request, which stands in only when
+// the answer is missing.
+func TestParsePolicyText(t *testing.T) {
+	tests := []struct{ name, response, want string }{
+		{"answer and request", `{"registryId":"111122223333","repositoryName":"svc/api","policyText":"{\"stored\":1}"}`, `{"stored":1}`},
+		{"request only", `null`, `{"asked":1}`},
 	}
-	if got.PolicyText != `{"stored":1}` {
-		t.Errorf("PolicyText %q, want the policy ECR answered with", got.PolicyText)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"us-east-1",
+	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"SetRepositoryPolicy","awsRegion":"us-east-1",
+	"requestParameters":{"repositoryName":"svc/api","policyText":"{\"asked\":1}"},"responseElements":` + tt.response + `}}`
+			got, err := Parse([]byte(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.PolicyText != tt.want {
+				t.Errorf("PolicyText %q, want %q", got.PolicyText, tt.want)
+			}
+		})
 	}
 }
