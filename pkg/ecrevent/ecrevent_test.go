@@ -124,33 +124,29 @@ func TestParseBadInput(t *testing.T) {
 	}
 }
 
-func TestParseFallsBackToRequestParameters(t *testing.T) {
-	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"cn-north-1",
-	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"CreateRepository","awsRegion":"cn-north-1","recipientAccountId":"111122223333",
-	"requestParameters":{"repositoryName":"svc/api"},"responseElements":null}}`
-	got, err := Parse([]byte(in))
-	if err != nil {
-		t.Fatal(err)
+// TestParseRepositoryInOtherPartition reads the repository of events that
+// carry no ARN of ECR's answer, in the aws-cn partition: from the request's
+// name (a create) or from the tagged resource's ARN.
+func TestParseRepositoryInOtherPartition(t *testing.T) {
+	tests := []struct{ name, eventName, request string }{
+		{"name from requestParameters", "CreateRepository", `{"repositoryName":"svc/api"}`},
+		{"tagged resource ARN", "UntagResource", `{"resourceArn":"arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api","tagKeys":["ecr-baseline:exempt"]}`},
 	}
 	want := Repository{RegistryID: "111122223333", Region: "cn-north-1", Name: "svc/api",
 		ARN: "arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api"}
-	if diff := cmp.Diff(want, got.Repository); diff != "" {
-		t.Errorf("repository (-want +got):\n%s", diff)
-	}
-}
-
-func TestParseTaggingInOtherPartition(t *testing.T) {
-	in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"cn-north-1",
-	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"UntagResource","awsRegion":"cn-north-1","recipientAccountId":"111122223333",
-	"requestParameters":{"resourceArn":"arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api","tagKeys":["ecr-baseline:exempt"]},"responseElements":null}}`
-	got, err := Parse([]byte(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Repository{RegistryID: "111122223333", Region: "cn-north-1", Name: "svc/api",
-		ARN: "arn:aws-cn:ecr:cn-north-1:111122223333:repository/svc/api"}
-	if diff := cmp.Diff(want, got.Repository); diff != "" {
-		t.Errorf("repository (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := `{"id":"e","source":"aws.ecr","detail-type":"AWS API Call via CloudTrail","account":"111122223333","region":"cn-north-1",
+	"detail":{"eventSource":"ecr.amazonaws.com","eventName":"` + tt.eventName + `","awsRegion":"cn-north-1","recipientAccountId":"111122223333",
+	"requestParameters":` + tt.request + `,"responseElements":null}}`
+			got, err := Parse([]byte(in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got.Repository); diff != "" {
+				t.Errorf("repository (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -25,18 +25,26 @@ var server *moto.Server
 
 func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 
-// TestEnforceOnMoto runs the enforcer through the real SDK against moto and
-// counts the calls it makes for each repository.
-func TestEnforceOnMoto(t *testing.T) {
-	ctx := context.Background()
+// freshMoto resets moto and returns a configuration for it whose calls
+// the returned counter counts.
+func freshMoto(t *testing.T) (aws.Config, *moto.Counter) {
+	t.Helper()
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
 	counter := &moto.Counter{}
-	cfg, err := server.Config(ctx, counter.Middleware)
+	cfg, err := server.Config(context.Background(), counter.Middleware)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg, counter
+}
+
+// TestEnforceOnMoto runs the enforcer through the real SDK against moto and
+// counts the calls it makes for each repository.
+func TestEnforceOnMoto(t *testing.T) {
+	ctx := context.Background()
+	cfg, counter := freshMoto(t)
 	ecrClient, ssmClient := ecr.NewFromConfig(cfg), ssm.NewFromConfig(cfg)
 	if _, err := ssmClient.PutParameter(ctx, &ssm.PutParameterInput{
 		Name: aws.String("/ecr-baseline/policy"), Type: types.ParameterTypeSecureString, Value: aws.String(tmpl),
@@ -121,14 +129,7 @@ func TestEnforceOnMoto(t *testing.T) {
 // and keeps its policy; with Force the merged policy is written.
 func TestMergeLockOutOnMoto(t *testing.T) {
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	counter := &moto.Counter{}
-	cfg, err := server.Config(ctx, counter.Middleware)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, counter := freshMoto(t)
 	ecrClient := ecr.NewFromConfig(cfg)
 	const name = "team-a/locked"
 	if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
