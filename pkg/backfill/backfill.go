@@ -49,6 +49,11 @@ type Options struct {
 	// starting repositories, leaving time for those in flight to finish
 	// and the summary to be returned.
 	StopBefore time.Duration
+	// Stop, when set, replaces that deadline check as the run's decision to
+	// stop starting repositories (a cancelled ctx always stops it). It is
+	// asked before each repository and each page, so a test can stop a run
+	// after a number of repositories instead of racing a real deadline.
+	Stop func() bool
 	// DryRun reports what would change and writes nothing.
 	DryRun bool
 	// OnResult, when set, sees every result as it happens (progress, tables).
@@ -176,14 +181,15 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("backfill: %w", err)
 	}
-	deadline, hasDeadline := ctx.Deadline()
-	stopping := func() bool {
-		return ctx.Err() != nil || hasDeadline && time.Until(deadline) < opts.StopBefore
+	stop := opts.Stop
+	if stop == nil {
+		stop = NearDeadline(ctx, opts.StopBefore)
 	}
+	stopping := func() bool { return ctx.Err() != nil || stop() }
 	// A run that starts inside its stop margin would hand back the token it
 	// was given, and a run that continues itself would loop on it.
 	if stopping() {
-		return sum, fmt.Errorf("%w: %s left before the deadline, less than the %s stop margin", ErrNoTime, time.Until(deadline).Round(time.Millisecond), opts.StopBefore)
+		return sum, fmt.Errorf("%w: the run was told to stop before it started (less than the %s stop margin left before the deadline)", ErrNoTime, opts.StopBefore)
 	}
 
 	for {
@@ -234,6 +240,13 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 			return sum, nil
 		}
 	}
+}
+
+// NearDeadline is the default stop decision: true once ctx's deadline, if
+// it has one, is less than margin away.
+func NearDeadline(ctx context.Context, margin time.Duration) func() bool {
+	deadline, ok := ctx.Deadline()
+	return func() bool { return ok && time.Until(deadline) < margin }
 }
 
 // realign finds where to resume in a page: right after the last repository

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,7 +136,7 @@ func TestBackfillOnMoto(t *testing.T) {
 	}
 
 	// 3. The full run through a proxy that pages DescribeRepositories by
-	// 25, as ECR would and moto does not, forced to stop long before it is
+	// 25, as ECR would and moto does not, told to stop long before it is
 	// done each time and resumed from its token: together the runs read
 	// every repository once and write exactly the 200 still non-compliant
 	// ones.
@@ -143,8 +144,8 @@ func TestBackfillOnMoto(t *testing.T) {
 	f.counter.Reset()
 	total, runs := resume(t, paged, nil, nil)
 	t.Logf("full run finished in %d resumed runs", runs)
-	if runs < 2 {
-		t.Errorf("finished in one run; the deadline did not stop it early")
+	if runs < 320/(perRun+7) {
+		t.Errorf("finished in %d runs; each run should stop after %d to %d repositories", runs, perRun, perRun+7)
 	}
 	if n := p.Stats("DescribeRepositories").Calls; n < 320/25 {
 		t.Errorf("%d DescribeRepositories calls, want at least one per page of 25", n)
@@ -223,10 +224,7 @@ func TestBackfillOnMoto(t *testing.T) {
 }
 
 // pagedRunner is a runner whose calls go through a proxy that pages
-// DescribeRepositories by 25, paced at 40 reads a second: about 100
-// repositories (a read of the policy and one of the tags each) in the 5 s
-// window resume gives a run, so the 320 take several runs whatever the
-// machine's load.
+// DescribeRepositories by 25, as ECR would and moto does not.
 func (s *seeded) pagedRunner(t *testing.T) (*faultproxy.Proxy, *backfill.Runner) {
 	t.Helper()
 	p, err := faultproxy.Start(server.URL, map[string]faultproxy.Rule{"DescribeRepositories": {PageSize: 25}}, 1)
@@ -238,29 +236,37 @@ func (s *seeded) pagedRunner(t *testing.T) (*faultproxy.Proxy, *backfill.Runner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, ReadTPS: 40, WriteTPS: 1000, Concurrency: 8,
+	ecfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, ReadTPS: 1000, WriteTPS: 1000, Concurrency: 8,
 		Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
 	return p, app.New(ecfg, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
 }
 
-// resume runs r from the start until a run completes, each run with a
-// deadline 10 s away and a 5 s stop margin, resuming from the previous
-// token; onResult, when set, sees every result and between every token
-// before it is resumed. It
-// returns the runs' summed summary and how many runs it took.
+// perRun is how many finished repositories make a resumed run stop. It is
+// not a multiple of the page size, so runs stop inside pages; with 8
+// workers a run starts at most 7 more before it sees the stop.
+const perRun = 37
+
+// resume runs r from the start until a run completes, each run told to
+// stop once perRun of its repositories have finished, resuming from the
+// previous token; onResult, when set, sees every result, and between every
+// token before it is resumed. It returns the runs' summed summary and how
+// many runs it took.
 func resume(t *testing.T, r *backfill.Runner, onResult func(enforcer.Result), between func(token string)) (backfill.Summary, int) {
 	t.Helper()
 	var total backfill.Summary
 	token := ""
 	for runs := 1; ; runs++ {
-		// The 5 s margin lets the repositories in flight finish even on a
-		// loaded machine (a call cut by the deadline would count as a
-		// failure); the 5 s before it leave time to list a page from moto
-		// and enforce dozens of repositories.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		start := time.Now()
-		sum, err := r.Run(ctx, backfill.Options{Token: token, StopBefore: 5 * time.Second, OnResult: onResult})
-		cancel()
+		var finished atomic.Int32
+		sum, err := r.Run(context.Background(), backfill.Options{
+			Token: token,
+			Stop:  func() bool { return finished.Load() >= perRun },
+			OnResult: func(res enforcer.Result) {
+				finished.Add(1)
+				if onResult != nil {
+					onResult(res)
+				}
+			},
+		})
 		if err != nil {
 			t.Fatalf("run %d: %v", runs, err)
 		}
@@ -268,8 +274,8 @@ func resume(t *testing.T, r *backfill.Runner, onResult func(enforcer.Result), be
 		if sum.Complete {
 			return total, runs
 		}
-		if sum.Scanned == 0 {
-			t.Fatalf("run %d enforced nothing in %s (5 s before its stop margin): listing a page must have taken longer; the machine is too loaded for this test", runs, time.Since(start).Round(time.Millisecond))
+		if sum.Scanned < perRun {
+			t.Fatalf("run %d stopped after %d repositories, before it was told to (%d)", runs, sum.Scanned, perRun)
 		}
 		token = sum.NextToken
 		if between != nil {
