@@ -141,6 +141,10 @@ type Handler struct {
 	// StopBefore is how long before the invocation's deadline a backfill
 	// stops starting repositories.
 	StopBefore time.Duration
+	// Stop, when set, replaces the StopBefore deadline check wherever a run
+	// decides to stop starting repositories (a cancelled context always
+	// stops it), so tests stop runs by count rather than by the clock.
+	Stop func() bool
 	// Reserve is cut from the invocation's deadline for all the work and
 	// every AWS call in it, so a call that is still retrying fails while
 	// there is time left to return the error, log it and emit metrics,
@@ -249,7 +253,7 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	// The context's deadline is already Reserve early, so the run stops
 	// StopBefore before the invocation's own deadline, as documented.
 	sum, err := h.Backfill.Run(ctx, backfill.Options{
-		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: max(h.StopBefore-h.Reserve, 0),
+		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: max(h.StopBefore-h.Reserve, 0), Stop: h.Stop,
 	})
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)
@@ -324,10 +328,13 @@ func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Respons
 		wg          sync.WaitGroup
 		sem         = make(chan struct{}, max(h.Concurrency, 1))
 	)
-	margin := max(h.StopBefore-h.Reserve, 0)
+	stop := h.Stop
+	if stop == nil {
+		stop = backfill.NearDeadline(ctx, max(h.StopBefore-h.Reserve, 0))
+	}
 	for _, name := range req.Failed {
 		sem <- struct{}{}
-		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(deadline) < margin {
+		if ctx.Err() != nil || stop() {
 			<-sem
 			mu.Lock()
 			still, notAttempts = append(still, name), notAttempts+1
