@@ -47,6 +47,8 @@ type S3 interface {
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, opts ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
+var _ S3 = (*s3.Client)(nil)
+
 // Record is one policy write: what the repository held before it and what
 // was written.
 type Record struct {

@@ -45,13 +45,7 @@ func versionedBucket(t *testing.T) *s3.Client {
 		t.Fatal(err)
 	}
 	client := moto.S3(cfg)
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
-		Bucket:                  aws.String(bucket),
-		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled},
-	}); err != nil {
+	if err := moto.VersionedBucket(ctx, client, bucket); err != nil {
 		t.Fatal(err)
 	}
 	return client

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
@@ -63,13 +62,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w := &world{ecr: ecr.NewFromConfig(cfg), s3: moto.S3(cfg)}
 	w.archive = &archive.Archive{S3: w.s3, Bucket: bucket, Now: func() time.Time { return start.Add(time.Duration(w.ticks.Add(1)) * time.Second) }}
-	if _, err := w.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.s3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
-		Bucket:                  aws.String(bucket),
-		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled},
-	}); err != nil {
+	if err := moto.VersionedBucket(ctx, w.s3, bucket); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -43,6 +43,11 @@ type Archive interface {
 	Put(ctx context.Context, rec archive.Record) (archive.Record, error)
 }
 
+var (
+	_ ECR     = (*ecr.Client)(nil)
+	_ Archive = (*archive.Archive)(nil)
+)
+
 // Exemptions tells whether the enforcer leaves a repository alone. A
 // restored policy is usually not the baseline, so on a repository that is
 // not exempt the drift event of the restore's own write would have the
