@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
@@ -104,5 +105,89 @@ func TestRunRefusesBadOptions(t *testing.T) {
 				t.Errorf("error %v does not wrap %v", err, tt.wantIs)
 			}
 		})
+	}
+}
+
+// fakeArchive lists entries for every query, remembering it, and holds a
+// record for each entry: the repository had no policy before the write.
+type fakeArchive struct {
+	entries []archive.Entry
+	queries []archive.Query
+}
+
+func (f *fakeArchive) List(_ context.Context, q archive.Query) ([]archive.Entry, error) {
+	f.queries = append(f.queries, q)
+	return f.entries, nil
+}
+
+func (f *fakeArchive) Get(_ context.Context, key string) (archive.Record, error) {
+	return archive.Record{Key: key}, nil
+}
+
+func (f *fakeArchive) Put(_ context.Context, rec archive.Record) (archive.Record, error) {
+	rec.Key = rec.Repository + "@restore"
+	return rec, nil
+}
+
+// fakeECR holds a policy in every repository and deletes nothing for real.
+type fakeECR struct {
+	ECR
+	deletes []string
+}
+
+func (f *fakeECR) GetRepositoryPolicy(context.Context, *ecr.GetRepositoryPolicyInput, ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
+	return &ecr.GetRepositoryPolicyOutput{PolicyText: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`)}, nil
+}
+
+func (f *fakeECR) DeleteRepositoryPolicy(_ context.Context, in *ecr.DeleteRepositoryPolicyInput, _ ...func(*ecr.Options)) (*ecr.DeleteRepositoryPolicyOutput, error) {
+	f.deletes = append(f.deletes, aws.ToString(in.RepositoryName))
+	return &ecr.DeleteRepositoryPolicyOutput{}, nil
+}
+
+func TestRunQueriesTheSelection(t *testing.T) {
+	tests := []struct {
+		name string
+		sel  Selection
+		want archive.Query
+	}{
+		{"one repository", Selection{Repository: "team-a/app"},
+			archive.Query{AccountID: "123456789012", Region: "eu-west-1", Repository: "team-a/app"}},
+		{"a prefix", Selection{Prefix: "team-a/"},
+			archive.Query{AccountID: "123456789012", Region: "eu-west-1", Prefix: "team-a/"}},
+		{"a prefix written after a time", Selection{Prefix: "team-a/", After: t0},
+			archive.Query{AccountID: "123456789012", Region: "eu-west-1", Prefix: "team-a/", After: t0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			arch := &fakeArchive{entries: []archive.Entry{entry(tt.sel.Repository+tt.sel.Prefix+"x", 1, "replace")}}
+			r := &Runner{ECR: &fakeECR{}, Archive: arch, AccountID: "123456789012", Region: "eu-west-1"}
+			if _, err := r.Run(context.Background(), Options{Selection: tt.sel, EnforcerDryRun: true, DryRun: true, RunID: "r"}); err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff([]archive.Query{tt.want}, arch.queries); d != "" {
+				t.Errorf("queries (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestRunStopsWhenCancelled cancels the run as the first repository ends:
+// it starts no other, and the summary says the run is not complete.
+func TestRunStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ecrFake := &fakeECR{}
+	arch := &fakeArchive{entries: []archive.Entry{entry("a", 1, "replace"), entry("b", 2, "replace"), entry("c", 3, "replace")}}
+	r := &Runner{ECR: ecrFake, Archive: arch, AccountID: "123456789012", Region: "eu-west-1", Concurrency: 1}
+	sum, err := r.Run(ctx, Options{EnforcerDryRun: true, RunID: "r", OnResult: func(Result) { cancel() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Summary{Scanned: 1, Restored: 1}
+	if d := cmp.Diff(want, sum); d != "" {
+		t.Errorf("summary (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"a"}, ecrFake.deletes); d != "" {
+		t.Errorf("deleted (-want +got):\n%s", d)
 	}
 }
