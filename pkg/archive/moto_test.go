@@ -36,11 +36,8 @@ func clock() func() time.Time {
 // versioning on, as the stack creates it.
 func versionedBucket(t *testing.T) *s3.Client {
 	t.Helper()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	cfg, err := server.Config(ctx)
+	cfg, err := server.Fresh(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,10 +53,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	if err := server.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.Config(ctx)
+	cfg, err := server.Fresh(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
