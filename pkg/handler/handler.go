@@ -214,7 +214,7 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 			inv.Unchanged++
 		case enforcer.Exempt:
 			inv.Exempt++
-		case enforcer.ActionError:
+		case enforcer.Failed:
 			inv.Failed++
 		default:
 			inv.Skipped++
@@ -232,11 +232,11 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 
 func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, error) {
 	if req.Action != ActionBackfill {
-		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.ActionError, "reason", "unknown action "+req.Action)
+		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.Failed, "reason", "unknown action "+req.Action)
 		return Response{}, fmt.Errorf("unknown action %q: the manual invoke payload supports %q", req.Action, ActionBackfill)
 	}
 	if req.DryRun == nil {
-		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.ActionError, "reason", ErrDryRunRequired.Error())
+		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.Failed, "reason", ErrDryRunRequired.Error())
 		return Response{}, ErrDryRunRequired
 	}
 	// Loaded once before any repository: a baseline that cannot be read or
@@ -244,7 +244,7 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	// a GetParameter each (failures are not cached).
 	version, err := h.Baseline.Load(ctx, req.BaselineVersion)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("backfill: nothing enforced: %w", err)
 	}
 	if req.SelfContinue && req.RetryFailed {
@@ -256,7 +256,7 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: max(h.StopBefore-h.Reserve, 0), Stop: h.Stop,
 	})
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, err
 	}
 	h.Logger.InfoContext(ctx, "backfill summary", "prefix", req.Prefix, "dry_run", *req.DryRun, "baseline_version", version,
@@ -317,7 +317,7 @@ func carry(carried []string, uncarried int, failures []backfill.Failure) ([]stri
 func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Response, error) {
 	if h.AccountID == "" {
 		// Without the account a repository cannot be located by name.
-		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.ActionError, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
+		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.Failed, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
 		return Response{}, failedError(req.Failed, 0, req.FailedUncarried)
 	}
 	var (
@@ -360,7 +360,7 @@ func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Respons
 		return res, nil
 	}
 	slices.Sort(still)
-	h.Logger.ErrorContext(ctx, "backfill ended with failures", "action", enforcer.ActionError,
+	h.Logger.ErrorContext(ctx, "backfill ended with failures", "action", enforcer.Failed,
 		"repositories", still[:min(len(still), maxNamed)], "still_failing", len(still), "not_attempted", notAttempts, "failed_uncarried", req.FailedUncarried)
 	return res, failedError(still, notAttempts, req.FailedUncarried)
 }
@@ -392,7 +392,7 @@ func failedError(still []string, notAttempted, uncarried int) error {
 func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) (Response, error) {
 	ch, err := ssmevent.Parse(payload)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.Failed, "error", err)
 		return Response{}, err
 	}
 	log := h.Logger.With("event_id", ch.ID, "parameter", ch.Name, "operation", ch.Operation)
@@ -401,7 +401,7 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 		return Response{}, nil
 	}
 	if ch.Operation == "Delete" {
-		log.ErrorContext(ctx, "baseline deleted", "action", enforcer.ActionError, "reason", "repositories keep their policies; new ones will fail until the parameter exists again")
+		log.ErrorContext(ctx, "baseline deleted", "action", enforcer.Failed, "reason", "repositories keep their policies; new ones will fail until the parameter exists again")
 		return Response{}, fmt.Errorf("baseline parameter %s was deleted", ch.Name)
 	}
 	h.Baseline.Invalidate()
@@ -421,7 +421,7 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response, error) {
 	ev, err := ecrevent.Parse(payload)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("parse event: %w", err)
 	}
 	reason, err := h.skip(ctx, ev)

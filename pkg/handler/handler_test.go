@@ -42,10 +42,10 @@ func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enf
 	f.calls = append(f.calls, repo)
 	f.mu.Unlock()
 	if f.err != nil {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, f.err
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, f.err
 	}
 	if f.failing[repo.Name] {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, errors.New("enforce " + repo.Name + ": set policy: denied")
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, errors.New("enforce " + repo.Name + ": set policy: denied")
 	}
 	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
 }

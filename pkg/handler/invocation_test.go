@@ -102,7 +102,7 @@ type deadlineEnforcer struct {
 func (d *deadlineEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
 	d.deadline, d.has = ctx.Deadline()
 	if err := ctx.Err(); err != nil {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, err
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, err
 	}
 	return d.fakeEnforcer.Enforce(ctx, repo)
 }
