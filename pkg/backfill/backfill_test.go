@@ -99,10 +99,10 @@ func TestRunPagesAndCounts(t *testing.T) {
 		wantSeen int
 		want     Summary
 	}{
-		{name: "everything", wantSeen: 8, want: Summary{Scanned: 8, Applied: 6, Unchanged: 1, Failed: 1, Complete: true,
+		{name: "everything", wantSeen: 8, want: Summary{Scanned: 8, Tally: enforcer.Tally{Applied: 6, Unchanged: 1, Failed: 1}, Complete: true,
 			Failures: []Failure{{Repository: "team-a/bad", Reason: "set policy: boom"}}}},
-		{name: "prefix", prefix: "team-b/", wantSeen: 1, want: Summary{Scanned: 1, Applied: 1, Complete: true}},
-		{name: "dry run uses the dry-run enforcer", dryRun: true, wantSeen: 0, want: Summary{Scanned: 8, Applied: 6, Unchanged: 1, Failed: 1, Complete: true,
+		{name: "prefix", prefix: "team-b/", wantSeen: 1, want: Summary{Scanned: 1, Tally: enforcer.Tally{Applied: 1}, Complete: true}},
+		{name: "dry run uses the dry-run enforcer", dryRun: true, wantSeen: 0, want: Summary{Scanned: 8, Tally: enforcer.Tally{Applied: 6, Unchanged: 1, Failed: 1}, Complete: true,
 			Failures: []Failure{{Repository: "team-a/bad", Reason: "set policy: boom"}}}},
 	}
 	for _, tt := range tests {

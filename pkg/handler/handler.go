@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/pool"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -193,36 +194,21 @@ func (h *Handler) dispatch(ctx context.Context, payload json.RawMessage) (string
 	return EntryEvent, res, err
 }
 
-// record counts the repositories by outcome, and an invocation error as
-// one more failure: the event behind it went back to Lambda's retries.
+// record counts the repositories by outcome. An invocation error that no
+// failed repository accounts for (a rejected payload, a baseline that
+// could not be read, a run that could not continue) is one failure.
 func (h *Handler) record(ctx context.Context, entry string, res Response, err error, d time.Duration) {
 	if h.Metrics == nil {
 		return
 	}
 	inv := metrics.Invocation{Entry: entry, Duration: d}
 	if s := res.Summary; s != nil {
-		inv.Applied, inv.WouldApply, inv.Unchanged = s.Applied, s.WouldApply, s.Unchanged
-		inv.Skipped, inv.Exempt, inv.Failed = s.Skipped, s.Exempt, s.Failed
+		inv.Tally = s.Tally
 	}
 	for _, r := range res.Results {
-		switch r.Action {
-		case enforcer.Applied:
-			inv.Applied++
-		case enforcer.WouldApply:
-			inv.WouldApply++
-		case enforcer.Unchanged:
-			inv.Unchanged++
-		case enforcer.Exempt:
-			inv.Exempt++
-		case enforcer.Failed:
-			inv.Failed++
-		default:
-			inv.Skipped++
-		}
+		inv.Count(r.Action)
 	}
-	// An invocation error is one more failure unless the repositories it
-	// is about were already counted above.
-	if err != nil && res.Summary == nil && len(res.Results) == 0 {
+	if err != nil && inv.Failed == 0 {
 		inv.Failed++
 	}
 	if err := h.Metrics.Emit(inv); err != nil {
@@ -320,42 +306,28 @@ func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Respons
 		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.Failed, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
 		return Response{}, failedError(req.Failed, 0, req.FailedUncarried)
 	}
-	var (
-		mu          sync.Mutex
-		res         Response
-		still       []string
-		notAttempts int
-		wg          sync.WaitGroup
-		sem         = make(chan struct{}, max(h.Concurrency, 1))
-	)
 	stop := h.Stop
 	if stop == nil {
 		stop = backfill.NearDeadline(ctx, max(h.StopBefore-h.Reserve, 0))
 	}
-	for _, name := range req.Failed {
-		sem <- struct{}{}
-		if ctx.Err() != nil || stop() {
-			<-sem
-			mu.Lock()
-			still, notAttempts = append(still, name), notAttempts+1
-			mu.Unlock()
-			continue
+	var (
+		mu    sync.Mutex
+		res   Response
+		still []string
+	)
+	started := pool.Run(req.Failed, h.Concurrency, func() bool { return ctx.Err() != nil || stop() }, func(_ int, name string) {
+		repo := ecrevent.Repository{RegistryID: h.AccountID, Region: h.Region, Name: name,
+			ARN: ecrevent.RepositoryARN(h.Region, h.AccountID, name)}
+		r, err := h.Enforcer.Enforce(ctx, repo)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Results = append(res.Results, r)
+		if err != nil {
+			still = append(still, name)
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			repo := ecrevent.Repository{RegistryID: h.AccountID, Region: h.Region, Name: name,
-				ARN: ecrevent.RepositoryARN(h.Region, h.AccountID, name)}
-			r, err := h.Enforcer.Enforce(ctx, repo)
-			mu.Lock()
-			defer mu.Unlock()
-			res.Results = append(res.Results, r)
-			if err != nil {
-				still = append(still, name)
-			}
-		}()
-	}
-	wg.Wait()
+	})
+	notAttempts := len(req.Failed) - started
+	still = append(still, req.Failed[started:]...)
 	if len(still) == 0 && req.FailedUncarried == 0 {
 		return res, nil
 	}
@@ -435,6 +407,8 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 	}
 	res, err := h.Enforcer.Enforce(ctx, ev.Repository)
 	if err != nil {
+		// Lambda drops the response of a failed invocation; record counts
+		// the error as the event's one failure.
 		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
 	return Response{Results: []enforcer.Result{res}}, nil
