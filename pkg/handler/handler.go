@@ -4,6 +4,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,21 +72,29 @@ type Response struct {
 }
 
 // BackfillRequest is the payload of a manual invoke, e.g.
-// {"action":"backfill","dryRun":true,"prefix":"team-a/"}. dryRun is
+// {"action":"backfill","dryRun":true,"prefix":"team-a/"}, and holds only
+// what an operator may send: any other field is refused. dryRun is
 // required, so a test invoke from the console cannot write to the whole
 // fleet by leaving it out. A run that could not finish before the
 // function's deadline returns a nextToken; invoke again with it as
-// continuationToken to resume. With selfContinue the function does that
-// itself, carrying the baseline version the run started with and the
-// repositories that failed; once the fleet is covered it queues one more
-// invocation (retryFailed) that enforces those again, with a whole
-// invocation's time for them.
+// continuationToken to resume.
 type BackfillRequest struct {
 	Action            string `json:"action"`
 	DryRun            *bool  `json:"dryRun"`
 	Prefix            string `json:"prefix"`
 	ContinuationToken string `json:"continuationToken,omitempty"`
-	SelfContinue      bool   `json:"selfContinue,omitempty"`
+}
+
+// Continuation is the payload a fleet run started by a baseline change
+// queues for its next invocation (action "continue"): the run so far,
+// carrying the baseline version it started with and the repositories that
+// failed. Once the fleet is covered the run queues one more (RetryFailed)
+// that enforces those again, with a whole invocation's time for them. Its
+// state has its own action rather than extra fields on BackfillRequest, so
+// a console invoke cannot set it by adding fields to a manual backfill.
+type Continuation struct {
+	// BackfillRequest's Action is "continue".
+	BackfillRequest
 	// BaselineVersion is the SSM parameter version the run started with;
 	// a container whose cached baseline is older reloads it first.
 	BaselineVersion int64 `json:"baselineVersion,omitempty"`
@@ -93,8 +102,8 @@ type BackfillRequest struct {
 	// enforce, at most MaxCarried; FailedUncarried counts those beyond.
 	Failed          []string `json:"failed,omitempty"`
 	FailedUncarried int      `json:"failedUncarried,omitempty"`
-	// RetryFailed marks the invocation that ends a self-continued run: it
-	// lists nothing and enforces only Failed.
+	// RetryFailed marks the invocation that ends the run: it lists
+	// nothing and enforces only Failed.
 	RetryFailed bool `json:"retryFailed,omitempty"`
 }
 
@@ -114,6 +123,9 @@ var ErrDryRunRequired = errors.New("dryRun is required: true to preview, false t
 
 // ActionBackfill is the BackfillRequest action.
 const ActionBackfill = "backfill"
+
+// actionContinue is the Continuation action.
+const actionContinue = "continue"
 
 // Handler is the Lambda entry point.
 type Handler struct {
@@ -182,12 +194,21 @@ func (h *Handler) dispatch(ctx context.Context, payload json.RawMessage) (string
 	case peek.Source == ssmevent.Source:
 		res, err := h.parameterChange(ctx, payload)
 		return EntryParameterChange, res, err
+	case peek.Action == actionContinue:
+		var c Continuation
+		if err := json.Unmarshal(payload, &c); err != nil {
+			return EntryBackfill, Response{}, fmt.Errorf("continuation: %w", err)
+		}
+		res, err := h.backfill(ctx, c)
+		return EntryBackfill, res, err
 	case peek.Action != "":
 		var req BackfillRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
 			return EntryBackfill, Response{}, fmt.Errorf("backfill request: %w", err)
 		}
-		res, err := h.backfill(ctx, req)
+		res, err := h.backfill(ctx, Continuation{BackfillRequest: req})
 		return EntryBackfill, res, err
 	}
 	res, err := h.event(ctx, payload)
@@ -216,8 +237,11 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 	}
 }
 
-func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, error) {
-	if req.Action != ActionBackfill {
+// backfill runs a manual backfill, or a fleet run's invocation (action
+// "continue"), which queues its own continuation.
+func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, error) {
+	selfContinue := req.Action == actionContinue
+	if !selfContinue && req.Action != ActionBackfill {
 		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.Failed, "reason", "unknown action "+req.Action)
 		return Response{}, fmt.Errorf("unknown action %q: the manual invoke payload supports %q", req.Action, ActionBackfill)
 	}
@@ -233,7 +257,7 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("backfill: nothing enforced: %w", err)
 	}
-	if req.SelfContinue && req.RetryFailed {
+	if selfContinue && req.RetryFailed {
 		return h.retryFailed(ctx, req)
 	}
 	// The context's deadline is already Reserve early, so the run stops
@@ -248,7 +272,7 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	h.Logger.InfoContext(ctx, "backfill summary", "prefix", req.Prefix, "dry_run", *req.DryRun, "baseline_version", version,
 		"scanned", sum.Scanned, "applied", sum.Applied, "would_apply", sum.WouldApply, "unchanged", sum.Unchanged,
 		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken)
-	if !req.SelfContinue {
+	if !selfContinue {
 		return Response{Summary: &sum}, nil
 	}
 	next := req
@@ -300,7 +324,7 @@ func carry(carried []string, uncarried int, failures []backfill.Failure) ([]stri
 // naming every one still failing or not reached before the deadline.
 // Lambda's async retries re-run this payload, which lists nothing and so
 // queues nothing; after them the on-failure destination keeps it.
-func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Response, error) {
+func (h *Handler) retryFailed(ctx context.Context, req Continuation) (Response, error) {
 	if h.AccountID == "" {
 		// Without the account a repository cannot be located by name.
 		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.Failed, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
@@ -379,7 +403,7 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 	h.Baseline.Invalidate()
 	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill")
 	apply := false
-	return h.backfill(ctx, BackfillRequest{Action: ActionBackfill, DryRun: &apply, SelfContinue: true})
+	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &apply}})
 }
 
 // event enforces the baseline on the repository an event names.

@@ -49,7 +49,7 @@ func TestHandleRecordsMetrics(t *testing.T) {
 			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
 		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}, Complete: true},
 			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}}},
-		{name: "fleet run ends with failures: counted once", payload: `{"action":"backfill","dryRun":true,"selfContinue":true}`, sum: summary,
+		{name: "fleet run ends with failures: counted once", payload: `{"action":"continue","dryRun":true}`, sum: summary,
 			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
 		{name: "backfill cannot list", payload: `{"action":"backfill","dryRun":false}`, runErr: errors.New("backfill: describe repositories: denied"),
 			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}},
