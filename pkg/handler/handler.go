@@ -257,13 +257,11 @@ func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, err
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("backfill: nothing enforced: %w", err)
 	}
-	if selfContinue && req.RetryFailed {
+	if req.RetryFailed {
 		return h.retryFailed(ctx, req)
 	}
-	// The context's deadline is already Reserve early, so the run stops
-	// StopBefore before the invocation's own deadline, as documented.
 	sum, err := h.Backfill.Run(ctx, backfill.Options{
-		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: max(h.StopBefore-h.Reserve, 0), Stop: h.Stop,
+		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: h.stopMargin(), Stop: h.Stop,
 	})
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
@@ -303,6 +301,14 @@ func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, err
 	return Response{Summary: &sum}, nil
 }
 
+// stopMargin is how long before the context's deadline a run stops
+// starting repositories: the context's deadline is already Reserve early,
+// so runs stop StopBefore before the invocation's own deadline, as
+// documented.
+func (h *Handler) stopMargin() time.Duration {
+	return max(h.StopBefore-h.Reserve, 0)
+}
+
 // carry adds this invocation's failures to those carried so far, up to
 // MaxCarried names, and counts the rest.
 func carry(carried []string, uncarried int, failures []backfill.Failure) ([]string, int) {
@@ -332,7 +338,7 @@ func (h *Handler) retryFailed(ctx context.Context, req Continuation) (Response, 
 	}
 	stop := h.Stop
 	if stop == nil {
-		stop = backfill.NearDeadline(ctx, max(h.StopBefore-h.Reserve, 0))
+		stop = backfill.NearDeadline(ctx, h.stopMargin())
 	}
 	var (
 		mu    sync.Mutex
