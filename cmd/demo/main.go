@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,10 +23,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/ecr-baseline/ecr-baseline/events"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
-	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -39,10 +40,6 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	eventsDir, err := samples.Dir()
-	if err != nil {
-		return err
-	}
 	fmt.Println("== starting moto server (stand-in for AWS)")
 	srv, err := moto.Start()
 	if err != nil {
@@ -138,7 +135,7 @@ func run(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", st.say, err)
 			}
 		}
-		payload, err := os.ReadFile(filepath.Join(eventsDir, st.event))
+		payload, err := fs.ReadFile(events.FS, st.event)
 		if err != nil {
 			return err
 		}

@@ -202,7 +202,7 @@ func TestFaultMatrix(t *testing.T) {
 					if diff := cmp.Diff(want, res.Results); diff != "" {
 						t.Errorf("results (-want +got):\n%s", diff)
 					}
-				} else if diff := cmp.Diff(&backfill.Summary{Scanned: 4, Applied: 3, Unchanged: 1, Complete: true}, res.Summary); diff != "" {
+				} else if diff := cmp.Diff(&backfill.Summary{Scanned: 4, Tally: enforcer.Tally{Applied: 3, Unchanged: 1}, Complete: true}, res.Summary); diff != "" {
 					t.Errorf("summary (-want +got):\n%s", diff)
 				}
 				rule := tt.rules["*"]

@@ -65,7 +65,7 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 			if len(q.payloads) != 1 {
 				t.Fatalf("first invocation queued %d continuations, want 1", len(q.payloads))
 			}
-			var next handler.BackfillRequest
+			var next handler.Continuation
 			if err := json.Unmarshal(q.payloads[0], &next); err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 			if len(q.payloads) != 2 {
 				t.Fatalf("the run queued %d invocations, want 2: the rest of the fleet, then the retry", len(q.payloads))
 			}
-			var last handler.BackfillRequest
+			var last handler.Continuation
 			if jerr := json.Unmarshal(q.payloads[1], &last); jerr != nil || !last.RetryFailed || len(last.Failed) == 0 {
 				t.Fatalf("last payload %s: want retryFailed with the failed repositories", q.payloads[1])
 			}

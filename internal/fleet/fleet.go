@@ -16,6 +16,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/internal/pool"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
@@ -57,24 +58,16 @@ func (f *Fleet) Seed(ctx context.Context, repos ...Repo) error {
 // tens of milliseconds), and joins the errors.
 func each[T any](items []T, fn func(T) error) error {
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		sem  = make(chan struct{}, 8)
 	)
-	for _, item := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := fn(item); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	pool.Run(items, 8, nil, func(_ int, item T) {
+		if err := fn(item); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
 	return errors.Join(errs...)
 }
 

@@ -1,43 +1,19 @@
-// Package samples reads the EventBridge samples in events/ for tests in any
-// package of the module.
+// Package samples reads the EventBridge samples embedded from events/ for
+// tests in any package of the module.
 package samples
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
-	"sort"
+	"io/fs"
 	"testing"
-)
 
-// Dir finds events/ by walking up from the working directory (a test's
-// package directory) to the module root.
-func Dir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "events"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("samples: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/ecr-baseline/ecr-baseline/events"
+)
 
 // Read returns one sample, e.g. Read(t, "create-repository.json").
 func Read(tb testing.TB, name string) []byte {
 	tb.Helper()
-	dir, err := Dir()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
+	b, err := fs.ReadFile(events.FS, name)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -47,20 +23,14 @@ func Read(tb testing.TB, name string) []byte {
 // All returns every sample in file name order.
 func All(tb testing.TB) [][]byte {
 	tb.Helper()
-	dir, err := Dir()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	// fs.Glob lists names in order.
+	files, err := fs.Glob(events.FS, "*.json")
 	if err != nil || len(files) == 0 {
-		tb.Fatalf("samples: no %s/*.json (err %v)", dir, err)
+		tb.Fatalf("samples: no events/*.json (err %v)", err)
 	}
-	sort.Strings(files)
 	out := make([][]byte, len(files))
 	for i, f := range files {
-		if out[i], err = os.ReadFile(f); err != nil {
-			tb.Fatal(err)
-		}
+		out[i] = Read(tb, f)
 	}
 	return out
 }

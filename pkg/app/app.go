@@ -30,16 +30,16 @@ const StopBefore = 30 * time.Second
 // time enough to return the error, log it and emit metrics.
 const Reserve = 2 * time.Second
 
-// OwnWriteMaxAge is how old the cached baseline may be when the function
+// ownWriteMaxAge is how old the cached baseline may be when the function
 // judges one of its own policy writes. After a baseline change, a warm
 // container can write the previous baseline until its cache expires;
 // judged against a baseline this fresh, such a write is enforced again
 // rather than passed as the function's own. It costs a warm container at
 // most one GetParameter per 10 s, and only while its own writes arrive.
-const OwnWriteMaxAge = 10 * time.Second
+const ownWriteMaxAge = 10 * time.Second
 
-// App is everything built from one configuration.
-type App struct {
+// app is everything built from one configuration.
+type app struct {
 	Backfill *backfill.Runner
 	Handler  *handler.Handler
 	// Baseline is loaded once before a CLI backfill, as the handler does.
@@ -48,7 +48,7 @@ type App struct {
 
 // New builds the engine. One rate-limited ECR client is shared by event
 // handling and backfill, so a container never exceeds the configured pace.
-func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
+func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	client := ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
 	mode := enforcer.Mode(cfg.Mode)
 	var checks []func(string) error
@@ -56,7 +56,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 		checks = append(checks, policy.RequireSids)
 	}
 	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, checks...)
-	account := AccountOf(cfg.SelfRoleARN)
+	account := accountOf(cfg.SelfRoleARN)
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
@@ -69,24 +69,24 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *App {
 		ECR: client, Enforcer: live, DryRunEnforcer: enforcerFor(true),
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
 	}
-	return &App{
+	return &app{
 		Backfill: runner,
 		Baseline: loader,
 		Handler: &handler.Handler{
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
 			ParameterName: cfg.ParameterName, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
-			Concurrency: cfg.Concurrency, OwnWriteMaxAge: OwnWriteMaxAge,
+			Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},
 	}
 }
 
-// AccountOf returns the account of an IAM role ARN
+// accountOf returns the account of an IAM role ARN
 // (arn:aws:iam::123456789012:role/name), or "" when arn is not one: then
 // the function does not know its account, and only the region of an event
 // is checked.
-func AccountOf(arn string) string {
+func accountOf(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || len(parts[4]) != 12 {
 		return ""

@@ -44,8 +44,8 @@ func TestAccountOf(t *testing.T) {
 		{"arn:aws:iam::12345:role/r", ""},
 	}
 	for _, tt := range tests {
-		if got := AccountOf(tt.arn); got != tt.want {
-			t.Errorf("AccountOf(%q) = %q, want %q", tt.arn, got, tt.want)
+		if got := accountOf(tt.arn); got != tt.want {
+			t.Errorf("accountOf(%q) = %q, want %q", tt.arn, got, tt.want)
 		}
 	}
 }
@@ -54,7 +54,7 @@ func TestAccountOf(t *testing.T) {
 // (an hour, so only invalidation or a version refreshes it) and call
 // counter.
 type container struct {
-	*App
+	*app
 	calls *moto.Counter
 	queue *queue
 }
@@ -83,7 +83,7 @@ func newContainer(t *testing.T, env ...string) *container {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.App = New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	c.app = New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	c.Handler.Continue = c.queue
 	return c
 }

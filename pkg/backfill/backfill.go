@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/pool"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 )
@@ -68,14 +69,10 @@ type Failure struct {
 
 // Summary is what a backfill run did.
 type Summary struct {
-	Scanned    int       `json:"scanned"`
-	Applied    int       `json:"applied"`
-	WouldApply int       `json:"wouldApply"`
-	Unchanged  int       `json:"unchanged"`
-	Skipped    int       `json:"skipped"`
-	Exempt     int       `json:"exempt"`
-	Failed     int       `json:"failed"`
-	Failures   []Failure `json:"failures,omitempty"`
+	Scanned int `json:"scanned"`
+	// Tally's counts are fields of the summary's JSON.
+	enforcer.Tally
+	Failures []Failure `json:"failures,omitempty"`
 	// Complete is false when the run stopped early; NextToken resumes it.
 	Complete  bool   `json:"complete"`
 	NextToken string `json:"nextToken,omitempty"`
@@ -84,32 +81,16 @@ type Summary struct {
 // Add folds another run's counts into s, for operators that resume.
 func (s *Summary) Add(o Summary) {
 	s.Scanned += o.Scanned
-	s.Applied += o.Applied
-	s.WouldApply += o.WouldApply
-	s.Unchanged += o.Unchanged
-	s.Skipped += o.Skipped
-	s.Exempt += o.Exempt
-	s.Failed += o.Failed
+	s.Tally.Add(o.Tally)
 	s.Failures = append(s.Failures, o.Failures...)
 	s.Complete, s.NextToken = o.Complete, o.NextToken
 }
 
-func (s *Summary) record(r enforcer.Result, err error) {
+func (s *Summary) record(r enforcer.Result) {
 	s.Scanned++
-	switch {
-	case err != nil:
-		s.Failed++
+	s.Count(r.Action)
+	if r.Action == enforcer.Failed {
 		s.Failures = append(s.Failures, Failure{Repository: r.Repository, Reason: r.Reason})
-	case r.Action == enforcer.Applied:
-		s.Applied++
-	case r.Action == enforcer.WouldApply:
-		s.WouldApply++
-	case r.Action == enforcer.Unchanged:
-		s.Unchanged++
-	case r.Action == enforcer.Exempt:
-		s.Exempt++
-	default:
-		s.Skipped++
 	}
 }
 
@@ -196,10 +177,11 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 		// DescribeRepositories is paged by hand, not with the SDK paginator,
 		// because the token of the current page is part of the
 		// continuation token.
-		out, err := r.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{
-			NextToken:  optional(pos.PageToken),
-			MaxResults: aws.Int32(1000),
-		})
+		in := &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(1000)}
+		if pos.PageToken != "" {
+			in.NextToken = aws.String(pos.PageToken)
+		}
+		out, err := r.ECR.DescribeRepositories(ctx, in)
 		// Cancelled while listing: what is done so far still stands.
 		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 			sum.NextToken = pos.encode()
@@ -278,45 +260,30 @@ func (r *Runner) enforcePage(ctx context.Context, repos []ecrevent.Repository, o
 	if opts.DryRun {
 		enf = r.DryRunEnforcer
 	}
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, workers)
-	)
-	handled, cut := 0, len(repos)
+	// Repositories outside the prefix are handled by being passed over.
+	var inScope []int
 	for i, repo := range repos {
-		if !strings.HasPrefix(repo.Name, opts.Prefix) {
-			handled = i + 1
-			continue
+		if strings.HasPrefix(repo.Name, opts.Prefix) {
+			inScope = append(inScope, i)
 		}
-		sem <- struct{}{}
-		if stopping() {
-			<-sem
-			break
-		}
-		handled = i + 1
-		wg.Add(1)
-		go func(i int, repo ecrevent.Repository) {
-			defer func() { <-sem; wg.Done() }()
-			res, err := enf.Enforce(ctx, repo)
-			mu.Lock()
-			defer mu.Unlock()
-			if errors.Is(err, context.Canceled) {
-				cut = min(cut, i)
-			}
-			sum.record(res, err)
-			if opts.OnResult != nil {
-				opts.OnResult(res)
-			}
-		}(i, repo)
 	}
-	wg.Wait()
+	var mu sync.Mutex
+	cut := len(repos)
+	started := pool.Run(inScope, workers, stopping, func(_, i int) {
+		res, err := enf.Enforce(ctx, repos[i])
+		mu.Lock()
+		defer mu.Unlock()
+		if errors.Is(err, context.Canceled) {
+			cut = min(cut, i)
+		}
+		sum.record(res)
+		if opts.OnResult != nil {
+			opts.OnResult(res)
+		}
+	})
+	handled := len(repos)
+	if started < len(inScope) {
+		handled = inScope[started]
+	}
 	return min(handled, cut)
-}
-
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return aws.String(s)
 }

@@ -74,7 +74,7 @@ func (r *recorder) Enforce(_ context.Context, repo ecrevent.Repository) (enforce
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, repo.Name)
 	if r.fail[repo.Name] {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError, Reason: "set policy: boom"}, errors.New("boom")
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed, Reason: "set policy: boom"}, errors.New("boom")
 	}
 	if strings.HasSuffix(repo.Name, "-ok") {
 		return enforcer.Result{Repository: repo.Name, Action: enforcer.Unchanged}, nil
@@ -99,10 +99,10 @@ func TestRunPagesAndCounts(t *testing.T) {
 		wantSeen int
 		want     Summary
 	}{
-		{name: "everything", wantSeen: 8, want: Summary{Scanned: 8, Applied: 6, Unchanged: 1, Failed: 1, Complete: true,
+		{name: "everything", wantSeen: 8, want: Summary{Scanned: 8, Tally: enforcer.Tally{Applied: 6, Unchanged: 1, Failed: 1}, Complete: true,
 			Failures: []Failure{{Repository: "team-a/bad", Reason: "set policy: boom"}}}},
-		{name: "prefix", prefix: "team-b/", wantSeen: 1, want: Summary{Scanned: 1, Applied: 1, Complete: true}},
-		{name: "dry run uses the dry-run enforcer", dryRun: true, wantSeen: 0, want: Summary{Scanned: 8, Applied: 6, Unchanged: 1, Failed: 1, Complete: true,
+		{name: "prefix", prefix: "team-b/", wantSeen: 1, want: Summary{Scanned: 1, Tally: enforcer.Tally{Applied: 1}, Complete: true}},
+		{name: "dry run uses the dry-run enforcer", dryRun: true, wantSeen: 0, want: Summary{Scanned: 8, Tally: enforcer.Tally{Applied: 6, Unchanged: 1, Failed: 1}, Complete: true,
 			Failures: []Failure{{Repository: "team-a/bad", Reason: "set policy: boom"}}}},
 	}
 	for _, tt := range tests {
@@ -246,7 +246,7 @@ func (c *canceller) Enforce(ctx context.Context, repo ecrevent.Repository) (enfo
 		c.seen = append(c.seen, repo.Name)
 		c.mu.Unlock()
 		err := fmt.Errorf("get policy: %w", ctx.Err())
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError, Reason: err.Error()}, err
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed, Reason: err.Error()}, err
 	}
 	return c.recorder.Enforce(ctx, repo)
 }

@@ -115,7 +115,7 @@ func TestBackfillOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(backfill.Summary{Scanned: 320, WouldApply: 220, Unchanged: 100, Complete: true}, dry); diff != "" {
+	if diff := cmp.Diff(backfill.Summary{Scanned: 320, Tally: enforcer.Tally{WouldApply: 220, Unchanged: 100}, Complete: true}, dry); diff != "" {
 		t.Errorf("dry run summary (-want +got):\n%s", diff)
 	}
 	if n := f.counter.Count("SetRepositoryPolicy"); n != 0 {
@@ -128,7 +128,7 @@ func TestBackfillOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(backfill.Summary{Scanned: 20, Applied: 20, Complete: true}, pre); diff != "" {
+	if diff := cmp.Diff(backfill.Summary{Scanned: 20, Tally: enforcer.Tally{Applied: 20}, Complete: true}, pre); diff != "" {
 		t.Errorf("prefix run summary (-want +got):\n%s", diff)
 	}
 	if n := f.counter.Count("SetRepositoryPolicy"); n != 20 {
@@ -150,7 +150,7 @@ func TestBackfillOnMoto(t *testing.T) {
 	if n := p.Stats("DescribeRepositories").Calls; n < 320/25 {
 		t.Errorf("%d DescribeRepositories calls, want at least one per page of 25", n)
 	}
-	if diff := cmp.Diff(backfill.Summary{Scanned: 320, Applied: 200, Unchanged: 120, Complete: true}, total); diff != "" {
+	if diff := cmp.Diff(backfill.Summary{Scanned: 320, Tally: enforcer.Tally{Applied: 200, Unchanged: 120}, Complete: true}, total); diff != "" {
 		t.Errorf("summed over %d runs (-want +got):\n%s", runs, diff)
 	}
 	if n := f.counter.Count("GetRepositoryPolicy"); n != 320 {
@@ -212,7 +212,7 @@ func TestBackfillOnMoto(t *testing.T) {
 		}
 	}
 	scanned := 320 + len(repeated)
-	if diff := cmp.Diff(backfill.Summary{Scanned: scanned, Unchanged: scanned, Complete: true}, again); diff != "" {
+	if diff := cmp.Diff(backfill.Summary{Scanned: scanned, Tally: enforcer.Tally{Unchanged: scanned}, Complete: true}, again); diff != "" {
 		t.Errorf("second full run over %d runs (-want +got):\n%s", runs, diff)
 	}
 	if n := f.counter.Count("GetRepositoryPolicy"); n != scanned {

@@ -54,8 +54,8 @@ var (
 	ErrUnsupported = errors.New("unsupported event")
 )
 
-// Envelope is the EventBridge envelope, with AWS's JSON names.
-type Envelope struct {
+// envelope is the EventBridge envelope, with AWS's JSON names.
+type envelope struct {
 	Version    string          `json:"version"`
 	ID         string          `json:"id"`
 	DetailType string          `json:"detail-type"`
@@ -67,24 +67,24 @@ type Envelope struct {
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// CloudTrailDetail holds the fields of a CloudTrail record that
+// cloudTrailDetail holds the fields of a CloudTrail record that
 // ecr-baseline reads.
-type CloudTrailDetail struct {
+type cloudTrailDetail struct {
 	EventSource        string             `json:"eventSource"`
 	EventName          string             `json:"eventName"`
 	AWSRegion          string             `json:"awsRegion"`
 	RecipientAccountID string             `json:"recipientAccountId"`
 	ErrorCode          string             `json:"errorCode,omitempty"`
 	ErrorMessage       string             `json:"errorMessage,omitempty"`
-	UserIdentity       UserIdentity       `json:"userIdentity"`
-	RequestParameters  *RequestParameters `json:"requestParameters"`
-	ResponseElements   *ResponseElements  `json:"responseElements"`
+	UserIdentity       userIdentity       `json:"userIdentity"`
+	RequestParameters  *requestParameters `json:"requestParameters"`
+	ResponseElements   *responseElements  `json:"responseElements"`
 	// ServiceEventDetails names the repository in service events.
-	ServiceEventDetails *RequestParameters `json:"serviceEventDetails"`
+	ServiceEventDetails *requestParameters `json:"serviceEventDetails"`
 }
 
-// UserIdentity is who made the call.
-type UserIdentity struct {
+// userIdentity is who made the call.
+type userIdentity struct {
 	Type           string `json:"type"`
 	PrincipalID    string `json:"principalId"`
 	ARN            string `json:"arn"`
@@ -98,10 +98,10 @@ type UserIdentity struct {
 	} `json:"sessionContext,omitempty"`
 }
 
-// Actor is the IAM identity behind the call: the role for an assumed-role
+// actor is the IAM identity behind the call: the role for an assumed-role
 // session (the Lambda's own writes come from its role), the caller's ARN
 // otherwise, or the service that acted.
-func (u UserIdentity) Actor() string {
+func (u userIdentity) actor() string {
 	if u.SessionContext != nil && u.SessionContext.SessionIssuer.ARN != "" {
 		return u.SessionContext.SessionIssuer.ARN
 	}
@@ -111,8 +111,8 @@ func (u UserIdentity) Actor() string {
 	return u.InvokedBy
 }
 
-// RequestParameters are the repository fields of an ECR request.
-type RequestParameters struct {
+// requestParameters are the repository fields of an ECR request.
+type requestParameters struct {
 	RepositoryName string `json:"repositoryName"`
 	RegistryID     string `json:"registryId"`
 	PolicyText     string `json:"policyText"`
@@ -120,8 +120,8 @@ type RequestParameters struct {
 	ResourceARN string `json:"resourceArn"`
 }
 
-// ResponseElements carry the repository ECR created.
-type ResponseElements struct {
+// responseElements carry the repository ECR created.
+type responseElements struct {
 	// PolicyText is the policy a SetRepositoryPolicy call stored.
 	PolicyText string `json:"policyText"`
 	Repository *struct {
@@ -146,7 +146,7 @@ type Event struct {
 	// DeleteRepositoryPolicy, TagResource or UntagResource.
 	EventName  string
 	Repository Repository
-	// Actor is who made the call (see UserIdentity.Actor).
+	// Actor is who made the call (see userIdentity.actor).
 	Actor string
 	// FailedCall is set when CloudTrail recorded an error: the call did
 	// not change anything, so there is nothing to enforce.
@@ -173,14 +173,14 @@ var (
 // UntagResource (the exemption tag may be gone). It returns an error
 // wrapping ErrMalformed or ErrUnsupported for anything else.
 func Parse(raw []byte) (Event, error) {
-	var env Envelope
+	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if env.Source != SourceECR || !detailTypes[env.DetailType] {
 		return Event{}, fmt.Errorf("%w: source %q, detail-type %q", ErrUnsupported, env.Source, env.DetailType)
 	}
-	var d CloudTrailDetail
+	var d cloudTrailDetail
 	if len(env.Detail) == 0 || string(env.Detail) == "null" {
 		return Event{}, fmt.Errorf("%w: event %s has no detail", ErrMalformed, env.ID)
 	}
@@ -190,7 +190,7 @@ func Parse(raw []byte) (Event, error) {
 	if !eventSources[d.EventSource] || !eventNames[d.EventName] {
 		return Event{}, fmt.Errorf("%w: event %s is %s %s", ErrUnsupported, env.ID, d.EventSource, d.EventName)
 	}
-	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.Actor()}
+	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.actor()}
 	var repo Repository
 	var arnErr error
 	if taggingEvents[d.EventName] {
@@ -199,7 +199,7 @@ func Parse(raw []byte) (Event, error) {
 		repo = repositoryOf(env, d)
 	}
 	ev.Repository = repo
-	if d.EventName == "SetRepositoryPolicy" {
+	if d.EventName == EventSetRepoPolicy {
 		ev.PolicyText = policyTextOf(d)
 	}
 	// A failed call is only logged, whatever it named.
@@ -216,13 +216,13 @@ func Parse(raw []byte) (Event, error) {
 }
 
 // repositoryOf prefers what ECR answered and falls back to what was asked.
-func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
+func repositoryOf(env envelope, d cloudTrailDetail) Repository {
 	r := Repository{Region: first(d.AWSRegion, env.Region)}
 	if d.ResponseElements != nil && d.ResponseElements.Repository != nil {
 		rr := d.ResponseElements.Repository
 		r.Name, r.RegistryID, r.ARN = rr.RepositoryName, rr.RegistryID, rr.RepositoryARN
 	}
-	for _, p := range []*RequestParameters{d.RequestParameters, d.ServiceEventDetails} {
+	for _, p := range []*requestParameters{d.RequestParameters, d.ServiceEventDetails} {
 		if p != nil {
 			r.Name = first(r.Name, p.RepositoryName)
 			r.RegistryID = first(r.RegistryID, p.RegistryID)
@@ -240,7 +240,7 @@ func repositoryOf(env Envelope, d CloudTrailDetail) Repository {
 // call was made in: the ARN decides which repository's tags are read for
 // the exemption, so a foreign one must not be taken at its word. On error
 // the repository holds what could be read, for logging a failed call.
-func taggedRepositoryOf(env Envelope, d CloudTrailDetail) (Repository, error) {
+func taggedRepositoryOf(env envelope, d cloudTrailDetail) (Repository, error) {
 	region, account := first(d.AWSRegion, env.Region), first(d.RecipientAccountID, env.Account)
 	r := Repository{Region: region, RegistryID: account}
 	if d.RequestParameters == nil || d.RequestParameters.ResourceARN == "" {
@@ -262,7 +262,7 @@ func taggedRepositoryOf(env Envelope, d CloudTrailDetail) (Repository, error) {
 }
 
 // policyTextOf prefers the policy ECR answered with over the one asked for.
-func policyTextOf(d CloudTrailDetail) string {
+func policyTextOf(d cloudTrailDetail) string {
 	var answered, asked string
 	if d.ResponseElements != nil {
 		answered = d.ResponseElements.PolicyText
@@ -295,11 +295,11 @@ func (r Repository) validate() error {
 
 // RepositoryARN builds a repository ARN in the region's partition.
 func RepositoryARN(region, registryID, name string) string {
-	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", Partition(region), region, registryID, name)
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", partition(region), region, registryID, name)
 }
 
-// Partition returns the AWS partition a region belongs to.
-func Partition(region string) string {
+// partition returns the AWS partition a region belongs to.
+func partition(region string) string {
 	switch {
 	case strings.HasPrefix(region, "cn-"):
 		return "aws-cn"

@@ -38,12 +38,12 @@ type Action string
 
 // Actions, as logged under the "action" key.
 const (
-	Applied     Action = "applied"
-	WouldApply  Action = "would-apply"
-	Unchanged   Action = "unchanged"
-	Skipped     Action = "skipped"
-	Exempt      Action = "exempt"
-	ActionError Action = "failed"
+	Applied    Action = "applied"
+	WouldApply Action = "would-apply"
+	Unchanged  Action = "unchanged"
+	Skipped    Action = "skipped"
+	Exempt     Action = "exempt"
+	Failed     Action = "failed"
 )
 
 // Mode is how the baseline combines with a repository's own policy.
@@ -97,13 +97,19 @@ type Enforcer struct {
 }
 
 // Enforce brings repo in line with the baseline. A repository that no longer
-// exists is skipped, not an error. Errors wrap their cause, so callers can
-// tell a bad baseline (policy.ErrInvalid) from an AWS failure.
+// exists is skipped, not an error. A failure comes back twice, for two
+// uses: as the Result, with Action Failed and the error's text as Reason,
+// which is what callers count and list; and as the error, which callers
+// branch on and never count. Errors wrap their cause, so callers can tell
+// a bad baseline (policy.ErrInvalid) from an AWS failure.
 func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
 	res, err := e.enforce(ctx, repo)
+	if isRepoNotFound(err) {
+		res, err = Result{Repository: repo.Name, Action: Skipped, Reason: "repository not found (deleted before enforcement)"}, nil
+	}
 	log := e.logger().With("repository", repo.Name, "registry_id", repo.RegistryID)
 	if err != nil {
-		res = Result{Repository: repo.Name, Action: ActionError, Reason: err.Error()}
+		res = Result{Repository: repo.Name, Action: Failed, Reason: err.Error()}
 		log.ErrorContext(ctx, "enforce failed", "action", res.Action, "error", err)
 		return res, fmt.Errorf("enforce %s: %w", repo.Name, err)
 	}
@@ -111,108 +117,66 @@ func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	return res, nil
 }
 
+// enforce is exempt, render, read, decide, write. Every ECR error is
+// wrapped, so Enforce finds a repository deleted meanwhile at any step.
 func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
 	res := Result{Repository: repo.Name}
 	if err := e.reachable(repo); err != nil {
 		return res, err
 	}
-	arn := repoARN(repo)
-	reason, err := e.exempt(ctx, repo.Name, arn)
-	switch {
-	case isRepoNotFound(err):
-		res.Action, res.Reason = Skipped, "repository not found (deleted before enforcement)"
-		return res, nil
-	case err != nil:
+	reason, err := e.exempt(ctx, repo.Name, repoARN(repo))
+	if err != nil {
 		return res, err
-	case reason != "":
+	}
+	if reason != "" {
 		res.Action, res.Reason = Exempt, reason
 		return res, nil
 	}
-
 	rendered, renderedDoc, err := e.render(ctx, repo)
 	if err != nil {
 		return res, err
 	}
-	// A baseline that locks the account out is refused before any read;
-	// in merge mode the merged policy is checked again below, as the
-	// repository's own statements may lock it out too.
+	// A baseline that locks the account out is refused before any read,
+	// whatever the repository holds.
 	if !e.Force {
 		if err := policy.CheckLockOut(renderedDoc); err != nil {
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
 	}
+	current, err := e.current(ctx, repo)
+	if err != nil {
+		return res, err
+	}
+	d, err := decide(current, rendered, e.mode(), e.Force, e.DryRun)
+	if err != nil {
+		return res, err
+	}
+	res.Action, res.Reason = d.Action, d.Reason
+	if d.Action != Applied {
+		return res, nil
+	}
+	if _, err := e.ECR.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{
+		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name),
+		PolicyText: aws.String(d.Policy), Force: e.Force,
+	}); err != nil {
+		return res, fmt.Errorf("set policy: %w", err)
+	}
+	return res, nil
+}
 
+// current returns the policy repo holds, "" when it has none.
+func (e *Enforcer) current(ctx context.Context, repo ecrevent.Repository) (string, error) {
 	out, err := e.ECR.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{
 		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name),
 	})
 	var noPolicy *types.RepositoryPolicyNotFoundException
-	current := ""
 	switch {
-	case isRepoNotFound(err):
-		res.Action, res.Reason = Skipped, "repository not found (deleted before enforcement)"
-		return res, nil
 	case errors.As(err, &noPolicy):
-		res.Reason = "repository had no policy"
+		return "", nil
 	case err != nil:
-		return res, fmt.Errorf("get policy: %w", err)
-	default:
-		current = aws.ToString(out.PolicyText)
+		return "", fmt.Errorf("get policy: %w", err)
 	}
-
-	want := rendered
-	if e.mode() == Merge {
-		want, err = policy.Merge(current, rendered)
-		if errors.Is(err, policy.ErrUnmergeable) {
-			// Replacing it would drop statements its team wrote; merge
-			// mode promises to keep them, so the repository is left as it
-			// is and listed for a person to fix.
-			return res, fmt.Errorf("merge: %w; left as it is (fix the policy or use replace mode)", err)
-		}
-		if err != nil {
-			return res, fmt.Errorf("merge: %w", err)
-		}
-	}
-	wantDoc, err := policy.Parse(want)
-	if err != nil {
-		return res, fmt.Errorf("policy to write: %w", err)
-	}
-	if current != "" {
-		curDoc, perr := policy.Parse(current)
-		if perr == nil && policy.Equal(curDoc, wantDoc) {
-			res.Action = Unchanged
-			return res, nil
-		}
-		res.Reason = "policy differs from baseline"
-		if perr != nil {
-			res.Reason = "stored policy unreadable: " + perr.Error()
-		}
-	}
-	// ECR refuses, without force, any policy that locks the caller out,
-	// including one whose lock-out comes from the statements merge mode
-	// keeps: without Force the write would fail on every attempt.
-	if e.mode() == Merge && !e.Force {
-		if err := policy.CheckLockOut(wantDoc); err != nil {
-			return res, fmt.Errorf("merged policy: %w", err)
-		}
-	}
-
-	if e.DryRun {
-		res.Action = WouldApply
-		return res, nil
-	}
-	_, err = e.ECR.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{
-		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name),
-		PolicyText: aws.String(want), Force: e.Force,
-	})
-	if isRepoNotFound(err) {
-		res.Action, res.Reason = Skipped, "repository not found (deleted before enforcement)"
-		return res, nil
-	}
-	if err != nil {
-		return res, fmt.Errorf("set policy: %w", err)
-	}
-	res.Action = Applied
-	return res, nil
+	return aws.ToString(out.PolicyText), nil
 }
 
 // Carries reports whether policyText, a policy this function's own role
@@ -323,6 +287,8 @@ func isRepoNotFound(err error) bool {
 	return errors.As(err, &nf)
 }
 
+// optional leaves an unknown registry out of a call, so ECR uses the
+// caller's own.
 func optional(s string) *string {
 	if s == "" {
 		return nil

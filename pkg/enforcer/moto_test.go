@@ -152,7 +152,7 @@ func TestMergeLockOutOnMoto(t *testing.T) {
 	counter.Reset()
 	e := &Enforcer{ECR: ecrClient, Baseline: fixedBaseline{text: tmpl}, Mode: Merge, Logger: quiet}
 	res, err := e.Enforce(ctx, target)
-	if !errors.Is(err, policy.ErrLockOut) || res.Action != ActionError || res.Reason != "merged policy: "+lockOutMsg {
+	if !errors.Is(err, policy.ErrLockOut) || res.Action != Failed || res.Reason != "merged policy: "+lockOutMsg {
 		t.Errorf("without force: %+v, %v; want failed with the merged lock-out", res, err)
 	}
 	if n := counter.Count("SetRepositoryPolicy"); n != 0 || stored() != lockOut {

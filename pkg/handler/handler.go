@@ -4,6 +4,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/pool"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -70,21 +72,29 @@ type Response struct {
 }
 
 // BackfillRequest is the payload of a manual invoke, e.g.
-// {"action":"backfill","dryRun":true,"prefix":"team-a/"}. dryRun is
+// {"action":"backfill","dryRun":true,"prefix":"team-a/"}, and holds only
+// what an operator may send: any other field is refused. dryRun is
 // required, so a test invoke from the console cannot write to the whole
 // fleet by leaving it out. A run that could not finish before the
 // function's deadline returns a nextToken; invoke again with it as
-// continuationToken to resume. With selfContinue the function does that
-// itself, carrying the baseline version the run started with and the
-// repositories that failed; once the fleet is covered it queues one more
-// invocation (retryFailed) that enforces those again, with a whole
-// invocation's time for them.
+// continuationToken to resume.
 type BackfillRequest struct {
 	Action            string `json:"action"`
 	DryRun            *bool  `json:"dryRun"`
 	Prefix            string `json:"prefix"`
 	ContinuationToken string `json:"continuationToken,omitempty"`
-	SelfContinue      bool   `json:"selfContinue,omitempty"`
+}
+
+// Continuation is the payload a fleet run started by a baseline change
+// queues for its next invocation (action "continue"): the run so far,
+// carrying the baseline version it started with and the repositories that
+// failed. Once the fleet is covered the run queues one more (RetryFailed)
+// that enforces those again, with a whole invocation's time for them. Its
+// state has its own action rather than extra fields on BackfillRequest, so
+// a console invoke cannot set it by adding fields to a manual backfill.
+type Continuation struct {
+	// BackfillRequest's Action is "continue".
+	BackfillRequest
 	// BaselineVersion is the SSM parameter version the run started with;
 	// a container whose cached baseline is older reloads it first.
 	BaselineVersion int64 `json:"baselineVersion,omitempty"`
@@ -92,8 +102,8 @@ type BackfillRequest struct {
 	// enforce, at most MaxCarried; FailedUncarried counts those beyond.
 	Failed          []string `json:"failed,omitempty"`
 	FailedUncarried int      `json:"failedUncarried,omitempty"`
-	// RetryFailed marks the invocation that ends a self-continued run: it
-	// lists nothing and enforces only Failed.
+	// RetryFailed marks the invocation that ends the run: it lists
+	// nothing and enforces only Failed.
 	RetryFailed bool `json:"retryFailed,omitempty"`
 }
 
@@ -113,6 +123,9 @@ var ErrDryRunRequired = errors.New("dryRun is required: true to preview, false t
 
 // ActionBackfill is the BackfillRequest action.
 const ActionBackfill = "backfill"
+
+// actionContinue is the Continuation action.
+const actionContinue = "continue"
 
 // Handler is the Lambda entry point.
 type Handler struct {
@@ -181,48 +194,42 @@ func (h *Handler) dispatch(ctx context.Context, payload json.RawMessage) (string
 	case peek.Source == ssmevent.Source:
 		res, err := h.parameterChange(ctx, payload)
 		return EntryParameterChange, res, err
+	case peek.Action == actionContinue:
+		var c Continuation
+		if err := json.Unmarshal(payload, &c); err != nil {
+			return EntryBackfill, Response{}, fmt.Errorf("continuation: %w", err)
+		}
+		res, err := h.backfill(ctx, c)
+		return EntryBackfill, res, err
 	case peek.Action != "":
 		var req BackfillRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
 			return EntryBackfill, Response{}, fmt.Errorf("backfill request: %w", err)
 		}
-		res, err := h.backfill(ctx, req)
+		res, err := h.backfill(ctx, Continuation{BackfillRequest: req})
 		return EntryBackfill, res, err
 	}
 	res, err := h.event(ctx, payload)
 	return EntryEvent, res, err
 }
 
-// record counts the repositories by outcome, and an invocation error as
-// one more failure: the event behind it went back to Lambda's retries.
+// record counts the repositories by outcome. An invocation error that no
+// failed repository accounts for (a rejected payload, a baseline that
+// could not be read, a run that could not continue) is one failure.
 func (h *Handler) record(ctx context.Context, entry string, res Response, err error, d time.Duration) {
 	if h.Metrics == nil {
 		return
 	}
 	inv := metrics.Invocation{Entry: entry, Duration: d}
 	if s := res.Summary; s != nil {
-		inv.Applied, inv.WouldApply, inv.Unchanged = s.Applied, s.WouldApply, s.Unchanged
-		inv.Skipped, inv.Exempt, inv.Failed = s.Skipped, s.Exempt, s.Failed
+		inv.Tally = s.Tally
 	}
 	for _, r := range res.Results {
-		switch r.Action {
-		case enforcer.Applied:
-			inv.Applied++
-		case enforcer.WouldApply:
-			inv.WouldApply++
-		case enforcer.Unchanged:
-			inv.Unchanged++
-		case enforcer.Exempt:
-			inv.Exempt++
-		case enforcer.ActionError:
-			inv.Failed++
-		default:
-			inv.Skipped++
-		}
+		inv.Count(r.Action)
 	}
-	// An invocation error is one more failure unless the repositories it
-	// is about were already counted above.
-	if err != nil && res.Summary == nil && len(res.Results) == 0 {
+	if err != nil && inv.Failed == 0 {
 		inv.Failed++
 	}
 	if err := h.Metrics.Emit(inv); err != nil {
@@ -230,13 +237,16 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 	}
 }
 
-func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, error) {
-	if req.Action != ActionBackfill {
-		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.ActionError, "reason", "unknown action "+req.Action)
+// backfill runs a manual backfill, or a fleet run's invocation (action
+// "continue"), which queues its own continuation.
+func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, error) {
+	selfContinue := req.Action == actionContinue
+	if !selfContinue && req.Action != ActionBackfill {
+		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.Failed, "reason", "unknown action "+req.Action)
 		return Response{}, fmt.Errorf("unknown action %q: the manual invoke payload supports %q", req.Action, ActionBackfill)
 	}
 	if req.DryRun == nil {
-		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.ActionError, "reason", ErrDryRunRequired.Error())
+		h.Logger.ErrorContext(ctx, "rejected request", "action", enforcer.Failed, "reason", ErrDryRunRequired.Error())
 		return Response{}, ErrDryRunRequired
 	}
 	// Loaded once before any repository: a baseline that cannot be read or
@@ -244,25 +254,23 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	// a GetParameter each (failures are not cached).
 	version, err := h.Baseline.Load(ctx, req.BaselineVersion)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("backfill: nothing enforced: %w", err)
 	}
-	if req.SelfContinue && req.RetryFailed {
+	if req.RetryFailed {
 		return h.retryFailed(ctx, req)
 	}
-	// The context's deadline is already Reserve early, so the run stops
-	// StopBefore before the invocation's own deadline, as documented.
 	sum, err := h.Backfill.Run(ctx, backfill.Options{
-		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: max(h.StopBefore-h.Reserve, 0), Stop: h.Stop,
+		Prefix: req.Prefix, DryRun: *req.DryRun, Token: req.ContinuationToken, StopBefore: h.stopMargin(), Stop: h.Stop,
 	})
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, err
 	}
 	h.Logger.InfoContext(ctx, "backfill summary", "prefix", req.Prefix, "dry_run", *req.DryRun, "baseline_version", version,
 		"scanned", sum.Scanned, "applied", sum.Applied, "would_apply", sum.WouldApply, "unchanged", sum.Unchanged,
 		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken)
-	if !req.SelfContinue {
+	if !selfContinue {
 		return Response{Summary: &sum}, nil
 	}
 	next := req
@@ -293,6 +301,14 @@ func (h *Handler) backfill(ctx context.Context, req BackfillRequest) (Response, 
 	return Response{Summary: &sum}, nil
 }
 
+// stopMargin is how long before the context's deadline a run stops
+// starting repositories: the context's deadline is already Reserve early,
+// so runs stop StopBefore before the invocation's own deadline, as
+// documented.
+func (h *Handler) stopMargin() time.Duration {
+	return max(h.StopBefore-h.Reserve, 0)
+}
+
 // carry adds this invocation's failures to those carried so far, up to
 // MaxCarried names, and counts the rest.
 func carry(carried []string, uncarried int, failures []backfill.Failure) ([]string, int) {
@@ -314,53 +330,39 @@ func carry(carried []string, uncarried int, failures []backfill.Failure) ([]stri
 // naming every one still failing or not reached before the deadline.
 // Lambda's async retries re-run this payload, which lists nothing and so
 // queues nothing; after them the on-failure destination keeps it.
-func (h *Handler) retryFailed(ctx context.Context, req BackfillRequest) (Response, error) {
+func (h *Handler) retryFailed(ctx context.Context, req Continuation) (Response, error) {
 	if h.AccountID == "" {
 		// Without the account a repository cannot be located by name.
-		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.ActionError, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
+		h.Logger.ErrorContext(ctx, "failed repositories not retried", "action", enforcer.Failed, "reason", "the function's account is unknown (SELF_ROLE_ARN)")
 		return Response{}, failedError(req.Failed, 0, req.FailedUncarried)
 	}
-	var (
-		mu          sync.Mutex
-		res         Response
-		still       []string
-		notAttempts int
-		wg          sync.WaitGroup
-		sem         = make(chan struct{}, max(h.Concurrency, 1))
-	)
 	stop := h.Stop
 	if stop == nil {
-		stop = backfill.NearDeadline(ctx, max(h.StopBefore-h.Reserve, 0))
+		stop = backfill.NearDeadline(ctx, h.stopMargin())
 	}
-	for _, name := range req.Failed {
-		sem <- struct{}{}
-		if ctx.Err() != nil || stop() {
-			<-sem
-			mu.Lock()
-			still, notAttempts = append(still, name), notAttempts+1
-			mu.Unlock()
-			continue
+	var (
+		mu    sync.Mutex
+		res   Response
+		still []string
+	)
+	started := pool.Run(req.Failed, h.Concurrency, func() bool { return ctx.Err() != nil || stop() }, func(_ int, name string) {
+		repo := ecrevent.Repository{RegistryID: h.AccountID, Region: h.Region, Name: name,
+			ARN: ecrevent.RepositoryARN(h.Region, h.AccountID, name)}
+		r, err := h.Enforcer.Enforce(ctx, repo)
+		mu.Lock()
+		defer mu.Unlock()
+		res.Results = append(res.Results, r)
+		if err != nil {
+			still = append(still, name)
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			repo := ecrevent.Repository{RegistryID: h.AccountID, Region: h.Region, Name: name,
-				ARN: ecrevent.RepositoryARN(h.Region, h.AccountID, name)}
-			r, err := h.Enforcer.Enforce(ctx, repo)
-			mu.Lock()
-			defer mu.Unlock()
-			res.Results = append(res.Results, r)
-			if err != nil {
-				still = append(still, name)
-			}
-		}()
-	}
-	wg.Wait()
+	})
+	notAttempts := len(req.Failed) - started
+	still = append(still, req.Failed[started:]...)
 	if len(still) == 0 && req.FailedUncarried == 0 {
 		return res, nil
 	}
 	slices.Sort(still)
-	h.Logger.ErrorContext(ctx, "backfill ended with failures", "action", enforcer.ActionError,
+	h.Logger.ErrorContext(ctx, "backfill ended with failures", "action", enforcer.Failed,
 		"repositories", still[:min(len(still), maxNamed)], "still_failing", len(still), "not_attempted", notAttempts, "failed_uncarried", req.FailedUncarried)
 	return res, failedError(still, notAttempts, req.FailedUncarried)
 }
@@ -392,7 +394,7 @@ func failedError(still []string, notAttempted, uncarried int) error {
 func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) (Response, error) {
 	ch, err := ssmevent.Parse(payload)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.Failed, "error", err)
 		return Response{}, err
 	}
 	log := h.Logger.With("event_id", ch.ID, "parameter", ch.Name, "operation", ch.Operation)
@@ -401,13 +403,13 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 		return Response{}, nil
 	}
 	if ch.Operation == "Delete" {
-		log.ErrorContext(ctx, "baseline deleted", "action", enforcer.ActionError, "reason", "repositories keep their policies; new ones will fail until the parameter exists again")
+		log.ErrorContext(ctx, "baseline deleted", "action", enforcer.Failed, "reason", "repositories keep their policies; new ones will fail until the parameter exists again")
 		return Response{}, fmt.Errorf("baseline parameter %s was deleted", ch.Name)
 	}
 	h.Baseline.Invalidate()
 	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill")
 	apply := false
-	return h.backfill(ctx, BackfillRequest{Action: ActionBackfill, DryRun: &apply, SelfContinue: true})
+	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &apply}})
 }
 
 // event enforces the baseline on the repository an event names.
@@ -421,7 +423,7 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response, error) {
 	ev, err := ecrevent.Parse(payload)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.ActionError, "error", err)
+		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("parse event: %w", err)
 	}
 	reason, err := h.skip(ctx, ev)
@@ -435,6 +437,8 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 	}
 	res, err := h.Enforcer.Enforce(ctx, ev.Repository)
 	if err != nil {
+		// Lambda drops the response of a failed invocation; record counts
+		// the error as the event's one failure.
 		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
 	return Response{Results: []enforcer.Result{res}}, nil

@@ -42,10 +42,10 @@ func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enf
 	f.calls = append(f.calls, repo)
 	f.mu.Unlock()
 	if f.err != nil {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, f.err
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, f.err
 	}
 	if f.failing[repo.Name] {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, errors.New("enforce " + repo.Name + ": set policy: denied")
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, errors.New("enforce " + repo.Name + ": set policy: denied")
 	}
 	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
 }
@@ -217,11 +217,11 @@ func TestHandleParameterChange(t *testing.T) {
 		wantContinued []string
 		wantErr       string
 	}{
-		{name: "fleet finished in one invocation", payload: change, sum: backfill.Summary{Scanned: 50, Applied: 50, Complete: true}, wantRuns: 1},
-		{name: "fleet too big: continues itself with the version it read", payload: change, sum: backfill.Summary{Scanned: 10, Applied: 10, NextToken: "tok"}, wantRuns: 1,
-			wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true,"baselineVersion":7}`}},
+		{name: "fleet finished in one invocation", payload: change, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{Applied: 50}, Complete: true}, wantRuns: 1},
+		{name: "fleet too big: continues itself with the version it read", payload: change, sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{Applied: 10}, NextToken: "tok"}, wantRuns: 1,
+			wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
 		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
-			wantRuns: 1, wantContinued: []string{`{"action":"backfill","dryRun":false,"prefix":"","continuationToken":"tok","selfContinue":true,"baselineVersion":7}`},
+			wantRuns: 1, wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`},
 			wantErr: "backfill could not queue its next invocation: AccessDenied"},
 		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
 		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1), wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
@@ -271,7 +271,7 @@ func TestHandleBackfillRequest(t *testing.T) {
 			wantOpts: []backfill.Options{{Token: "abc", StopBefore: 30 * time.Second}}, wantLoads: []int64{0}},
 		// Another container's continuation: its cache must be at least as
 		// new as the baseline the run started with.
-		{name: "continuation with the run's baseline version", payload: `{"action":"backfill","dryRun":false,"continuationToken":"abc","baselineVersion":7}`,
+		{name: "continuation with the run's baseline version", payload: `{"action":"continue","dryRun":false,"continuationToken":"abc","baselineVersion":7}`,
 			wantOpts: []backfill.Options{{Token: "abc", StopBefore: 30 * time.Second}}, wantLoads: []int64{7}},
 		{name: "dryRun left out", payload: `{"action":"backfill","prefix":"team-a/"}`,
 			wantErr: "dryRun is required: true to preview, false to apply"},
@@ -352,30 +352,30 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 	}{
 		{name: "a failure recovers on the retry",
 			sums: []backfill.Summary{
-				{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"},
-				{Failed: 1, Failures: failures("team-b/api"), NextToken: "t2"},
+				{Tally: enforcer.Tally{Failed: 1}, Failures: failures("team-a/web"), NextToken: "t1"},
+				{Tally: enforcer.Tally{Failed: 1}, Failures: failures("team-b/api"), NextToken: "t2"},
 				{Complete: true},
 			},
 			wantCarried: [][]string{{"team-a/web"}, {"team-a/web", "team-b/api"}, {"team-a/web", "team-b/api"}},
 			wantRetried: []string{"team-a/web", "team-b/api"}},
 		{name: "a failure that persists fails the last invocation",
 			sums: []backfill.Summary{
-				{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"},
-				{Failed: 1, Failures: failures("team-c/db"), Complete: true},
+				{Tally: enforcer.Tally{Failed: 1}, Failures: failures("team-a/web"), NextToken: "t1"},
+				{Tally: enforcer.Tally{Failed: 1}, Failures: failures("team-c/db"), Complete: true},
 			},
 			failing: map[string]bool{"team-a/web": true}, wantCarried: [][]string{{"team-a/web"}, {"team-a/web", "team-c/db"}},
 			wantRetried: []string{"team-a/web", "team-c/db"},
 			wantErr:     "backfill complete but 1 repositories still fail: team-a/web"},
 		{name: "without the account nothing can be retried by name",
-			sums:    []backfill.Summary{{Failed: 1, Failures: failures("team-a/web"), NextToken: "t1"}, {Complete: true}},
+			sums:    []backfill.Summary{{Tally: enforcer.Tally{Failed: 1}, Failures: failures("team-a/web"), NextToken: "t1"}, {Complete: true}},
 			account: "-", wantCarried: [][]string{{"team-a/web"}, {"team-a/web"}},
 			wantErr: "backfill complete but 1 repositories still fail: team-a/web"},
 		{name: "failures beyond the cap fail the run loudly",
-			sums:        []backfill.Summary{{Failed: len(many), Failures: failures(many...), NextToken: "t1"}, {Complete: true}},
+			sums:        []backfill.Summary{{Tally: enforcer.Tally{Failed: len(many)}, Failures: failures(many...), NextToken: "t1"}, {Complete: true}},
 			wantCarried: [][]string{many[:MaxCarried], many[:MaxCarried]}, wantRetried: many[:MaxCarried],
 			wantErr: "backfill complete but 3 failed in earlier invocations beyond the 200 carried and were not retried (see their logs)"},
 		{name: "an error names 50 repositories and counts the rest",
-			sums:        []backfill.Summary{{Failed: 60, Failures: failures(many[:60]...), NextToken: "t1"}, {Complete: true}},
+			sums:        []backfill.Summary{{Tally: enforcer.Tally{Failed: 60}, Failures: failures(many[:60]...), NextToken: "t1"}, {Complete: true}},
 			failing:     everyOne(many[:60]),
 			wantCarried: [][]string{many[:60], many[:60]}, wantRetried: many[:60],
 			wantErr: "backfill complete but 60 repositories still fail: " + strings.Join(many[:50], ", ") + " and 10 more"},
@@ -395,12 +395,12 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 			var carried [][]string
 			var retrying []bool
 			for i := 0; err == nil && i < len(cont.payloads); i++ {
-				var req BackfillRequest
+				var req Continuation
 				if jerr := json.Unmarshal([]byte(cont.payloads[i]), &req); jerr != nil {
 					t.Fatal(jerr)
 				}
-				if req.DryRun == nil || *req.DryRun || req.BaselineVersion != 3 || !req.SelfContinue {
-					t.Errorf("continuation %s: want dryRun false, baselineVersion 3, selfContinue", cont.payloads[i])
+				if req.DryRun == nil || *req.DryRun || req.BaselineVersion != 3 || req.Action != actionContinue {
+					t.Errorf("continuation %s: want dryRun false, baselineVersion 3, action continue", cont.payloads[i])
 				}
 				retrying = append(retrying, req.RetryFailed)
 				carried = append(carried, req.Failed)
@@ -462,7 +462,7 @@ func TestRetryFailedStopsAtTheDeadline(t *testing.T) {
 	h := &Handler{Enforcer: enf, Baseline: &fakeBaseline{version: 3}, AccountID: "123456789012", Region: "us-east-1",
 		StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 4,
 		Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
-	payload := `{"action":"backfill","dryRun":false,"selfContinue":true,"retryFailed":true,"failed":["team-a/web","team-b/api"]}`
+	payload := `{"action":"continue","dryRun":false,"retryFailed":true,"failed":["team-a/web","team-b/api"]}`
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := h.Handle(ctx, json.RawMessage(payload))

@@ -31,7 +31,7 @@ func (f *fakeRecorder) Emit(inv metrics.Invocation) error {
 
 func TestHandleRecordsMetrics(t *testing.T) {
 	create := sample(t, "create-repository.json")
-	summary := backfill.Summary{Scanned: 11, Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4, Complete: true,
+	summary := backfill.Summary{Scanned: 11, Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}, Complete: true,
 		Failures: []backfill.Failure{{Repository: "a", Reason: "x"}}}
 	tests := []struct {
 		name       string
@@ -41,19 +41,19 @@ func TestHandleRecordsMetrics(t *testing.T) {
 		runErr     error
 		want       metrics.Invocation
 	}{
-		{name: "applied", payload: create, want: metrics.Invocation{Entry: "event", Applied: 1}},
-		{name: "failed call skipped", payload: sample(t, "create-repository-failed.json"), want: metrics.Invocation{Entry: "event", Skipped: 1}},
-		{name: "enforcement error", payload: create, enforceErr: errors.New("boom"), want: metrics.Invocation{Entry: "event", Failed: 1}},
-		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Failed: 1}},
+		{name: "applied", payload: create, want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Applied: 1}}},
+		{name: "failed call skipped", payload: sample(t, "create-repository-failed.json"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Skipped: 1}}},
+		{name: "enforcement error", payload: create, enforceErr: errors.New("boom"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}}},
+		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}}},
 		{name: "backfill", payload: `{"action":"backfill","dryRun":false}`, sum: summary,
-			want: metrics.Invocation{Entry: "backfill", Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}},
-		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, WouldApply: 4, Unchanged: 1, Complete: true},
-			want: metrics.Invocation{Entry: "backfill", WouldApply: 4, Unchanged: 1}},
-		{name: "fleet run ends with failures: counted once", payload: `{"action":"backfill","dryRun":true,"selfContinue":true}`, sum: summary,
-			want: metrics.Invocation{Entry: "backfill", Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}},
+			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
+		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}, Complete: true},
+			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}}},
+		{name: "fleet run ends with failures: counted once", payload: `{"action":"continue","dryRun":true}`, sum: summary,
+			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
 		{name: "backfill cannot list", payload: `{"action":"backfill","dryRun":false}`, runErr: errors.New("backfill: describe repositories: denied"),
-			want: metrics.Invocation{Entry: "backfill", Failed: 1}},
-		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Failed: 1}},
+			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}},
+		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}},
 		{name: "another parameter", payload: strings.ReplaceAll(sample(t, "parameter-change.json"), "/ecr-baseline/baseline-policy", "/other"),
 			want: metrics.Invocation{Entry: "parameter-change"}},
 	}
@@ -102,7 +102,7 @@ type deadlineEnforcer struct {
 func (d *deadlineEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
 	d.deadline, d.has = ctx.Deadline()
 	if err := ctx.Err(); err != nil {
-		return enforcer.Result{Repository: repo.Name, Action: enforcer.ActionError}, err
+		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, err
 	}
 	return d.fakeEnforcer.Enforce(ctx, repo)
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 )
 
 // Namespace holds every ecr-baseline metric.
@@ -36,16 +38,17 @@ const (
 	UnitMilliseconds = "Milliseconds"
 )
 
-// Invocation is what one invocation did. Failed counts repositories that
-// could not be enforced and, once more, an invocation that returned an
-// error, so an event that went back to Lambda's retries counts too.
+// Invocation is what one invocation did: its repositories by outcome, and
+// its duration. Failed counts the repositories that could not be enforced
+// or, when the invocation returned an error that names none, that one
+// failure, so an event that went back to Lambda's retries counts too.
 type Invocation struct {
 	// Entry is what the invocation was: "event", "backfill" or
 	// "parameter-change". It is a property of the record, searchable in
 	// CloudWatch Logs Insights, not a dimension.
-	Entry                                                   string
-	Applied, Unchanged, Skipped, Exempt, Failed, WouldApply int
-	Duration                                                time.Duration
+	Entry string
+	enforcer.Tally
+	Duration time.Duration
 }
 
 // Emitter writes one EMF record per Emit.

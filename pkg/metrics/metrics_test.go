@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 )
 
 func TestEmit(t *testing.T) {
@@ -22,13 +24,13 @@ func TestEmit(t *testing.T) {
 	}{
 		{
 			name: "event in Lambda", functionName: "ecr-baseline-enforcer",
-			inv: Invocation{Entry: "event", Applied: 1, Duration: 1500 * time.Microsecond},
+			inv: Invocation{Entry: "event", Tally: enforcer.Tally{Applied: 1}, Duration: 1500 * time.Microsecond},
 			want: `{"_aws":{"Timestamp":1795000000123,"CloudWatchMetrics":[{"Namespace":"EcrBaseline","Dimensions":[["FunctionName"]],` + allMetrics + `}]},` +
 				`"FunctionName":"ecr-baseline-enforcer","Entry":"event","Applied":1,"Unchanged":0,"Skipped":0,"Exempt":0,"Failed":0,"WouldApply":0,"Duration":1.5}`,
 		},
 		{
 			name: "backfill without a function name: no dimension",
-			inv:  Invocation{Entry: "backfill", Applied: 3, Unchanged: 4, Skipped: 1, Exempt: 2, Failed: 5, WouldApply: 6, Duration: 2 * time.Minute},
+			inv:  Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 3, Unchanged: 4, Skipped: 1, Exempt: 2, Failed: 5, WouldApply: 6}, Duration: 2 * time.Minute},
 			want: `{"_aws":{"Timestamp":1795000000123,"CloudWatchMetrics":[{"Namespace":"EcrBaseline","Dimensions":[[]],` + allMetrics + `}]},` +
 				`"Entry":"backfill","Applied":3,"Unchanged":4,"Skipped":1,"Exempt":2,"Failed":5,"WouldApply":6,"Duration":120000}`,
 		},
@@ -108,7 +110,7 @@ func TestEmitWritesWholeLines(t *testing.T) {
 	var out bytes.Buffer
 	e := New(&out, "f")
 	for range 3 {
-		if err := e.Emit(Invocation{Entry: "event", Skipped: 1}); err != nil {
+		if err := e.Emit(Invocation{Entry: "event", Tally: enforcer.Tally{Skipped: 1}}); err != nil {
 			t.Fatal(err)
 		}
 	}
