@@ -36,7 +36,7 @@ const (
 	ServerError  Fault = "server-error"  // 500 ServerException
 	AccessDenied Fault = "access-denied" // 400 AccessDeniedException
 	Drop         Fault = "drop"          // connection closed without a response
-	Slow         Fault = "slow"          // answer after Rule.SlowBy
+	Slow         Fault = "slow"          // answer after Rule.SlowBy; through InstantTimeouts, time out at once
 )
 
 // instantHeader marks a request sent through InstantTimeouts: the proxy
