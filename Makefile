@@ -46,6 +46,16 @@ lint: ## gofmt and go vet
 test: tools lint build ## run every test: unit, moto integration, Lambda Runtime API, CDK
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) test -race -count=1 ./...
 
+# The packages whose tests run against moto server or race goroutines:
+# those a loaded machine or an unlucky schedule would make flaky, if any
+# depended on either.
+FLAKY_PKGS := ./cmd/demo ./functions/enforcer ./internal/faultmatrix ./internal/faultproxy ./internal/scenarios \
+	./pkg/app ./pkg/backfill ./pkg/baseline ./pkg/cli ./pkg/enforcer ./pkg/handler
+
+.PHONY: test-flaky
+test-flaky: tools ## run the moto integration and concurrency tests 3 times (-race -count=3): check before committing
+	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) test -race -count=3 $(FLAKY_PKGS)
+
 .PHONY: demo
 demo: tools ## start moto, enforce events/ through the bootstrap binary, print the policy
 	MOTO_SERVER=$(CURDIR)/$(VENV)/bin/moto_server $(GO) run ./cmd/demo

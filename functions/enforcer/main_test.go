@@ -39,12 +39,40 @@ func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// wrote, when a reader waits, is closed by the next write.
+	wrote chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wrote != nil {
+		close(s.wrote)
+		s.wrote = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor blocks until the logs so far satisfy cond, waking at each
+// write rather than polling a clock; it reports false if ctx ends first.
+func (s *syncBuffer) waitFor(ctx context.Context, cond func(logs string) bool) bool {
+	for {
+		s.mu.Lock()
+		if cond(s.b.String()) {
+			s.mu.Unlock()
+			return true
+		}
+		if s.wrote == nil {
+			s.wrote = make(chan struct{})
+		}
+		wrote := s.wrote
+		s.mu.Unlock()
+		select {
+		case <-wrote:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -223,20 +251,27 @@ func TestBootstrapRefusesBadConfiguration(t *testing.T) {
 // big for one invocation: the function re-enforces what fits before its
 // deadline, then invokes itself through the Lambda Invoke API (served here
 // by the emulator) until the run is complete.
+//
+// Its subject is real time: the built binary, whose only stop decision is
+// the Lambda deadline, continues itself end to end. So it paces writes
+// and gives each invocation a real deadline, and takes about 8 s. Every
+// test of what a stopped run does next stops it by count instead
+// (Handler.Stop, backfill.Options.Stop).
 func TestBootstrapContinuesFleetRunItself(t *testing.T) {
 	ctx := context.Background()
-	const size = 30
+	const size = 16
 	repos := make([]fleet.Repo, size)
 	for i := range repos {
 		repos[i].Name = fmt.Sprintf("fleet/r%02d", i)
 	}
 	seed(t, repos...)
 	rt := newRuntime(t)
-	// One repository at a time and at most 2 writes a second, with 5 s
+	// One repository at a time and at most 2 writes a second, with 3 s
 	// before the stop margin (counted from queueing, so a loaded machine
-	// still has seconds of work): no invocation can do more than 11, so
-	// the run continues itself at least twice.
-	rt.AsyncTimeout = app.StopBefore + 5*time.Second
+	// still has seconds of work): no invocation can do more than 7, so
+	// the run continues itself at least twice, whatever the machine's
+	// speed (a slower one only does fewer per invocation).
+	rt.AsyncTimeout = app.StopBefore + 3*time.Second
 	runFunction(t, rt, "BASELINE_PARAMETER_NAME=/ecr-baseline/baseline-policy",
 		"BACKFILL_CONCURRENCY=1", "ECR_WRITE_TPS=2", "AWS_ENDPOINT_URL_LAMBDA=http://"+rt.Addr())
 

@@ -60,9 +60,12 @@ func TestBootstrapEmitsMetrics(t *testing.T) {
 	}
 
 	// stdout reaches the buffer through a pipe, after the response: wait
-	// for the last record before reading them all.
-	for wait := time.Now().Add(10 * time.Second); strings.Count(logs.String(), `"_aws"`) < len(invocations) && time.Now().Before(wait); {
-		time.Sleep(10 * time.Millisecond)
+	// for the last record before reading them all (the timeout only
+	// bounds a failing run).
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !logs.waitFor(wctx, func(l string) bool { return strings.Count(l, `"_aws"`) >= len(invocations) }) {
+		t.Errorf("%d EMF records after 30 s, want %d", strings.Count(logs.String(), `"_aws"`), len(invocations))
 	}
 	var got []counts
 	for _, line := range strings.Split(logs.String(), "\n") {

@@ -11,6 +11,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 )
 
 // TestCallsEndBeforeLambdaDeadline gives an event a short Lambda deadline
@@ -19,9 +20,13 @@ import (
 // call. The handler cuts app.Reserve from the Lambda deadline for every
 // call: the invocation returns its error while Lambda still waits for it,
 // instead of being killed as timed out, and Lambda's retry keeps the event.
+//
+// Its subject is real time, the Lambda deadline, so it waits for one: the
+// invocation lasts 1.5 s, the time its deadline leaves after the reserve.
 func TestCallsEndBeforeLambdaDeadline(t *testing.T) {
-	r := newRig(t, map[string]fp.Rule{"SetRepositoryPolicy": {FaultRate: 1, Fault: fp.Slow, SlowBy: time.Minute}}, 0,
+	r := newRig(t, map[string]fp.Rule{"SetRepositoryPolicy": {FaultRate: 1, Fault: fp.Slow, SlowBy: time.Minute}},
 		fleet.Repo{Name: "team-a/web"})
+	r.h = newHandler(t, r.proxy.URL, awsconfig.HTTPClient(awsconfig.AttemptTimeout))
 	lambdaCtx, cancel := context.WithTimeout(context.Background(), app.Reserve+1500*time.Millisecond)
 	defer cancel()
 

@@ -49,10 +49,10 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 			if tt.gather {
 				rules["GetRepositoryPolicy"] = fp.Rule{Gather: 2}
 			}
-			r := newRig(t, rules, 0, fleet.Repo{Name: "team-a/web", Policy: tt.seeded})
+			r := newRig(t, rules, fleet.Repo{Name: "team-a/web", Policy: tt.seeded})
 			handlers := []*handler.Handler{r.h, r.h}
 			if tt.containers == 2 {
-				handlers[1] = newHandler(t, r.proxy.URL, 0)
+				handlers[1] = newHandler(t, r.proxy.URL, instantTimeouts())
 			}
 			payload := json.RawMessage(samples.Read(t, tt.event))
 			var (

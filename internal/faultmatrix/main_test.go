@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -35,12 +36,9 @@ var server *moto.Server
 func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 
 const (
-	// slowAttempt is the attempt timeout in rows with the Slow fault: far
-	// above moto's answers (tens of milliseconds idle, some hundreds on a
-	// loaded 2-core CI machine), far below slowBy. Other rows keep the
-	// production awsconfig.AttemptTimeout.
-	slowAttempt = 750 * time.Millisecond
-	slowBy      = 10 * time.Second
+	// slowBy is how long the proxy would hold a Slow call; the handlers'
+	// clients never wait for it (see newHandler).
+	slowBy = 10 * time.Second
 	// maxBackoff shortens the SDK's backoff (up to 20 s in production) so
 	// eight attempts take milliseconds; the number of attempts is unchanged.
 	maxBackoff = 5 * time.Millisecond
@@ -54,9 +52,9 @@ type rig struct {
 	h     *handler.Handler
 }
 
-// newRig resets moto, seeds repos and starts a proxy with rules. Calls
-// time out after attempt (0 keeps awsconfig.AttemptTimeout).
-func newRig(t *testing.T, rules map[string]faultproxy.Rule, attempt time.Duration, repos ...fleet.Repo) *rig {
+// newRig resets moto, seeds repos and starts a proxy with rules, and a
+// function instance whose attempts the Slow faults time out at once.
+func newRig(t *testing.T, rules map[string]faultproxy.Rule, repos ...fleet.Repo) *rig {
 	t.Helper()
 	ctx := context.Background()
 	if err := server.Reset(); err != nil {
@@ -74,22 +72,29 @@ func newRig(t *testing.T, rules map[string]faultproxy.Rule, attempt time.Duratio
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.proxy.Close() })
-	r.h = newHandler(t, r.proxy.URL, attempt)
+	r.h = newHandler(t, r.proxy.URL, instantTimeouts())
 	return r
 }
 
+// instantTimeouts is an HTTP client with the production attempt timeout,
+// under which a call the proxy holds as Slow times out at once: the
+// matrix is about what follows a timed-out attempt, not about waiting for
+// one (faultproxy's TestInstantTimeoutsMatchAttemptTimeout checks the
+// stand-in against a real timeout).
+func instantTimeouts() aws.HTTPClient {
+	return &http.Client{Timeout: awsconfig.AttemptTimeout, Transport: faultproxy.InstantTimeouts(http.DefaultTransport.(*http.Transport).Clone())}
+}
+
 // newHandler is one function instance (one Lambda container) with the
-// production configuration, reaching AWS at endpoint; env ("KEY=value")
-// overrides it.
-func newHandler(t *testing.T, endpoint string, attempt time.Duration, env ...string) *handler.Handler {
+// production configuration, reaching AWS at endpoint through client; env
+// ("KEY=value") overrides it.
+func newHandler(t *testing.T, endpoint string, client aws.HTTPClient, env ...string) *handler.Handler {
 	t.Helper()
 	awsCfg, err := moto.Config(context.Background(), endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if attempt > 0 {
-		awsCfg.HTTPClient = awsconfig.HTTPClient(attempt)
-	}
+	awsCfg.HTTPClient = client
 	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
 	// The function's defaults (exemption tag on, so ListTagsForResource is
 	// called too), with pacing out of the way.
@@ -131,7 +136,7 @@ func transportErrorFits(fault faultproxy.Fault, transport string) bool {
 	case faultproxy.Drop:
 		return transport == "EOF" || strings.HasSuffix(transport, "connection reset by peer")
 	case faultproxy.Slow:
-		return strings.Contains(transport, "Client.Timeout exceeded") || transport == "context deadline exceeded"
+		return transport == "context deadline exceeded"
 	}
 	return transport == ""
 }

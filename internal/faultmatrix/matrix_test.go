@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -80,12 +79,8 @@ const (
 )
 
 // The transient rows fail every operation's first calls: all but the last
-// of the SDK's attempts, or three for slow calls (each costs an attempt
-// timeout, and three already prove the timeout is retried).
-const (
-	transient     = awsconfig.MaxAttempts - 1
-	transientSlow = 3
-)
+// of the SDK's attempts.
+const transient = awsconfig.MaxAttempts - 1
 
 type row struct {
 	entry, fault, mode string
@@ -118,11 +113,7 @@ func once(op string, f fp.Fault) map[string]fp.Rule {
 func common(entry string, failedWrite outcome, failed int) []row {
 	var rows []row
 	for _, f := range []fp.Fault{fp.Throttle, fp.ServerError, fp.Drop, fp.Slow} {
-		n := transient
-		if f == fp.Slow {
-			n = transientSlow
-		}
-		rows = append(rows, row{entry, string(f), fmt.Sprintf("first %d calls of every operation", n), every(f, n), retried, "", 0})
+		rows = append(rows, row{entry, string(f), fmt.Sprintf("first %d calls of every operation", transient), every(f, transient), retried, "", 0})
 	}
 	rows = append(rows, row{entry, "access-denied", "first SetRepositoryPolicy", once("SetRepositoryPolicy", fp.AccessDenied), failedWrite, setPolicy + denied, min(failed, 1)})
 	for _, f := range []struct {
@@ -185,11 +176,7 @@ func TestFaultMatrix(t *testing.T) {
 	for _, tt := range matrix {
 		t.Run(fmt.Sprintf("%s/%s/%s", tt.entry, tt.fault, tt.mode), func(t *testing.T) {
 			e := paths[tt.entry]
-			attempt := time.Duration(0)
-			if tt.fault == "slow" {
-				attempt = slowAttempt
-			}
-			r := newRig(t, tt.rules, attempt, e.repos...)
+			r := newRig(t, tt.rules, e.repos...)
 			res, err := r.handle(e.payload)
 
 			switch tt.want {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	fp "github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
@@ -43,11 +42,7 @@ func TestMixedFaultsBackfill(t *testing.T) {
 		// proves that); here the list meets only faults that retry.
 		"DescribeRepositories": {FaultRate: 0.1, Faults: []fp.Fault{fp.Throttle, fp.ServerError, fp.Slow, fp.Drop}, SlowBy: slowBy},
 	}
-	// moto lists 500 repositories in 100-150 ms on an idle machine, too
-	// close to slowAttempt on a loaded CI machine; a generous timeout
-	// keeps every answer moto gives inside it, so only the Slow fault
-	// times out.
-	r := newRig(t, rules, 2*time.Second, repos...)
+	r := newRig(t, rules, repos...)
 
 	res, err := r.handle([]byte(`{"action":"backfill","dryRun":false}`))
 	if err != nil {

@@ -7,12 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	fp "github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
-	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 )
 
@@ -32,7 +30,7 @@ func (q *queue) Continue(_ context.Context, payload []byte) error {
 // returns an error naming them, which Lambda retries without starting a
 // new run.
 func TestFleetRunRetriesFailures(t *testing.T) {
-	const size = 6
+	const size, firstCovers = 6, 3
 	repos := make([]fleet.Repo, size)
 	for i := range repos {
 		repos[i].Name = fmt.Sprintf("fleet/r%d", i)
@@ -49,18 +47,21 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, tt.rules, 0, repos...)
-			// One repository at a time, two writes a second: the first
-			// invocation's second of work cannot cover the fleet.
-			r.h = newHandler(t, r.proxy.URL, 0, "BACKFILL_CONCURRENCY=1", "ECR_WRITE_TPS=2", "EXEMPT_TAG=",
+			r := newRig(t, tt.rules, repos...)
+			r.h = newHandler(t, r.proxy.URL, instantTimeouts(), "BACKFILL_CONCURRENCY=1", "EXEMPT_TAG=",
 				"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole")
 			q := &queue{}
 			r.h.Continue = q
-			ctx, cancel := context.WithTimeout(context.Background(), app.StopBefore+time.Second)
-			defer cancel()
-			_, err := r.h.Handle(ctx, samples.Read(t, "parameter-change.json"))
+			// The first invocation stops, as at its deadline, once it has
+			// read firstCovers policies: one repository at a time, so it
+			// covers exactly those and leaves the rest to its continuation.
+			r.h.Stop = func() bool { return r.proxy.Stats("GetRepositoryPolicy").Calls >= firstCovers }
+			first, err := r.h.Handle(context.Background(), samples.Read(t, "parameter-change.json"))
 			if err != nil {
 				t.Fatalf("first invocation: %v", err)
+			}
+			if s := first.Summary; s == nil || s.Scanned != firstCovers || s.Complete {
+				t.Fatalf("first invocation: summary %+v; want %d scanned, not complete", s, firstCovers)
 			}
 			if len(q.payloads) != 1 {
 				t.Fatalf("first invocation queued %d continuations, want 1", len(q.payloads))
@@ -73,9 +74,10 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 				t.Fatalf("continuation %s carries no failed repository", q.payloads[0])
 			}
 
-			// Deliver each queued payload, with no deadline: the first
-			// covers the rest of the fleet and queues the run's last
+			// Deliver each queued payload, with nothing to stop them: the
+			// first covers the rest of the fleet and queues the run's last
 			// invocation, which retries the failed repositories.
+			r.h.Stop = nil
 			for delivered := 0; err == nil && delivered < len(q.payloads); delivered++ {
 				_, err = r.handle(q.payloads[delivered])
 			}

@@ -36,8 +36,13 @@ const (
 	ServerError  Fault = "server-error"  // 500 ServerException
 	AccessDenied Fault = "access-denied" // 400 AccessDeniedException
 	Drop         Fault = "drop"          // connection closed without a response
-	Slow         Fault = "slow"          // answer after Rule.SlowBy
+	Slow         Fault = "slow"          // answer after Rule.SlowBy; through InstantTimeouts, time out at once
 )
+
+// instantHeader marks a request sent through InstantTimeouts: the proxy
+// answers a Slow fault on it at once, with this header set, instead of
+// holding it.
+const instantHeader = "X-Faultproxy-Instant-Timeout"
 
 // Rule shapes one operation's traffic; the zero Rule passes it through.
 type Rule struct {
@@ -224,6 +229,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	instant := r.Header.Get(instantHeader) != ""
+	r.Header.Del(instantHeader)
 	rule, fault, g := p.decide(operation(r))
 	if rule.Latency > 0 {
 		time.Sleep(rule.Latency)
@@ -253,6 +260,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		awsError(w, http.StatusBadGateway, "ServerException", "connection could not be dropped")
 		return
 	case Slow:
+		if instant {
+			p.ready(g)
+			w.Header().Set(instantHeader, "held")
+			w.WriteHeader(http.StatusGatewayTimeout)
+			return
+		}
 		select {
 		case <-time.After(rule.SlowBy):
 		case <-r.Context().Done():

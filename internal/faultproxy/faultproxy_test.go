@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 )
 
 // backend stands in for moto: it answers every call with 200 and counts.
@@ -72,33 +73,39 @@ func call(client *http.Client, url, op string) answer {
 
 func TestFailFirst(t *testing.T) {
 	ok := answer{Status: 200}
+	plain := &http.Client{Transport: &http.Transport{}}
 	tests := []struct {
-		name        string
-		rule        Rule
+		name string
+		rule Rule
+		// client is the HTTP client the calls are made with.
+		client      *http.Client
 		want        []answer
 		wantBackend int32
 	}{
-		{"throttle", Rule{FailFirst: 2, Fault: Throttle},
+		{"throttle", Rule{FailFirst: 2, Fault: Throttle}, plain,
 			[]answer{{400, "ThrottlingException", ""}, {400, "ThrottlingException", ""}, ok, ok}, 2},
-		{"server error", Rule{FailFirst: 1, Fault: ServerError},
+		{"server error", Rule{FailFirst: 1, Fault: ServerError}, plain,
 			[]answer{{500, "ServerException", ""}, ok, ok}, 2},
-		{"access denied", Rule{FailFirst: 1, Fault: AccessDenied},
+		{"access denied", Rule{FailFirst: 1, Fault: AccessDenied}, plain,
 			[]answer{{400, "AccessDeniedException", ""}, ok}, 1},
-		{"drop", Rule{FailFirst: 2, Fault: Drop},
+		{"drop", Rule{FailFirst: 2, Fault: Drop}, plain,
 			[]answer{{Err: "EOF"}, {Err: "EOF"}, ok}, 1},
 		// The client gives up long before the proxy would answer; the
-		// call never reaches the backend.
-		{"slow", Rule{FailFirst: 1, Fault: Slow, SlowBy: time.Minute},
+		// call never reaches the backend. Its subject is a real timeout,
+		// so it waits for one, 100 ms: a minute apart from SlowBy.
+		{"slow", Rule{FailFirst: 1, Fault: Slow, SlowBy: time.Minute}, &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{}},
+			[]answer{{Err: "timeout"}, ok}, 1},
+		// The same call through InstantTimeouts times out at once.
+		{"slow, instant timeouts", Rule{FailFirst: 1, Fault: Slow, SlowBy: time.Minute}, &http.Client{Transport: InstantTimeouts(&http.Transport{})},
 			[]answer{{Err: "timeout"}, ok}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, served := backend(t)
 			p := start(t, srv.URL, map[string]Rule{"SetRepositoryPolicy": tt.rule})
-			client := &http.Client{Timeout: time.Second, Transport: &http.Transport{}}
 			var got []answer
 			for range tt.want {
-				got = append(got, call(client, p.URL, "SetRepositoryPolicy"))
+				got = append(got, call(tt.client, p.URL, "SetRepositoryPolicy"))
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("answers (-want +got):\n%s", diff)
@@ -111,7 +118,7 @@ func TestFailFirst(t *testing.T) {
 				t.Errorf("backend served %d calls, want %d", n, tt.wantBackend)
 			}
 			// Other operations are untouched.
-			if a := call(client, p.URL, "GetRepositoryPolicy"); a != ok {
+			if a := call(tt.client, p.URL, "GetRepositoryPolicy"); a != ok {
 				t.Errorf("another operation got %+v", a)
 			}
 		})
@@ -139,14 +146,22 @@ func TestFaultMix(t *testing.T) {
 }
 
 func TestGather(t *testing.T) {
-	srv, served := backend(t)
+	// The backend tells when it has answered the first call, so the test
+	// waits for that, not for a clock.
+	var served atomic.Int32
+	firstServed := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == 1 {
+			defer close(firstServed)
+		}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(srv.Close)
 	p := start(t, srv.URL, map[string]Rule{"GetRepositoryPolicy": {Gather: 2}})
 	client := &http.Client{Transport: &http.Transport{}}
 	first := make(chan answer, 1)
 	go func() { first <- call(client, p.URL, "GetRepositoryPolicy") }()
-	for served.Load() < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	<-firstServed
 	// The backend has served the first call; its caller must not have the
 	// answer until the second call has been served too.
 	select {
@@ -304,5 +319,61 @@ func TestPageSizeBadToken(t *testing.T) {
 	var invalid *types.InvalidParameterException
 	if !errors.As(err, &invalid) {
 		t.Fatalf("error = %v, want InvalidParameterException", err)
+	}
+}
+
+// TestInstantTimeoutsMatchAttemptTimeout sends a policy write that the
+// proxy always holds through the real SDK twice: once with a real attempt
+// timeout, the one place the fault matrix's stand-in is checked against
+// the real thing, and once through InstantTimeouts. Both must retry every
+// attempt and end with the same error: the same words up to the
+// transport's, and a timeout. The real one waits 100 ms per attempt; the
+// proxy would hold each call a minute, so no machine is slow enough to
+// make the two disagree.
+func TestInstantTimeoutsMatchAttemptTimeout(t *testing.T) {
+	srv, served := backend(t)
+	p := start(t, srv.URL, map[string]Rule{"SetRepositoryPolicy": {FaultRate: 1, Fault: Slow, SlowBy: time.Minute}})
+	cfg, err := moto.Config(context.Background(), p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sent = `exceeded maximum number of attempts, 8, https response error StatusCode: 0, RequestID: , request send failed, Post "PROXY/": `
+	tests := []struct {
+		name string
+		http aws.HTTPClient
+		// wantTransport is the transport's words, "" for any timeout.
+		wantTransport string
+	}{
+		// net/http words a real timeout three ways, depending on which of
+		// its goroutines notices it first: "context deadline exceeded",
+		// "net/http: request canceled (Client.Timeout exceeded while
+		// awaiting headers)" or the first followed by that parenthesis.
+		{"attempt timeout", awsconfig.HTTPClient(100 * time.Millisecond), ""},
+		{"instant timeouts", &http.Client{Timeout: awsconfig.AttemptTimeout, Transport: InstantTimeouts(http.DefaultTransport.(*http.Transport).Clone())},
+			"context deadline exceeded"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p.ResetStats()
+			client := ecr.NewFromConfig(cfg, func(o *ecr.Options) {
+				o.HTTPClient = tt.http
+				o.Retryer = awsconfig.NewRetryer(5 * time.Millisecond)
+			})
+			_, err := client.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("team-a/web"), PolicyText: aws.String("{}")})
+			if err == nil {
+				t.Fatal("the write succeeded; want it timed out")
+			}
+			var timeout interface{ Timeout() bool }
+			_, transport, found := strings.Cut(strings.ReplaceAll(err.Error(), p.URL, "PROXY"), sent)
+			if !found || !errors.As(err, &timeout) || !timeout.Timeout() || (tt.wantTransport != "" && transport != tt.wantTransport) {
+				t.Errorf("error %v; want a timeout, ending %s%s", err, sent, tt.wantTransport)
+			}
+			if diff := cmp.Diff(Stats{Calls: awsconfig.MaxAttempts, Faults: awsconfig.MaxAttempts}, p.Stats("SetRepositoryPolicy")); diff != "" {
+				t.Errorf("every attempt timed out and was retried; stats (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if n := served.Load(); n != 0 {
+		t.Errorf("backend served %d calls, want none: every one was held", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,14 +63,12 @@ func (p *pagedLister) DescribeRepositories(_ context.Context, in *ecr.DescribeRe
 // recorder enforces nothing; it records which repositories it saw and
 // fails the ones named in fail.
 type recorder struct {
-	mu    sync.Mutex
-	seen  []string
-	fail  map[string]bool
-	delay time.Duration
+	mu   sync.Mutex
+	seen []string
+	fail map[string]bool
 }
 
 func (r *recorder) Enforce(_ context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
-	time.Sleep(r.delay)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen = append(r.seen, repo.Name)
@@ -129,11 +128,15 @@ func TestRunPagesAndCounts(t *testing.T) {
 }
 
 // TestRunResumesWithoutGapsOrRepeats stops runs early again and again and
-// checks that together they enforce every repository exactly once.
+// checks that together they enforce every repository exactly once. Each
+// run is told to stop once perRun of its repositories have finished: not
+// a multiple of the page size, so runs stop inside pages, and with 4
+// workers a run starts at most 3 more before it sees the stop.
 func TestRunResumesWithoutGapsOrRepeats(t *testing.T) {
+	const perRun = 20
 	all := names(60, "r")
 	lister := &pagedLister{names: all, size: 7}
-	rec := &recorder{delay: 10 * time.Millisecond}
+	rec := &recorder{}
 	r := &Runner{ECR: lister, Enforcer: rec, DryRunEnforcer: rec, Concurrency: 4}
 	var total Summary
 	token, runs := "", 0
@@ -142,13 +145,15 @@ func TestRunResumesWithoutGapsOrRepeats(t *testing.T) {
 		if runs > 1000 {
 			t.Fatal("no progress after 1000 runs")
 		}
-		// A deadline 200 ms away with StopBefore 150 ms leaves time to start
-		// about 20 of the 60 repositories.
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		sum, err := r.Run(ctx, Options{Token: token, StopBefore: 150 * time.Millisecond})
-		cancel()
+		var finished atomic.Int32
+		sum, err := r.Run(context.Background(), Options{Token: token,
+			Stop:     func() bool { return finished.Load() >= perRun },
+			OnResult: func(enforcer.Result) { finished.Add(1) }})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !sum.Complete && (sum.Scanned < perRun || sum.Scanned > perRun+3) {
+			t.Fatalf("run %d stopped after %d repositories, want %d to %d", runs, sum.Scanned, perRun, perRun+3)
 		}
 		total.Add(sum)
 		if sum.Complete {
@@ -159,8 +164,8 @@ func TestRunResumesWithoutGapsOrRepeats(t *testing.T) {
 		}
 		token = sum.NextToken
 	}
-	if runs < 3 {
-		t.Errorf("finished in %d runs; the deadline did not stop it early", runs)
+	if runs < len(all)/(perRun+3) {
+		t.Errorf("finished in %d runs; each should stop after %d to %d repositories", runs, perRun, perRun+3)
 	}
 	seen := append([]string(nil), rec.seen...)
 	sort.Strings(seen)
@@ -385,6 +390,10 @@ func TestRunErrors(t *testing.T) {
 			wantErr: "backfill: describe repositories: AccessDeniedException"},
 		{name: "cancelled before it starts", lister: &pagedLister{names: []string{"a"}, size: 1}, cancelled: true,
 			wantErr: "backfill: context canceled", wantIs: context.Canceled},
+		{name: "told to stop before it starts", lister: &pagedLister{names: []string{"a"}}, opts: Options{Stop: func() bool { return true }},
+			wantErr: "backfill: no time to enforce any repository: ", wantPrefix: true, wantIs: ErrNoTime},
+		// Without Stop the deadline decides: a second away against a
+		// minute's margin, which no clock reading during the test changes.
 		{name: "started inside the stop margin", lister: &pagedLister{names: []string{"a"}}, opts: Options{StopBefore: time.Minute},
 			timeout: time.Second, wantErr: "backfill: no time to enforce any repository: ", wantPrefix: true, wantIs: ErrNoTime},
 	}

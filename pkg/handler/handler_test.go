@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +58,31 @@ func sample(t *testing.T, name string) string {
 	return string(samples.Read(t, name))
 }
 
+// logLine is what the tests check of a log line.
+type logLine struct {
+	Message string          `json:"message"`
+	Action  enforcer.Action `json:"action,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// logLines reads every JSON line the handler logged.
+func logLines(t *testing.T, logs *bytes.Buffer) []logLine {
+	t.Helper()
+	var out []logLine
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var l logLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 func TestHandle(t *testing.T) {
 	create := sample(t, "create-repository.json")
 	tests := []struct {
@@ -65,17 +92,21 @@ func TestHandle(t *testing.T) {
 		want         Response
 		wantEnforced int
 		wantErrIs    error
-		wantLog      string
+		// wantLogs is every line the handler logs itself; an enforced
+		// repository's decision is the enforcer's line, not the handler's,
+		// and an error returned to Lambda is logged by the runtime.
+		wantLogs []logLine
 	}{
 		{name: "create repository", payload: create, wantEnforced: 1,
 			want: Response{Results: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied}}}},
 		{name: "failed call is skipped", payload: sample(t, "create-repository-failed.json"),
 			want: Response{Results: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Skipped,
 				Reason: "CreateRepository call failed with RepositoryAlreadyExistsException"}}},
-			wantLog: `"reason":"CreateRepository call failed with RepositoryAlreadyExistsException"`},
+			wantLogs: []logLine{{Message: "skipped event", Action: enforcer.Skipped, Reason: "CreateRepository call failed with RepositoryAlreadyExistsException"}}},
 		{name: "foreign event is an error", payload: sample(t, "not-ours.json"), wantErrIs: ecrevent.ErrUnsupported,
-			wantLog: `"message":"rejected event"`},
-		{name: "truncated event is an error", payload: create[:100], wantErrIs: ecrevent.ErrMalformed},
+			wantLogs: []logLine{{Message: "rejected event", Action: enforcer.Failed, Error: `unsupported event: source "aws.ecr", detail-type "ECR Image Action"`}}},
+		{name: "truncated event is an error", payload: create[:100], wantErrIs: ecrevent.ErrMalformed,
+			wantLogs: []logLine{{Message: "rejected event", Action: enforcer.Failed, Error: "malformed event: unexpected end of JSON input"}}},
 		{name: "enforcement error reaches Lambda", payload: create, enforceErr: errors.New("enforce team-a/web: set policy: boom"),
 			wantEnforced: 1},
 	}
@@ -101,8 +132,8 @@ func TestHandle(t *testing.T) {
 			if len(f.calls) != tt.wantEnforced {
 				t.Errorf("enforced %d times, want %d", len(f.calls), tt.wantEnforced)
 			}
-			if !strings.Contains(logs.String(), tt.wantLog) {
-				t.Errorf("logs %s lack %s", logs.String(), tt.wantLog)
+			if diff := cmp.Diff(tt.wantLogs, logLines(t, &logs)); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -159,24 +190,29 @@ func (f *fakeContinuer) Continue(_ context.Context, payload []byte) error {
 }
 
 func TestHandleDriftAndOwnWrites(t *testing.T) {
+	applied := func(repo string) enforcer.Result { return enforcer.Result{Repository: repo, Action: enforcer.Applied} }
+	web := []string{"team-a/web"}
 	tests := []struct {
 		file    string
 		carries bool
 		// wantCarriesAsked is whether the enforcer was asked about the
 		// written policy; wantInvalidated whether the cache was dropped.
 		wantCarriesAsked bool
-		wantEnforced     int
 		wantInvalidated  int
-		wantReason       string
+		// wantEnforced names the repositories enforced; want is the one
+		// result the invocation returns.
+		wantEnforced []string
+		want         enforcer.Result
 	}{
-		{file: "set-repository-policy.json", wantEnforced: 1},
-		{file: "delete-repository-policy.json", wantEnforced: 1},
-		{file: "create-repository-pull-through-cache.json", wantEnforced: 1},
-		{file: "create-repository-replication.json", wantEnforced: 1},
+		{file: "set-repository-policy.json", wantEnforced: web, want: applied("team-a/web")},
+		{file: "delete-repository-policy.json", wantEnforced: web, want: applied("team-a/web")},
+		{file: "create-repository-pull-through-cache.json", wantEnforced: []string{"ecr-public/docker/library/nginx"}, want: applied("ecr-public/docker/library/nginx")},
+		{file: "create-repository-replication.json", wantEnforced: web, want: applied("team-a/web")},
 		{file: "set-repository-policy-by-enforcer.json", carries: true, wantCarriesAsked: true,
-			wantReason: "SetRepositoryPolicy made by ecr-baseline itself"},
+			want: enforcer.Result{Repository: "team-a/web", Action: enforcer.Skipped, Reason: "SetRepositoryPolicy made by ecr-baseline itself"}},
 		// The write lacks this container's baseline: one of two is stale.
-		{file: "set-repository-policy-by-enforcer.json", carries: false, wantCarriesAsked: true, wantEnforced: 1, wantInvalidated: 1},
+		{file: "set-repository-policy-by-enforcer.json", carries: false, wantCarriesAsked: true, wantInvalidated: 1,
+			wantEnforced: web, want: applied("team-a/web")},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/carries %v", tt.file, tt.carries), func(t *testing.T) {
@@ -193,14 +229,21 @@ func TestHandleDriftAndOwnWrites(t *testing.T) {
 			if tt.wantCarriesAsked != (len(bl.fresh) == 1 && bl.fresh[0] == 7*time.Second) {
 				t.Errorf("LoadFresh calls %v; want one with OwnWriteMaxAge exactly for own writes", bl.fresh)
 			}
-			if len(f.calls) != tt.wantEnforced || bl.invalidated != tt.wantInvalidated {
-				t.Errorf("enforced %d times, invalidated %d; want %d, %d", len(f.calls), bl.invalidated, tt.wantEnforced, tt.wantInvalidated)
+			var enforced []string
+			for _, r := range f.calls {
+				enforced = append(enforced, r.Name)
+			}
+			if diff := cmp.Diff(tt.wantEnforced, enforced); diff != "" {
+				t.Errorf("enforced (-want +got):\n%s", diff)
+			}
+			if bl.invalidated != tt.wantInvalidated {
+				t.Errorf("invalidated %d times, want %d", bl.invalidated, tt.wantInvalidated)
 			}
 			if asked := len(f.carriesCalls) == 1 && strings.Contains(f.carriesCalls[0], "BaselineAllowAccountPull"); asked != tt.wantCarriesAsked {
 				t.Errorf("Carries asked about %q; want the written policy asked about: %v", f.carriesCalls, tt.wantCarriesAsked)
 			}
-			if tt.wantReason != "" && (len(got.Results) != 1 || got.Results[0].Action != enforcer.Skipped || got.Results[0].Reason != tt.wantReason) {
-				t.Errorf("results %+v, want skipped: %s", got.Results, tt.wantReason)
+			if diff := cmp.Diff(Response{Results: []enforcer.Result{tt.want}}, got); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -454,32 +497,62 @@ func everyOne(names []string) map[string]bool {
 }
 
 // TestRetryFailedStopsAtTheDeadline gives the end of a run too little time:
-// no repository is started inside the stop margin, and the error says
-// which were not reached, so Lambda's retry (with a fresh deadline) tries
-// them again.
+// no repository is started once the run is told to stop, and the error
+// says which were not reached, so Lambda's retry (with a fresh deadline)
+// tries them again. The stop decision is Handler.Stop; without it, the
+// deadline.
 func TestRetryFailedStopsAtTheDeadline(t *testing.T) {
-	enf := &fakeEnforcer{}
-	h := &Handler{Enforcer: enf, Baseline: &fakeBaseline{version: 3}, AccountID: "123456789012", Region: "us-east-1",
-		StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 4,
-		Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
-	payload := `{"action":"continue","dryRun":false,"retryFailed":true,"failed":["team-a/web","team-b/api"]}`
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, err := h.Handle(ctx, json.RawMessage(payload))
-	want := "backfill complete but 2 repositories still fail (2 not reached before the deadline): team-a/web, team-b/api"
-	if err == nil || err.Error() != want {
-		t.Fatalf("error = %v, want %q", err, want)
+	const payload = `{"action":"continue","dryRun":false,"retryFailed":true,"failed":["team-a/web","team-b/api"]}`
+	tests := []struct {
+		name string
+		// stopAfter, when not negative, is how many times Stop answers
+		// false before it answers true; negative leaves Stop unset.
+		stopAfter int32
+		// deadline, when set, is how far away the invocation's deadline is.
+		deadline     time.Duration
+		wantEnforced []string
+		wantErr      string
+	}{
+		{name: "told to stop at once", stopAfter: 0,
+			wantErr: "backfill complete but 2 repositories still fail (2 not reached before the deadline): team-a/web, team-b/api"},
+		{name: "told to stop after one", stopAfter: 1, wantEnforced: []string{"team-a/web"},
+			wantErr: "backfill complete but 1 repositories still fail (1 not reached before the deadline): team-b/api"},
+		{name: "not told to stop", stopAfter: math.MaxInt32, wantEnforced: []string{"team-a/web", "team-b/api"}},
+		// Without Stop the deadline decides. These deadlines are seconds
+		// inside and minutes outside the 28 s margin, so no clock reading
+		// during the test can change the outcome.
+		{name: "no Stop, deadline inside the margin", stopAfter: -1, deadline: 20 * time.Second,
+			wantErr: "backfill complete but 2 repositories still fail (2 not reached before the deadline): team-a/web, team-b/api"},
+		{name: "no Stop, a fresh invocation's deadline", stopAfter: -1, deadline: 5 * time.Minute, wantEnforced: []string{"team-a/web", "team-b/api"}},
 	}
-	if len(enf.calls) != 0 {
-		t.Errorf("started %d repositories inside the stop margin", len(enf.calls))
-	}
-	// With the time a fresh invocation has, both are enforced.
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if _, err := h.Handle(ctx, json.RawMessage(payload)); err != nil {
-		t.Fatal(err)
-	}
-	if len(enf.calls) != 2 {
-		t.Errorf("enforced %d repositories, want 2", len(enf.calls))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			enf := &fakeEnforcer{}
+			// One at a time, so Stop is asked before each start in order.
+			h := &Handler{Enforcer: enf, Baseline: &fakeBaseline{version: 3}, AccountID: "123456789012", Region: "us-east-1",
+				StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 1,
+				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			if tt.stopAfter >= 0 {
+				var asked atomic.Int32
+				h.Stop = func() bool { return asked.Add(1) > tt.stopAfter }
+			}
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
+			_, err := h.Handle(ctx, json.RawMessage(payload))
+			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+			var enforced []string
+			for _, r := range enf.calls {
+				enforced = append(enforced, r.Name)
+			}
+			if diff := cmp.Diff(tt.wantEnforced, enforced); diff != "" {
+				t.Errorf("enforced (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -40,20 +40,27 @@ func TestHandleRecordsMetrics(t *testing.T) {
 		sum        backfill.Summary
 		runErr     error
 		want       metrics.Invocation
+		// wantErr is the invocation's error, "" for none: the record
+		// counts what the invocation returned.
+		wantErr string
 	}{
 		{name: "applied", payload: create, want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Applied: 1}}},
 		{name: "failed call skipped", payload: sample(t, "create-repository-failed.json"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Skipped: 1}}},
-		{name: "enforcement error", payload: create, enforceErr: errors.New("boom"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}}},
-		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}}},
+		{name: "enforcement error", payload: create, enforceErr: errors.New("boom"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}},
+			wantErr: "event 6f87d04b-9f74-4f04-a780-7acf4b0a9b38: boom"},
+		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}},
+			wantErr: `parse event: unsupported event: source "aws.ecr", detail-type "ECR Image Action"`},
 		{name: "backfill", payload: `{"action":"backfill","dryRun":false}`, sum: summary,
 			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
 		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}, Complete: true},
 			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}}},
 		{name: "fleet run ends with failures: counted once", payload: `{"action":"continue","dryRun":true}`, sum: summary,
-			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
+			want:    metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}},
+			wantErr: "backfill complete but 1 repositories still fail: a"},
 		{name: "backfill cannot list", payload: `{"action":"backfill","dryRun":false}`, runErr: errors.New("backfill: describe repositories: denied"),
-			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}},
-		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}},
+			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}, wantErr: "backfill: describe repositories: denied"},
+		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}},
+			wantErr: `unknown action "restore": the manual invoke payload supports "backfill"`},
 		{name: "another parameter", payload: strings.ReplaceAll(sample(t, "parameter-change.json"), "/ecr-baseline/baseline-policy", "/other"),
 			want: metrics.Invocation{Entry: "parameter-change"}},
 	}
@@ -65,7 +72,10 @@ func TestHandleRecordsMetrics(t *testing.T) {
 				Baseline: &fakeBaseline{}, Continue: &fakeContinuer{}, ParameterName: "/ecr-baseline/baseline-policy",
 				Metrics: rec, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)),
 			}
-			_, _ = h.Handle(context.Background(), json.RawMessage(tt.payload))
+			_, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
+				t.Errorf("Handle error = %v, want %q", err, tt.wantErr)
+			}
 			if len(rec.got) != 1 {
 				t.Fatalf("%d records, want exactly one per invocation", len(rec.got))
 			}
@@ -118,6 +128,9 @@ func (d *deadlineBackfill) Run(ctx context.Context, opts backfill.Options) (back
 	return backfill.Summary{Complete: true}, nil
 }
 
+// TestHandleCutsReserveFromDeadline is about real time, the Lambda
+// deadline, so it gives the invocation one; it waits for none: each
+// deadline is an hour away or already inside the reserve.
 func TestHandleCutsReserveFromDeadline(t *testing.T) {
 	const reserve = 2 * time.Second
 	create := json.RawMessage(sample(t, "create-repository.json"))
@@ -164,6 +177,9 @@ func TestHandleCutsReserveFromDeadline(t *testing.T) {
 	}
 }
 
+// TestBackfillStopsStopBeforeTheLambdaDeadline is about real time, the
+// Lambda deadline, so it gives the invocation one an hour away, and waits
+// for nothing.
 func TestBackfillStopsStopBeforeTheLambdaDeadline(t *testing.T) {
 	lambdaDeadline := time.Now().Add(time.Hour).Truncate(time.Millisecond)
 	bf := &deadlineBackfill{}
