@@ -3,14 +3,15 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
 
 // Vars are the values a baseline template may refer to as ${AccountId},
-// ${Region}, ${RepositoryName} and ${RepositoryArn}. Other ${...} forms,
-// such as IAM policy variables like ${aws:PrincipalTag/team}, are left as
-// they are.
+// ${Region}, ${RepositoryName} and ${RepositoryArn}. IAM policy variables
+// such as ${aws:PrincipalTag/team} are left as they are; any other ${...}
+// is refused (see lintTemplate).
 type Vars struct {
 	AccountID      string
 	Region         string
@@ -21,11 +22,16 @@ type Vars struct {
 // Render substitutes vars into the string values and keys of a JSON
 // template. Substitution happens on the decoded values and the result is
 // re-encoded, so whatever a repository name holds it can never change the
-// policy's structure.
+// policy's structure. The template itself must pass lintTemplate: no key
+// twice in an object, no control character, no infinite number and no
+// unknown ${...} variable.
 func Render(template string, v Vars) (string, error) {
 	var tree any
 	if err := decodeStrict([]byte(template), &tree); err != nil {
 		return "", fmt.Errorf("%w: baseline is not valid JSON: %w", ErrInvalid, err)
+	}
+	if problems := lintTemplate([]byte(template)); len(problems) > 0 {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, errors.Join(problems...))
 	}
 	r := strings.NewReplacer(
 		"${AccountId}", v.AccountID,
