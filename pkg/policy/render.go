@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -71,16 +73,18 @@ func substitute(node any, r *strings.Replacer) (any, error) {
 		return x, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
-		for k, val := range x {
-			v, err := substitute(val, r)
+		from := make(map[string]string, len(x))
+		// In key order, so a collision is reported the same way each time.
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			v, err := substitute(x[k], r)
 			if err != nil {
 				return nil, err
 			}
 			nk := r.Replace(k)
-			if _, dup := out[nk]; dup {
-				return nil, fmt.Errorf("key %q collides with another key once rendered", k)
+			if first, dup := from[nk]; dup {
+				return nil, fmt.Errorf("keys %q and %q are the same once rendered", first, k)
 			}
-			out[nk] = v
+			out[nk], from[nk] = v, k
 		}
 		return out, nil
 	default:
