@@ -93,7 +93,11 @@ type Enforcer struct {
 	// elsewhere is refused with ErrElsewhere, never read as deleted. An
 	// empty value is not checked.
 	Region, AccountID string
-	Logger            *slog.Logger
+	// SelfRoleARN is the function's own role: the lock-out guard refuses a
+	// Deny that could reach it and lets a Deny on another role through.
+	// Empty, every role of the account is taken to be it.
+	SelfRoleARN string
+	Logger      *slog.Logger
 }
 
 // Enforce brings repo in line with the baseline. A repository that no longer
@@ -137,7 +141,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	// in merge mode the merged policy is checked again below, as the
 	// repository's own statements may lock it out too.
 	if !e.Force {
-		if err := policy.CheckLockOut(renderedDoc); err != nil {
+		if err := e.guard().CheckLockOut(renderedDoc); err != nil {
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
 	}
@@ -191,7 +195,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	// including one whose lock-out comes from the statements merge mode
 	// keeps: without Force the write would fail on every attempt.
 	if e.mode() == Merge && !e.Force {
-		if err := policy.CheckLockOut(wantDoc); err != nil {
+		if err := e.guard().CheckLockOut(wantDoc); err != nil {
 			return res, fmt.Errorf("merged policy: %w", err)
 		}
 	}
@@ -302,6 +306,11 @@ func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error)
 		}
 	}
 	return "", nil
+}
+
+// guard is what the lock-out guard knows of this function.
+func (e *Enforcer) guard() policy.Guard {
+	return policy.Guard{AccountID: e.AccountID, Region: e.Region, SelfRoleARN: e.SelfRoleARN}
 }
 
 func (e *Enforcer) mode() Mode {
