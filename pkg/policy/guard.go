@@ -92,6 +92,10 @@ func (g Guard) validate() error {
 			problems = append(problems, fmt.Errorf("allowed principal %q is neither a 12-digit account ID nor an organization ID (o-...)", p))
 		}
 	}
+	if g.AccountID != "" && !accountID.MatchString(g.AccountID) {
+		// Synth passes "" for an account CDK has not resolved, not its token.
+		problems = append(problems, fmt.Errorf("account %q is not a 12-digit account ID", g.AccountID))
+	}
 	if g.SelfRoleARN != "" && roleOf(g.SelfRoleARN) == "" {
 		problems = append(problems, fmt.Errorf("self role %q is not an IAM role ARN", g.SelfRoleARN))
 	}

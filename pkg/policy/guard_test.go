@@ -104,6 +104,8 @@ func TestGuardCheck(t *testing.T) {
 		// The guard's own options.
 		{"allowed principal neither account nor organization", Guard{AllowedPrincipals: []string{"arn:aws:iam::444455556666:root", "o-abcdefghij"}}, policies.Baseline,
 			nil, `baseline guard: allowed principal "arn:aws:iam::444455556666:root" is neither a 12-digit account ID nor an organization ID (o-...)`},
+		{"account not an account ID", Guard{AccountID: "${Token[AWS.AccountId.7]}"}, policies.Baseline,
+			nil, `baseline guard: account "${Token[AWS.AccountId.7]}" is not a 12-digit account ID`},
 		{"self role not a role", Guard{SelfRoleARN: "arn:aws:iam::123456789012:user/me"}, policies.Baseline,
 			nil, `baseline guard: self role "arn:aws:iam::123456789012:user/me" is not an IAM role ARN`},
 
