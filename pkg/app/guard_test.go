@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
 // TestHarmfulBaselineTouchesNothing is issue 10's items 3 to 6 on moto
@@ -76,5 +79,40 @@ func TestHarmfulBaselineTouchesNothing(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTeamDenyJudgedAgainstOwnRole is merge mode keeping a team's own
+// Deny: one on another role (role/ci) is merged and written, one on the
+// function's own role is refused for that repository alone, which is left
+// as it was.
+func TestTeamDenyJudgedAgainstOwnRole(t *testing.T) {
+	const (
+		denyCI   = `{"Version":"2012-10-17","Statement":[{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"}]}`
+		denySelf = `{"Version":"2012-10-17","Statement":[{"Sid":"NoEnforcer","Effect":"Deny","Principal":{"AWS":"` + selfRole + `"},"Action":"ecr:SetRepositoryPolicy"}]}`
+	)
+	f := seed(t, fleet.Repo{Name: "team-a/web", Policy: denyCI}, fleet.Repo{Name: "team-b/api", Policy: denySelf})
+	c := newContainer(t, "ENFORCEMENT_MODE=merge")
+	res, err := c.Handler.Handle(context.Background(), []byte(`{"action":"backfill","dryRun":false}`))
+	if err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	want := []backfill.Failure{{Repository: "team-b/api", Reason: `merged policy: policy would lock this account out of setting the repository policy: ` +
+		`statement "NoEnforcer": Deny ecr:setrepositorypolicy for {"AWS":["` + selfRole + `"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`}}
+	if diff := cmp.Diff(want, res.Summary.Failures); diff != "" {
+		t.Errorf("failures (-want +got):\n%s", diff)
+	}
+	if res.Summary.Applied != 1 {
+		t.Errorf("applied %d, want 1 (team-a/web)", res.Summary.Applied)
+	}
+	merged, err := f.Policy(context.Background(), "team-a/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc, err := policy.Parse(merged); err != nil || !slices.ContainsFunc(doc.Statement, func(s policy.Statement) bool { return s.Sid == "NoCI" }) {
+		t.Errorf("team-a/web holds %s, %v; want the team's NoCI kept beside the baseline", merged, err)
+	}
+	if got, err := f.Policy(context.Background(), "team-b/api"); err != nil || got != denySelf {
+		t.Errorf("team-b/api holds %q, %v; want it left as it was", got, err)
 	}
 }

@@ -310,7 +310,7 @@ func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error)
 
 // guard is what the lock-out guard knows of this function.
 func (e *Enforcer) guard() policy.Guard {
-	return policy.Guard{AccountID: e.AccountID, Region: e.Region, SelfRoleARN: e.SelfRoleARN}
+	return policy.Guard{AccountID: e.AccountID, SelfRoleARN: e.SelfRoleARN}
 }
 
 func (e *Enforcer) mode() Mode {
