@@ -55,12 +55,13 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	if mode == enforcer.Merge {
 		checks = append(checks, policy.RequireSids)
 	}
-	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, checks...)
 	account := accountOf(cfg.SelfRoleARN)
+	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force}
+	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
-			Region: awsCfg.Region, AccountID: account,
+			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}

@@ -36,6 +36,7 @@ type Loader struct {
 	ssm    ParameterGetter
 	name   string
 	ttl    time.Duration
+	guard  policy.Guard
 	checks []func(string) error
 	now    func() time.Time
 
@@ -46,15 +47,20 @@ type Loader struct {
 }
 
 // NewLoader returns a loader for the named parameter. A ttl of zero reads
-// the parameter on every call. checks run after policy.CheckTemplate, such
-// as policy.RequireSids in merge mode.
-func NewLoader(client ParameterGetter, name string, ttl time.Duration, checks ...func(string) error) *Loader {
-	return &Loader{ssm: client, name: name, ttl: ttl, checks: checks, now: time.Now}
+// the parameter on every call. Each value read must pass guard.Check (the
+// zero Guard is the strictest) and then checks, such as policy.RequireSids
+// in merge mode.
+func NewLoader(client ParameterGetter, name string, ttl time.Duration, guard policy.Guard, checks ...func(string) error) *Loader {
+	return &Loader{ssm: client, name: name, ttl: ttl, guard: guard, checks: checks, now: time.Now}
 }
 
-// Template returns the baseline template, checked with policy.CheckTemplate,
-// from the cache while it is fresh and from SSM otherwise. A failed read is
-// not cached, so the next call retries.
+// Template returns the baseline template, checked as NewLoader says, from
+// the cache while it is fresh and from SSM otherwise. A value that fails a
+// check is an error before any repository is read: the guardrails run once
+// per load, on the template rendered for this account and region, so a
+// harmful baseline fails a fleet run with nothing touched rather than each
+// repository in turn. A failed read or check is not cached, so the next
+// call retries.
 func (l *Loader) Template(ctx context.Context) (string, error) {
 	value, _, err := l.load(ctx, 0, l.ttl)
 	return value, err
@@ -104,7 +110,7 @@ func (l *Loader) load(ctx context.Context, minVersion int64, maxAge time.Duratio
 	if version < minVersion {
 		return "", 0, fmt.Errorf("load baseline %s: SSM returned version %d, older than version %d this run was started with", l.name, version, minVersion)
 	}
-	for _, check := range append([]func(string) error{policy.CheckTemplate}, l.checks...) {
+	for _, check := range append([]func(string) error{l.guard.Check}, l.checks...) {
 		if err := check(value); err != nil {
 			return "", 0, fmt.Errorf("load baseline %s: %w", l.name, err)
 		}

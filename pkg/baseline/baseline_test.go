@@ -10,11 +10,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
-const valid = `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}`
+const valid = `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountId}:root"},"Action":"ecr:BatchGetImage"}]}`
 
 type fakeSSM func(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 
@@ -52,7 +53,7 @@ func TestTemplateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewLoader(tt.ssm, "/b", time.Minute).Template(context.Background())
+			_, err := NewLoader(tt.ssm, "/b", time.Minute, policy.Guard{}).Template(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.wantMsg)
 			}
@@ -74,7 +75,7 @@ func TestTemplateCachesForTTL(t *testing.T) {
 		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(current)}}, nil
 	})
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	l := NewLoader(fake, "/b", time.Minute)
+	l := NewLoader(fake, "/b", time.Minute, policy.Guard{})
 	l.now = func() time.Time { return now }
 
 	updated := strings.Replace(valid, "Pull", "Pull2", 1)
@@ -111,7 +112,7 @@ func TestFailedReadIsNotCached(t *testing.T) {
 		}
 		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(valid)}}, nil
 	})
-	l := NewLoader(fake, "/b", time.Hour)
+	l := NewLoader(fake, "/b", time.Hour, policy.Guard{})
 	if _, err := l.Template(context.Background()); err == nil {
 		t.Fatal("first read: want error")
 	}
@@ -134,7 +135,7 @@ func TestLoadReloadsOlderVersion(t *testing.T) {
 		calls++
 		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(stored.value), Version: stored.version}}, nil
 	})
-	l := NewLoader(fake, "/b", time.Hour)
+	l := NewLoader(fake, "/b", time.Hour, policy.Guard{})
 	updated := strings.Replace(valid, "Pull", "Pull2", 1)
 	steps := []struct {
 		name        string
@@ -178,7 +179,7 @@ func TestLoadFresh(t *testing.T) {
 		calls++
 		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(valid)}}, nil
 	})
-	l := NewLoader(fake, "/b", time.Hour)
+	l := NewLoader(fake, "/b", time.Hour, policy.Guard{})
 	now := time.Unix(1_800_000_000, 0)
 	l.now = func() time.Time { return now }
 	steps := []struct {
@@ -200,5 +201,78 @@ func TestLoadFresh(t *testing.T) {
 		if calls != s.wantCalls {
 			t.Errorf("step %d: %d reads, want %d", i, calls, s.wantCalls)
 		}
+	}
+}
+
+// TestGuardrailsAtLoad shows each kind of harmful baseline refused when it
+// is loaded, before any repository is read, with the guard the loader was
+// built with; a refused value is not cached, so the corrected parameter is
+// used on the next call.
+func TestGuardrailsAtLoad(t *testing.T) {
+	const self = "arn:aws:iam::111122223333:role/EcrBaseline-EnforcerRole"
+	guard := policy.Guard{AccountID: "111122223333", Region: "eu-west-1", SelfRoleARN: self}
+	listed := guard
+	listed.AllowedPrincipals = []string{"444455556666"}
+	forced := guard
+	forced.Force = true
+	doc := func(statement string) string {
+		return `{"Version":"2012-10-17","Statement":[` + statement + `]}`
+	}
+	const (
+		public     = `{"Sid":"Open","Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:*"}`
+		foreign    = `{"Sid":"Push","Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"ecr:PutImage"}`
+		noReads    = `{"Sid":"NoReads","Effect":"Deny","Principal":"*","Action":"ecr:ListTagsForResource"}`
+		otherRole  = `{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/ci"},"Action":"ecr:*"}`
+		collision  = `{"Sid":"Tag","Effect":"Deny","Principal":"*","Action":"ecr:PutImage","Condition":{"StringEquals":{"aws:ResourceTag/${AccountId}":"a","aws:ResourceTag/111122223333":"b"}}}`
+		typo       = `{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountID}:root"},"Action":"ecr:BatchGetImage"}`
+		publicWant = `load baseline /b: baseline would grant access outside this account: statement "Open": Allow to {"AWS":["*"]} would make every repository public; scope it with a StringEquals aws:PrincipalOrgID condition on an organization in allowedPrincipals, or set allowPublic`
+	)
+	tests := []struct {
+		name     string
+		guard    policy.Guard
+		template string
+		wantIs   error
+		want     string
+	}{
+		{"public", guard, doc(public), policy.ErrExposes, publicWant},
+		{"another account", guard, doc(foreign), policy.ErrExposes,
+			`load baseline /b: baseline would grant access outside this account: statement "Push": Allow to 444455556666, outside this account; add the account IDs to allowedPrincipals to grant them`},
+		{"another account, listed", listed, doc(foreign), nil, ""},
+		{"lock-out of a read", guard, doc(noReads), policy.ErrLockOut,
+			`load baseline /b: policy would lock this account out of setting the repository policy: statement "NoReads": Deny ecr:listtagsforresource for "*" without a Condition would stop this account from calling ecr:ListTagsForResource; set force to apply it anyway`},
+		{"lock-out, forced", forced, doc(noReads), nil, ""},
+		{"Deny on another role", guard, doc(otherRole), nil, ""},
+		{"key collision in this account", guard, doc(collision), policy.ErrInvalid,
+			`load baseline /b: baseline rendered for this account: invalid repository policy: keys "aws:ResourceTag/${AccountId}" and "aws:ResourceTag/111122223333" are the same once rendered`},
+		{"unknown variable", guard, doc(typo), policy.ErrInvalid,
+			`load baseline /b: invalid repository policy: unknown variable ${AccountID} at /Statement/0/Principal/AWS (known: ${AccountId}, ${Region}, ${RepositoryName}, ${RepositoryArn} and IAM's ${aws:...})`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stored := tt.template
+			l := NewLoader(fakeSSM(func(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+				return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(stored)}}, nil
+			}), "/b", time.Hour, tt.guard)
+			text, err := l.Template(context.Background())
+			if tt.want == "" {
+				if err != nil || text != tt.template {
+					t.Fatalf("Template = %q, %v; want the stored baseline", text, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Template = %q; want %s", text, tt.want)
+			}
+			if diff := cmp.Diff(tt.want, err.Error()); diff != "" {
+				t.Fatalf("Template error (-want +got):\n%s", diff)
+			}
+			if !errors.Is(err, tt.wantIs) {
+				t.Errorf("Template error = %v, want errors.Is %v", err, tt.wantIs)
+			}
+			stored = valid
+			if got, err := l.Template(context.Background()); err != nil || got != valid {
+				t.Errorf("after the fix: Template = %q, %v; want the corrected baseline", got, err)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
 var server *moto.Server
@@ -46,7 +47,7 @@ func TestLoaderOnMoto(t *testing.T) {
 				}
 			}
 			counter.Reset()
-			l := NewLoader(client, tt.name, time.Hour)
+			l := NewLoader(client, tt.name, time.Hour, policy.Guard{})
 			for range 3 {
 				got, err := l.Template(ctx)
 				if !errors.Is(err, tt.wantErr) {
@@ -89,7 +90,7 @@ func TestLoadVersionOnMoto(t *testing.T) {
 		return out.Version
 	}
 	first := put(valid)
-	l := NewLoader(client, "/ecr-baseline/versioned", time.Hour)
+	l := NewLoader(client, "/ecr-baseline/versioned", time.Hour, policy.Guard{})
 	if v, err := l.Load(ctx, 0); err != nil || v != first {
 		t.Fatalf("Load = %d, %v; want version %d", v, err, first)
 	}

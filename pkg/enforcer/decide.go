@@ -20,8 +20,9 @@ type decision struct {
 // none) with the rendered baseline and says what to write and why. It is
 // the whole enforcement decision, free of I/O: the guard on the baseline
 // itself runs before the read (see Enforcer.enforce), so only the
-// statements merge mode keeps are checked here.
-func decide(current, rendered string, mode Mode, force, dryRun bool) (decision, error) {
+// statements merge mode keeps are checked here, by guard (whose Force
+// lets them through).
+func decide(current, rendered string, mode Mode, guard policy.Guard, dryRun bool) (decision, error) {
 	want := rendered
 	if mode == Merge {
 		merged, err := policy.Merge(current, rendered)
@@ -55,8 +56,8 @@ func decide(current, rendered string, mode Mode, force, dryRun bool) (decision, 
 	// ECR refuses, without force, any policy that locks the caller out,
 	// including one whose lock-out comes from the statements merge mode
 	// keeps: without force the write would fail on every attempt.
-	if mode == Merge && !force {
-		if err := policy.CheckLockOut(wantDoc); err != nil {
+	if mode == Merge && !guard.Force {
+		if err := guard.CheckLockOut(wantDoc); err != nil {
 			return decision{}, fmt.Errorf("merged policy: %w", err)
 		}
 	}

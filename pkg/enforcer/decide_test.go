@@ -53,7 +53,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decide(tt.current, rendered, tt.mode, tt.force, tt.dryRun)
+			got, err := decide(tt.current, rendered, tt.mode, policy.Guard{Force: tt.force}, tt.dryRun)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr || !errors.Is(err, tt.wantErrIs) {
 					t.Fatalf("decide error = %v, want %q wrapping %v", err, tt.wantErr, tt.wantErrIs)

@@ -93,7 +93,11 @@ type Enforcer struct {
 	// elsewhere is refused with ErrElsewhere, never read as deleted. An
 	// empty value is not checked.
 	Region, AccountID string
-	Logger            *slog.Logger
+	// SelfRoleARN is the function's own role: the lock-out guard refuses a
+	// Deny that could reach it and lets a Deny on another role through.
+	// Empty, every role of the account is taken to be it.
+	SelfRoleARN string
+	Logger      *slog.Logger
 }
 
 // Enforce brings repo in line with the baseline. A repository that no longer
@@ -139,7 +143,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	// A baseline that locks the account out is refused before any read,
 	// whatever the repository holds.
 	if !e.Force {
-		if err := policy.CheckLockOut(renderedDoc); err != nil {
+		if err := e.guard().CheckLockOut(renderedDoc); err != nil {
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
 	}
@@ -147,7 +151,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	if err != nil {
 		return res, err
 	}
-	d, err := decide(current, rendered, e.mode(), e.Force, e.DryRun)
+	d, err := decide(current, rendered, e.mode(), e.guard(), e.DryRun)
 	if err != nil {
 		return res, err
 	}
@@ -266,6 +270,11 @@ func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error)
 		}
 	}
 	return "", nil
+}
+
+// guard is what the lock-out guard knows of this function.
+func (e *Enforcer) guard() policy.Guard {
+	return policy.Guard{AccountID: e.AccountID, SelfRoleARN: e.SelfRoleARN, Force: e.Force}
 }
 
 func (e *Enforcer) mode() Mode {

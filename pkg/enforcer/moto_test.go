@@ -63,7 +63,7 @@ func TestEnforceOnMoto(t *testing.T) {
 			}
 		}
 	}
-	loader := baseline.NewLoader(ssmClient, "/ecr-baseline/policy", time.Hour)
+	loader := baseline.NewLoader(ssmClient, "/ecr-baseline/policy", time.Hour, policy.Guard{})
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	wantDoc, err := policy.Parse(compliant)
 	if err != nil {

@@ -156,3 +156,34 @@ func FuzzMerge(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGuard checks the guardrails against each other: whatever the text,
+// Check does not panic, and a template it accepts renders for any
+// repository of the account into a valid policy that grants nothing
+// outside it and locks nobody out.
+func FuzzGuard(f *testing.F) {
+	for _, s := range append(seedPolicies, renderTemplate,
+		`{"Version":"2012-10-17","Statement":[{"Sid":"A","Sid":"B","Effect":"Allow","Principal":{"AWS":[]},"Action":"ecr:*"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Sid":"${Foo}\u0001","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"*"},"NumericLessThan":{"k":1e999}}}]}`,
+	) {
+		f.Add(s)
+	}
+	guard := Guard{AccountID: "111122223333", Region: "eu-west-1", SelfRoleARN: "arn:aws:iam::111122223333:role/enforcer"}
+	f.Fuzz(func(t *testing.T, template string) {
+		if guard.Check(template) != nil {
+			return
+		}
+		text, err := Render(template, Vars{AccountID: "111122223333", Region: "eu-west-1", RepositoryName: "team-a/web",
+			RepositoryARN: "arn:aws:ecr:eu-west-1:111122223333:repository/team-a/web"})
+		if err != nil {
+			t.Fatalf("accepted template does not render: %v", err)
+		}
+		doc, err := Validate(text)
+		if err != nil {
+			t.Fatalf("accepted template renders an invalid policy: %v\n%s", err, text)
+		}
+		if reasons := append(guard.exposes(doc.Statement), guard.LocksOut(doc)...); len(reasons) > 0 {
+			t.Fatalf("accepted template renders a harmful policy: %v\n%s", reasons, text)
+		}
+	})
+}

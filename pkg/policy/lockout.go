@@ -4,105 +4,181 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
 	"strings"
 )
 
-// ErrLockOut marks a policy that could stop this account from setting the
-// repository policy again. SetRepositoryPolicy refuses such a policy unless
-// its force flag is set, and the enforcer refuses it unless the operator
-// sets force, so the check runs before any write.
+// ErrLockOut marks a policy that could stop the enforcer from setting the
+// repository policy again, or from the reads that come before a write.
+// SetRepositoryPolicy refuses a policy that denies the caller the write
+// unless its force flag is set, and the enforcer refuses either kind
+// unless the operator sets force, so the check runs before any write.
 var ErrLockOut = errors.New("policy would lock this account out of setting the repository policy")
 
-// setPolicyAction is the call a lock-out denies.
+// EnforcerActions are the ECR calls the enforcer makes on repositories. A
+// policy that denies any of them to the enforcer's role stops it reading
+// or writing the repositories that carry it, so not even a corrected
+// baseline could be rolled out. A feature that makes a new ECR call adds
+// it here in the same change.
+var EnforcerActions = []string{
+	"ecr:DescribeRepositories",
+	"ecr:GetRepositoryPolicy",
+	"ecr:ListTagsForResource",
+	setPolicyAction,
+}
+
+// setPolicyAction is the call a lock-out in ECR's own sense denies.
 const setPolicyAction = "ecr:SetRepositoryPolicy"
 
-// LocksOut returns one reason for each statement of doc that could deny
-// this account's own principals ecr:SetRepositoryPolicy, or nil when none
-// could. A statement counts when it is a Deny without a Condition, its
-// Action matches ecr:SetRepositoryPolicy (IAM wildcards * and ?, any case)
-// or its NotAction does not, and its principal could include the
-// enforcer's role. LocksOut does not know that role, so it is conservative:
-// Principal "*", any AWS principal and any NotPrincipal count, and only
-// a Condition, which may scope the Deny to other callers, clears a
-// statement.
+// LocksOut is Guard{}.LocksOut: the enforcer's role is unknown, so any role
+// of any account might be it.
 func LocksOut(doc *Document) []string {
+	return Guard{}.LocksOut(doc)
+}
+
+// CheckLockOut is Guard{}.CheckLockOut.
+func CheckLockOut(doc *Document) error {
+	return Guard{}.CheckLockOut(doc)
+}
+
+// LocksOut returns one reason for each statement of doc that could deny the
+// enforcer one of EnforcerActions, or nil when none could. A statement
+// counts when it is a Deny; its Action matches one of them (IAM wildcards
+// * and ?, any case) or its NotAction leaves one out; its principal could
+// be the enforcer's role (see mayBeSelf); and every key of its Condition
+// holds for the enforcer's own calls (see holds): a Condition that may be
+// false for them scopes the Deny to other callers.
+func (g Guard) LocksOut(doc *Document) []string {
 	if doc == nil {
 		return nil
 	}
+	return g.locksOut(doc.Statement, false)
+}
+
+// CheckLockOut returns an error wrapping ErrLockOut that lists every reason
+// LocksOut gives, or nil when doc can be applied without force.
+func (g Guard) CheckLockOut(doc *Document) error {
+	return joinReasons(ErrLockOut, g.LocksOut(doc))
+}
+
+// locksOut names a statement by its position only when stmts are in the
+// order they were written.
+func (g Guard) locksOut(stmts []Statement, ordered bool) []string {
 	var reasons []string
-	for _, st := range doc.Statement {
-		if reason, ok := st.lockOut(); ok {
-			reasons = append(reasons, reason)
+	for i, st := range stmts {
+		if !ordered {
+			i = -1
+		}
+		if reason, ok := g.lockOut(st); ok {
+			reasons = append(reasons, statementName(st, i)+": "+reason)
 		}
 	}
 	return reasons
 }
 
-// CheckLockOut returns an error wrapping ErrLockOut that lists every reason
-// LocksOut gives, or nil when doc can be applied without force.
-func CheckLockOut(doc *Document) error {
-	reasons := LocksOut(doc)
-	if len(reasons) == 0 {
-		return nil
-	}
-	errs := make([]error, len(reasons))
-	for i, r := range reasons {
-		errs[i] = errors.New(r)
-	}
-	return fmt.Errorf("%w: %w", ErrLockOut, errors.Join(errs...))
-}
-
-// lockOut says why s could deny this account ecr:SetRepositoryPolicy.
-func (s Statement) lockOut() (string, bool) {
-	if !strings.EqualFold(s.Effect, "Deny") || hasCondition(s.Condition) {
+// lockOut says why s could deny the enforcer one of EnforcerActions.
+func (g Guard) lockOut(s Statement) (string, bool) {
+	if !strings.EqualFold(s.Effect, "Deny") {
 		return "", false
 	}
-	who, ok := s.deniedPrincipals()
+	who, ok := g.deniedPrincipals(s)
 	if !ok {
 		return "", false
 	}
-	what, ok := s.deniedSetPolicy()
+	what, blocked := s.deniedEnforcerActions()
+	if len(blocked) == 0 {
+		return "", false
+	}
+	when, ok := g.conditionHolds(s.Condition)
 	if !ok {
 		return "", false
 	}
-	name := "a statement without a Sid"
-	if s.Sid != "" {
-		name = fmt.Sprintf("statement %q", s.Sid)
+	consequence := "calling " + strings.Join(blocked, ", ")
+	if slices.Contains(blocked, setPolicyAction) {
+		consequence = "setting the policy again"
 	}
-	return fmt.Sprintf("%s: Deny %s for %s without a Condition would stop this account from setting the policy again; set force to apply it anyway", name, what, who), true
-}
-
-// hasCondition reports whether a Condition holds at least one key: an empty
-// block, or an operator with no keys, scopes nothing.
-func hasCondition(cond map[string]map[string][]string) bool {
-	for _, keys := range cond {
-		if len(keys) > 0 {
-			return true
-		}
-	}
-	return false
+	return fmt.Sprintf("Deny %s for %s %s would stop this account from %s; set force to apply it anyway", what, who, when, consequence), true
 }
 
 // deniedPrincipals describes the principals s applies to when they could
-// include this account's own roles.
-func (s Statement) deniedPrincipals() (string, bool) {
+// include the enforcer's role.
+func (g Guard) deniedPrincipals(s Statement) (string, bool) {
 	if s.NotPrincipal != nil {
+		if slices.ContainsFunc(awsIDs(s.NotPrincipal), g.spares) {
+			return "", false
+		}
 		return "everyone but " + principalText(s.NotPrincipal), true
 	}
 	if s.Principal == nil {
 		return "", false
 	}
-	if s.Principal.Wildcard {
+	if s.Principal.Wildcard || slices.ContainsFunc(awsIDs(s.Principal), g.mayBeSelf) {
 		return principalText(s.Principal), true
 	}
-	for typ, ids := range s.Principal.IDs {
-		// Only the AWS type names IAM users and roles; a Service or
-		// Federated principal cannot be the enforcer.
-		if strings.EqualFold(typ, "AWS") && len(ids) > 0 {
-			return principalText(s.Principal), true
+	return "", false
+}
+
+// awsIDs are a principal's AWS identifiers: only the AWS type names IAM
+// users and roles, so a Service or Federated principal cannot be the
+// enforcer.
+func awsIDs(p *Principal) []string {
+	var ids []string
+	for typ, list := range p.IDs {
+		if strings.EqualFold(typ, "AWS") {
+			ids = append(ids, list...)
 		}
 	}
-	return "", false
+	return ids
+}
+
+var roleARN = regexp.MustCompile(`^arn:[a-z-]+:(?:iam::[0-9]{12}:role/(?:[^/]*/)*([^/]+)|sts::[0-9]{12}:assumed-role/([^/]+)/[^/]+)$`)
+
+// roleOf returns the role name of an IAM role ARN or an STS assumed-role
+// ARN, or "".
+func roleOf(arn string) string {
+	m := roleARN.FindStringSubmatch(arn)
+	if m == nil {
+		return ""
+	}
+	return m[1] + m[2]
+}
+
+// mayBeSelf reports whether an AWS principal in a Deny could be the
+// enforcer's role: "*", an account principal (in a Deny it covers every
+// identity of the account), and the enforcer's role or one of its sessions.
+// Without SelfRoleARN any role or user of the account might be it; a
+// principal of another account never is.
+func (g Guard) mayBeSelf(id string) bool {
+	if id == "*" {
+		return true
+	}
+	acct := id
+	if m := arnAccount.FindStringSubmatch(id); m != nil {
+		acct = m[1]
+	}
+	own := g.account()
+	if accountID.MatchString(acct) && own != "" && acct != own {
+		return false
+	}
+	if accountID.MatchString(id) || g.SelfRoleARN == "" {
+		return true
+	}
+	return g.isSelf(id)
+}
+
+// spares reports whether a NotPrincipal identifier keeps the enforcer out
+// of a Deny: "*", or its role or one of its sessions when the role is known.
+func (g Guard) spares(id string) bool {
+	return id == "*" || (g.SelfRoleARN != "" && g.isSelf(id))
+}
+
+// isSelf compares role names: IAM keeps them unique regardless of case.
+func (g Guard) isSelf(id string) bool {
+	name := roleOf(id)
+	acct := arnAccount.FindStringSubmatch(id)
+	return name != "" && acct != nil && acct[1] == g.account() && strings.EqualFold(name, roleOf(g.SelfRoleARN))
 }
 
 func principalText(p *Principal) string {
@@ -111,27 +187,107 @@ func principalText(p *Principal) string {
 	return string(b)
 }
 
-// deniedSetPolicy describes the actions of s that cover
-// ecr:SetRepositoryPolicy.
-func (s Statement) deniedSetPolicy() (string, bool) {
-	var matched []string
-	for _, a := range s.Action {
-		if wildcardMatch(a, setPolicyAction) {
-			matched = append(matched, a)
+// deniedEnforcerActions describes the actions of s that cover one of
+// EnforcerActions and lists those it covers.
+func (s Statement) deniedEnforcerActions() (string, []string) {
+	var matched, blocked []string
+	for _, name := range EnforcerActions {
+		covered := len(s.NotAction) > 0 && !slices.ContainsFunc(s.NotAction, func(a string) bool { return wildcardMatch(a, name) })
+		for _, a := range s.Action {
+			if wildcardMatch(a, name) {
+				covered = true
+				if !slices.Contains(matched, a) {
+					matched = append(matched, a)
+				}
+			}
+		}
+		if covered {
+			blocked = append(blocked, name)
 		}
 	}
-	if len(matched) > 0 {
-		return strings.Join(matched, ", "), true
+	if len(s.NotAction) > 0 {
+		return "every action but " + strings.Join(s.NotAction, ", "), blocked
 	}
-	if len(s.NotAction) == 0 {
-		return "", false
-	}
-	for _, a := range s.NotAction {
-		if wildcardMatch(a, setPolicyAction) {
-			return "", false
+	slices.Sort(matched)
+	return strings.Join(matched, ", "), blocked
+}
+
+// conditionHolds reports whether every key of cond holds for each call the
+// enforcer makes, and describes the Condition for a message. An empty
+// block, or an operator with no keys, scopes nothing.
+func (g Guard) conditionHolds(cond map[string]map[string][]string) (string, bool) {
+	var pairs []string
+	for _, op := range slices.Sorted(maps.Keys(cond)) {
+		for _, key := range slices.Sorted(maps.Keys(cond[op])) {
+			if !g.holds(op, key, cond[op][key]) {
+				return "", false
+			}
+			pairs = append(pairs, op+" "+key)
 		}
 	}
-	return "every action but " + strings.Join(s.NotAction, ", "), true
+	if len(pairs) == 0 {
+		return "without a Condition", true
+	}
+	return "with a Condition that holds for the enforcer's own calls (" + strings.Join(pairs, ", ") + ")", true
+}
+
+// context is what the enforcer's own calls carry for a condition key
+// (lower case, as Parse keeps keys): known reports whether the key is one
+// the guard can judge, and an empty value means the guard does not know
+// it (the role or account), so any comparison might hold.
+func (g Guard) context(key string) (value string, known bool) {
+	switch key {
+	case "aws:securetransport":
+		// The SDK calls ECR over HTTPS only.
+		return "true", true
+	case "aws:principalarn":
+		return g.SelfRoleARN, true
+	case "aws:principalaccount":
+		return g.account(), true
+	case "aws:principaltype":
+		return "AssumedRole", true
+	}
+	return "", false
+}
+
+// holds reports whether one condition key cannot be false for the
+// enforcer's calls. A key the guard cannot judge holds only when a Like
+// pattern made of * alone matches whatever value it has (StringLike
+// aws:SourceVpce "*" is no restriction); otherwise it may scope the Deny
+// to other callers. Set prefixes (ForAnyValue:, ForAllValues:) and the
+// IfExists suffix change nothing for the single-valued keys judged here.
+func (g Guard) holds(op, key string, vals []string) bool {
+	base := strings.ToLower(op)
+	if i := strings.LastIndex(base, ":"); i >= 0 {
+		base = base[i+1:]
+	}
+	base = strings.TrimSuffix(base, "ifexists")
+	like := base == "stringlike" || base == "arnlike" || base == "arnequals"
+	actual, known := g.context(key)
+	if !known {
+		return like && slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.Trim(v, "*") == "" })
+	}
+	if actual == "" {
+		return true
+	}
+	var match func(v string) bool
+	negate := strings.Contains(base, "not")
+	switch base {
+	case "stringequals", "stringnotequals":
+		match = func(v string) bool { return v == actual }
+	case "stringequalsignorecase", "stringnotequalsignorecase", "bool":
+		match = func(v string) bool { return strings.EqualFold(v, actual) }
+	case "stringlike", "stringnotlike", "arnlike", "arnnotlike", "arnequals", "arnnotequals":
+		match = func(v string) bool { return globMatch(v, actual) }
+	case "null":
+		// The key is present in every call, so Null holds when it asks
+		// for "false".
+		match = func(v string) bool { return strings.EqualFold(v, "false") }
+	default:
+		// Numeric, date and IP operators do not apply to these keys.
+		return false
+	}
+	return slices.ContainsFunc(vals, match) != negate
 }
 
 // wildcardMatch matches name against an IAM action pattern, where * stands
@@ -139,7 +295,13 @@ func (s Statement) deniedSetPolicy() (string, bool) {
 // action names. It backtracks only to the last *, so it runs in time
 // proportional to len(pattern)*len(name) at worst, whatever the pattern.
 func wildcardMatch(pattern, name string) bool {
-	p, n := []rune(strings.ToLower(pattern)), []rune(strings.ToLower(name))
+	return globMatch(strings.ToLower(pattern), strings.ToLower(name))
+}
+
+// globMatch is wildcardMatch with case: condition values such as
+// aws:PrincipalArn compare case-sensitively.
+func globMatch(pattern, name string) bool {
+	p, n := []rune(pattern), []rune(name)
 	pi, ni := 0, 0
 	star, resume := -1, 0
 	for ni < len(n) {

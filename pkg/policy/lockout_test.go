@@ -31,8 +31,11 @@ func TestLocksOut(t *testing.T) {
 		{"NotAction that spares only pulls",
 			`{"Sid":"OnlyPull","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}`,
 			[]string{`statement "OnlyPull": Deny every action but ecr:batchgetimage, ecr:getdownloadurlforlayer for "*"` + hint}},
-		{"NotAction that spares SetRepositoryPolicy",
-			`{"Sid":"SparesSet","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:Set*"]}`, nil},
+		{"NotAction that spares SetRepositoryPolicy but not the reads",
+			`{"Sid":"SparesSet","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:Set*"]}`,
+			[]string{`statement "SparesSet": Deny every action but ecr:batchgetimage, ecr:set* for "*" without a Condition would stop this account from calling ecr:DescribeRepositories, ecr:GetRepositoryPolicy, ecr:ListTagsForResource; set force to apply it anyway`}},
+		{"NotAction that spares every enforcer call",
+			`{"Sid":"SparesAll","Effect":"Deny","Principal":"*","NotAction":["ecr:Describe*","ecr:Get*","ecr:List*","ecr:Set*"]}`, nil},
 		{"NotPrincipal counts as everyone else",
 			`{"Sid":"AllButAdmin","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":"ecr:*"}`,
 			[]string{`statement "AllButAdmin": Deny ecr:* for everyone but {"AWS":["arn:aws:iam::111122223333:role/admin"]}` + hint}},
@@ -50,7 +53,9 @@ func TestLocksOut(t *testing.T) {
 		{"wildcard ecr:Set*",
 			`{"Sid":"NoSets","Effect":"Deny","Principal":"*","Action":"ecr:Set*"}`,
 			[]string{`statement "NoSets": Deny ecr:set* for "*"` + hint}},
-		{"wildcard ecr:Get*", `{"Sid":"NoGets","Effect":"Deny","Principal":"*","Action":"ecr:Get*"}`, nil},
+		{"wildcard ecr:Get* blocks the enforcer's read",
+			`{"Sid":"NoGets","Effect":"Deny","Principal":"*","Action":"ecr:Get*"}`,
+			[]string{`statement "NoGets": Deny ecr:get* for "*" without a Condition would stop this account from calling ecr:GetRepositoryPolicy; set force to apply it anyway`}},
 		{"one reason per statement",
 			`{"Sid":"A","Effect":"Deny","Principal":"*","Action":"ecr:*"},{"Sid":"B","Effect":"Deny","Principal":"*","Action":"ecr:Set?epositoryPolicy"},{"Sid":"C","Effect":"Allow","Principal":"*","Action":"ecr:*"}`,
 			[]string{
@@ -131,6 +136,84 @@ func TestWildcardMatch(t *testing.T) {
 		t.Run(tt.pattern, func(t *testing.T) {
 			if got := wildcardMatch(tt.pattern, setPolicyAction); got != tt.want {
 				t.Errorf("wildcardMatch(%q) = %v, want %v", tt.pattern, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestGuardLocksOut judges Denies against what the guard knows: the
+// enforcer's own role and account, and what its calls carry for a
+// condition key.
+func TestGuardLocksOut(t *testing.T) {
+	const (
+		self  = "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"
+		stop  = " would stop this account from setting the policy again; set force to apply it anyway"
+		reads = " would stop this account from calling ecr:GetRepositoryPolicy; set force to apply it anyway"
+	)
+	known := Guard{SelfRoleARN: self}
+	tests := []struct {
+		name       string
+		guard      Guard
+		statements string
+		want       []string
+	}{
+		{"Deny on another role of the account", known,
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"}`, nil},
+		{"Deny on another role, the enforcer's role unknown", Guard{},
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"}`,
+			[]string{`statement "NoCI": Deny ecr:* for {"AWS":["arn:aws:iam::123456789012:role/ci"]} without a Condition` + stop}},
+		{"Deny naming the enforcer's role", known,
+			`{"Sid":"NoMe","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"},"Action":"ecr:SetRepositoryPolicy"}`,
+			[]string{`statement "NoMe": Deny ecr:setrepositorypolicy for {"AWS":["arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"]} without a Condition` + stop}},
+		{"Deny naming a session of the enforcer's role", known,
+			`{"Sid":"NoSession","Effect":"Deny","Principal":{"AWS":"arn:aws:sts::123456789012:assumed-role/ecrbaseline-enforcerrole/fn"},"Action":"ecr:GetRepositoryPolicy"}`,
+			[]string{`statement "NoSession": Deny ecr:getrepositorypolicy for {"AWS":["arn:aws:sts::123456789012:assumed-role/ecrbaseline-enforcerrole/fn"]} without a Condition` + reads}},
+		{"Deny on the account covers the enforcer", known,
+			`{"Sid":"Acct","Effect":"Deny","Principal":{"AWS":"123456789012"},"Action":"ecr:GetRepositoryPolicy"}`,
+			[]string{`statement "Acct": Deny ecr:getrepositorypolicy for {"AWS":["123456789012"]} without a Condition` + reads}},
+		{"Deny on another account", known,
+			`{"Sid":"Other","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:*"}`, nil},
+		{"NotPrincipal sparing the enforcer's role", known,
+			`{"Sid":"OnlyMe","Effect":"Deny","NotPrincipal":{"AWS":["123456789012","arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"]},"Action":"ecr:*"}`, nil},
+		{"NotPrincipal sparing an admin only", known,
+			`{"Sid":"OnlyAdmin","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"ecr:*"}`,
+			[]string{`statement "OnlyAdmin": Deny ecr:* for everyone but {"AWS":["arn:aws:iam::123456789012:role/admin"]} without a Condition` + stop}},
+		{"Condition always true: StringLike aws:PrincipalArn *", known,
+			`{"Sid":"Like","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"*"}}}`,
+			[]string{`statement "Like": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLike aws:principalarn)` + stop}},
+		{"Condition always true on a key the guard cannot judge", known,
+			`{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLikeIfExists":{"aws:SourceVpce":"**"}}}`,
+			[]string{`statement "Vpce": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLikeIfExists aws:sourcevpce)` + stop}},
+		{"Condition on a key the guard cannot judge", known,
+			`{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1"}}}`, nil},
+		{"Condition SecureTransport true holds", known,
+			`{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}`,
+			[]string{`statement "Tls": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (Bool aws:securetransport)` + stop}},
+		{"Condition on another role", known,
+			`{"Sid":"CI","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/ci"}}}`, nil},
+		{"Condition on another role, the enforcer's role unknown", Guard{},
+			`{"Sid":"CI","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/ci"}}}`,
+			[]string{`statement "CI": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (ArnEquals aws:principalarn)` + stop}},
+		{"everyone but an admin, by Condition", known,
+			`{"Sid":"Admin","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/admin"}}}`,
+			[]string{`statement "Admin": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotEquals aws:principalarn)` + stop}},
+		{"everyone but the enforcer, by Condition", known,
+			`{"Sid":"NotMe","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotLike":{"aws:PrincipalArn":["arn:aws:iam::123456789012:role/admin","arn:aws:iam::123456789012:role/EcrBaseline-*"]}}}`, nil},
+		{"other accounts only, by Condition", known,
+			`{"Sid":"Foreign","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"123456789012"}}}`, nil},
+		{"Null asks for a key every call has", known,
+			`{"Sid":"Null","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Null":{"aws:PrincipalArn":"false"}}}`,
+			[]string{`statement "Null": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (Null aws:principalarn)` + stop}},
+		{"an operator that does not apply to the key", known,
+			`{"Sid":"Num","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NumericLessThan":{"aws:SecureTransport":"1"}}}`, nil},
+		{"one key of two may be false", known,
+			`{"Sid":"Two","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"*"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := mustParse(t, `{"Version":"2012-10-17","Statement":[`+tt.statements+`]}`)
+			if diff := cmp.Diff(tt.want, tt.guard.LocksOut(doc)); diff != "" {
+				t.Errorf("LocksOut (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -205,7 +205,7 @@ func TestCheckTemplate(t *testing.T) {
 		t.Errorf("CheckTemplate(large) = %v, want a size error naming the worst case", err)
 	}
 	collide := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:ResourceTag/${RepositoryName}":"a","aws:ResourceTag/team":"b"}}}]}`
-	if _, err := Render(collide, Vars{RepositoryName: "team"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "collides with another key once rendered") {
+	if _, err := Render(collide, Vars{RepositoryName: "team"}); !errors.Is(err, ErrInvalid) || err.Error() != `invalid repository policy: keys "aws:ResourceTag/${RepositoryName}" and "aws:ResourceTag/team" are the same once rendered` {
 		t.Errorf("Render with colliding keys = %v, want a collision error", err)
 	}
 	if err := CheckTemplate(`{"Version":`); !errors.Is(err, ErrInvalid) {

@@ -3,14 +3,17 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
 // Vars are the values a baseline template may refer to as ${AccountId},
-// ${Region}, ${RepositoryName} and ${RepositoryArn}. Other ${...} forms,
-// such as IAM policy variables like ${aws:PrincipalTag/team}, are left as
-// they are.
+// ${Region}, ${RepositoryName} and ${RepositoryArn}. IAM policy variables
+// such as ${aws:PrincipalTag/team} are left as they are; any other ${...}
+// is refused (see lintTemplate).
 type Vars struct {
 	AccountID      string
 	Region         string
@@ -21,11 +24,16 @@ type Vars struct {
 // Render substitutes vars into the string values and keys of a JSON
 // template. Substitution happens on the decoded values and the result is
 // re-encoded, so whatever a repository name holds it can never change the
-// policy's structure.
+// policy's structure. The template itself must pass lintTemplate: no key
+// twice in an object, no control character, no infinite number and no
+// unknown ${...} variable.
 func Render(template string, v Vars) (string, error) {
 	var tree any
 	if err := decodeStrict([]byte(template), &tree); err != nil {
 		return "", fmt.Errorf("%w: baseline is not valid JSON: %w", ErrInvalid, err)
+	}
+	if problems := lintTemplate([]byte(template)); len(problems) > 0 {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, errors.Join(problems...))
 	}
 	r := strings.NewReplacer(
 		"${AccountId}", v.AccountID,
@@ -65,16 +73,18 @@ func substitute(node any, r *strings.Replacer) (any, error) {
 		return x, nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
-		for k, val := range x {
-			v, err := substitute(val, r)
+		from := make(map[string]string, len(x))
+		// In key order, so a collision is reported the same way each time.
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			v, err := substitute(x[k], r)
 			if err != nil {
 				return nil, err
 			}
 			nk := r.Replace(k)
-			if _, dup := out[nk]; dup {
-				return nil, fmt.Errorf("key %q collides with another key once rendered", k)
+			if first, dup := from[nk]; dup {
+				return nil, fmt.Errorf("keys %q and %q are the same once rendered", first, k)
 			}
-			out[nk] = v
+			out[nk], from[nk] = v, k
 		}
 		return out, nil
 	default:

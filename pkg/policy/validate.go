@@ -3,7 +3,10 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -62,6 +65,12 @@ func (s Statement) problems() []string {
 	if (s.Principal == nil) == (s.NotPrincipal == nil) {
 		out = append(out, "needs exactly one of Principal or NotPrincipal")
 	}
+	for _, p := range []struct {
+		element string
+		value   *Principal
+	}{{"Principal", s.Principal}, {"NotPrincipal", s.NotPrincipal}} {
+		out = append(out, p.value.emptiness(p.element)...)
+	}
 	if (len(s.Action) == 0) == (len(s.NotAction) == 0) {
 		out = append(out, "needs exactly one of Action or NotAction")
 	}
@@ -72,6 +81,32 @@ func (s Statement) problems() []string {
 	}
 	if len(s.Resource) > 0 || len(s.NotResource) > 0 {
 		out = append(out, "Resource is not allowed in a repository policy (the policy applies to its repository); remove it")
+	}
+	return out
+}
+
+// emptiness finds principals that name no one: IAM refuses {} and
+// {"AWS":[]}, and an empty identifier is a template variable that rendered
+// to nothing or a typo. p may be nil.
+func (p *Principal) emptiness(element string) []string {
+	if p == nil || p.Wildcard {
+		return nil
+	}
+	if len(p.IDs) == 0 {
+		return []string{element + " names no principal type"}
+	}
+	var out []string
+	for _, typ := range slices.Sorted(maps.Keys(p.IDs)) {
+		ids := p.IDs[typ]
+		if len(ids) == 0 {
+			out = append(out, fmt.Sprintf("%s %q lists no one", element, typ))
+		}
+		for _, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				out = append(out, fmt.Sprintf("%s %q has an empty identifier", element, typ))
+				break
+			}
+		}
 	}
 	return out
 }

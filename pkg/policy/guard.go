@@ -1,0 +1,254 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// ErrExposes marks a baseline that would grant access to anyone outside the
+// account the operator has not listed. The enforcer writes the baseline to
+// every repository, so one such statement opens the whole registry.
+var ErrExposes = errors.New("baseline would grant access outside this account")
+
+// Guard is what the baseline guardrails know about the enforcer and what
+// the operator allows. The zero value is the strictest: no principal
+// outside the account may be granted anything, and any role of the account
+// might be the enforcer's.
+type Guard struct {
+	// AccountID is the account the enforcer runs in and writes to; when
+	// empty it is taken from SelfRoleARN. A principal in it is inside.
+	AccountID string
+	// Region is where the enforcer runs; with AccountID it is what the
+	// baseline is rendered with at load, so a problem every repository of
+	// this account would have is found before any repository is read.
+	Region string
+	// SelfRoleARN is the enforcer's own role. A Deny naming another role
+	// cannot lock the enforcer out; when it is empty, every role of the
+	// account is taken to be the enforcer's.
+	SelfRoleARN string
+	// AllowedPrincipals are account IDs (12 digits) an Allow may name
+	// besides this account, and organization IDs (o-...) an Allow to "*"
+	// may be scoped to with a StringEquals aws:PrincipalOrgID condition.
+	AllowedPrincipals []string
+	// AllowPublic acknowledges a baseline that grants to "*" without an
+	// organization condition, making every repository public.
+	AllowPublic bool
+	// Force accepts a baseline that would lock the enforcer out; it is
+	// the same setting the enforcer passes to SetRepositoryPolicy.
+	Force bool
+}
+
+var (
+	accountID      = regexp.MustCompile(`^[0-9]{12}$`)
+	organizationID = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
+	// arnAccount finds the account of an IAM or STS ARN.
+	arnAccount = regexp.MustCompile(`^arn:[a-z-]+:(?:iam|sts)::([0-9]{12}):`)
+)
+
+// Check runs every baseline check on template: CheckTemplate (valid for the
+// longest repository name), then, on the template rendered for this
+// account and region, the exposure guard and, unless Force, the lock-out
+// guard. The Lambda runs it each time it loads the baseline and synth may
+// run it on the template it deploys, so a harmful baseline fails the run
+// before any repository is touched. Errors wrap ErrInvalid, ErrExposes or
+// ErrLockOut.
+func (g Guard) Check(template string) error {
+	if err := g.validate(); err != nil {
+		return err
+	}
+	if err := CheckTemplate(template); err != nil {
+		return err
+	}
+	rendered, err := Render(template, g.probe())
+	if err != nil {
+		return fmt.Errorf("baseline rendered for this account: %w", err)
+	}
+	if _, err := Validate(rendered); err != nil {
+		return fmt.Errorf("baseline rendered for this account: %w", err)
+	}
+	// Parse sorts statements; in written order, one without a Sid can be
+	// named by its position.
+	_, _, stmts, err := statementsInOrder(rendered)
+	if err != nil {
+		return fmt.Errorf("baseline rendered for this account: %w", err)
+	}
+	errs := []error{joinReasons(ErrExposes, g.exposes(stmts))}
+	if !g.Force {
+		errs = append(errs, joinReasons(ErrLockOut, g.locksOut(stmts, true)))
+	}
+	return errors.Join(errs...)
+}
+
+// validate refuses guard options that would silently allow nothing or
+// something else than meant.
+func (g Guard) validate() error {
+	var problems []error
+	for _, p := range g.AllowedPrincipals {
+		if !accountID.MatchString(p) && !organizationID.MatchString(p) {
+			problems = append(problems, fmt.Errorf("allowed principal %q is neither a 12-digit account ID nor an organization ID (o-...)", p))
+		}
+	}
+	if g.AccountID != "" && !accountID.MatchString(g.AccountID) {
+		// Synth passes "" for an account CDK has not resolved, not its token.
+		problems = append(problems, fmt.Errorf("account %q is not a 12-digit account ID", g.AccountID))
+	}
+	if g.SelfRoleARN != "" && roleOf(g.SelfRoleARN) == "" {
+		problems = append(problems, fmt.Errorf("self role %q is not an IAM role ARN", g.SelfRoleARN))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("baseline guard: %w", errors.Join(problems...))
+	}
+	return nil
+}
+
+// probe is the repository the baseline is rendered for at load: the
+// longest name, in this account and region when they are known.
+func (g Guard) probe() Vars {
+	v := worstCase
+	if a := g.account(); a != "" {
+		v.AccountID = a
+	}
+	if g.Region != "" {
+		v.Region = g.Region
+	}
+	v.RepositoryARN = fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", v.Region, v.AccountID, v.RepositoryName)
+	return v
+}
+
+// account is AccountID, or the account of SelfRoleARN.
+func (g Guard) account() string {
+	if g.AccountID != "" {
+		return g.AccountID
+	}
+	if m := arnAccount.FindStringSubmatch(g.SelfRoleARN); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// exposes returns one reason for each Allow statement that grants access
+// outside the account beyond what g allows, naming each statement by its
+// Sid or its position in stmts.
+func (g Guard) exposes(stmts []Statement) []string {
+	var reasons []string
+	for i, st := range stmts {
+		if reason := g.exposure(st); reason != "" {
+			reasons = append(reasons, statementName(st, i)+": "+reason)
+		}
+	}
+	return reasons
+}
+
+func (g Guard) exposure(s Statement) string {
+	if !strings.EqualFold(s.Effect, "Allow") || g.scopedToAllowed(s.Condition) {
+		return ""
+	}
+	public := "; scope it with a StringEquals aws:PrincipalOrgID condition on an organization in allowedPrincipals, or set allowPublic"
+	if s.NotPrincipal != nil {
+		if g.AllowPublic {
+			return ""
+		}
+		return fmt.Sprintf("Allow to everyone but %s would make every repository public%s", principalText(s.NotPrincipal), public)
+	}
+	if s.Principal == nil {
+		return ""
+	}
+	if s.Principal.Wildcard || slices.Contains(s.Principal.IDs["AWS"], "*") {
+		if g.AllowPublic {
+			return ""
+		}
+		return fmt.Sprintf("Allow to %s would make every repository public%s", principalText(s.Principal), public)
+	}
+	var outside []string
+	for _, typ := range slices.Sorted(maps.Keys(s.Principal.IDs)) {
+		if typ == "Service" {
+			// A service principal acts for the account's own resources.
+			continue
+		}
+		for _, id := range s.Principal.IDs[typ] {
+			if typ != "AWS" || !g.inside(id) {
+				outside = append(outside, id)
+			}
+		}
+	}
+	if len(outside) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Allow to %s, outside this account; add the account IDs to allowedPrincipals to grant them", strings.Join(outside, ", "))
+}
+
+// inside reports whether an AWS principal belongs to this account or to an
+// account the operator allows.
+func (g Guard) inside(id string) bool {
+	acct := id
+	if m := arnAccount.FindStringSubmatch(id); m != nil {
+		acct = m[1]
+	}
+	if !accountID.MatchString(acct) {
+		return false
+	}
+	own := g.account()
+	if own == "" {
+		own = worstCase.AccountID
+	}
+	return acct == own || slices.Contains(g.AllowedPrincipals, acct)
+}
+
+// scopedToAllowed reports whether a Condition limits an Allow to
+// principals of allowed organizations or accounts: StringEquals (any case)
+// on aws:PrincipalOrgID or aws:PrincipalAccount, every value allowed. An
+// IfExists form is not enough: principals outside any organization carry no
+// aws:PrincipalOrgID and would pass it.
+func (g Guard) scopedToAllowed(cond map[string]map[string][]string) bool {
+	for op, keys := range cond {
+		if !strings.EqualFold(op, "StringEquals") && !strings.EqualFold(op, "StringEqualsIgnoreCase") {
+			continue
+		}
+		for key, vals := range keys {
+			if key != "aws:principalorgid" && key != "aws:principalaccount" {
+				continue
+			}
+			ok := len(vals) > 0
+			for _, v := range vals {
+				if key == "aws:principalorgid" {
+					ok = ok && organizationID.MatchString(v) && slices.Contains(g.AllowedPrincipals, v)
+				} else {
+					ok = ok && accountID.MatchString(v) && (v == g.account() || slices.Contains(g.AllowedPrincipals, v))
+				}
+			}
+			if ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// statementName names a statement in a message: its Sid, or its position
+// counting from 1, or, when i is negative (a parsed Document keeps no
+// order), only the fact that it has no Sid.
+func statementName(s Statement, i int) string {
+	switch {
+	case s.Sid != "":
+		return fmt.Sprintf("statement %q", s.Sid)
+	case i < 0:
+		return "a statement without a Sid"
+	}
+	return fmt.Sprintf("statement %d", i+1)
+}
+
+// joinReasons returns nil without reasons, or sentinel followed by each.
+func joinReasons(sentinel error, reasons []string) error {
+	if len(reasons) == 0 {
+		return nil
+	}
+	errs := make([]error, len(reasons))
+	for i, r := range reasons {
+		errs[i] = errors.New(r)
+	}
+	return fmt.Errorf("%w: %w", sentinel, errors.Join(errs...))
+}

@@ -1,0 +1,133 @@
+package policy
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/policies"
+)
+
+// TestGuardCheck is every refusal of a baseline at load and synth, each with
+// the exact message, and the baselines the guard lets through.
+func TestGuardCheck(t *testing.T) {
+	const (
+		self    = "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"
+		exposes = "baseline would grant access outside this account: "
+		public  = " would make every repository public; scope it with a StringEquals aws:PrincipalOrgID condition on an organization in allowedPrincipals, or set allowPublic"
+		invalid = "invalid repository policy: "
+		known   = " (known: ${AccountId}, ${Region}, ${RepositoryName}, ${RepositoryArn} and IAM's ${aws:...})"
+		empty   = "baseline rendered for a 256-character repository name: invalid repository policy: "
+	)
+	account := Guard{AccountID: "123456789012", Region: "eu-west-1", SelfRoleARN: self}
+	withOrg := account
+	withOrg.AllowedPrincipals = []string{"444455556666", "o-abcdefghij"}
+	open := account
+	open.AllowPublic = true
+	forced := account
+	forced.Force = true
+	stmt := func(s ...string) string {
+		text := `{"Version":"2012-10-17","Statement":[`
+		for i, x := range s {
+			if i > 0 {
+				text += ","
+			}
+			text += x
+		}
+		return text + `]}`
+	}
+	tests := []struct {
+		name     string
+		guard    Guard
+		template string
+		wantIs   error
+		want     string
+	}{
+		// Exposure.
+		{"Allow to *", account, stmt(`{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}`),
+			ErrExposes, exposes + `statement "Open": Allow to "*"` + public},
+		{`Allow to {"AWS":"*"}, no Sid`, account, stmt(policyDeny, `{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"ecr:BatchGetImage"}`),
+			ErrExposes, exposes + `statement 2: Allow to {"AWS":["*"]}` + public},
+		{"Allow to everyone but one", account, stmt(`{"Sid":"AllBut","Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:*"}`),
+			ErrExposes, exposes + `statement "AllBut": Allow to everyone but {"AWS":["123456789012"]}` + public},
+		{"Allow to another account", account, stmt(`{"Sid":"Push","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::444455556666:root","arn:aws:iam::${AccountId}:role/ci","777788889999"]},"Action":["ecr:PutImage","ecr:SetRepositoryPolicy"]}`),
+			ErrExposes, exposes + `statement "Push": Allow to 444455556666, 777788889999, outside this account; add the account IDs to allowedPrincipals to grant them`},
+		{"Allow to another account, listed", withOrg, stmt(`{"Sid":"Push","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:role/ci"},"Action":"ecr:PutImage"}`), nil, ""},
+		{"Allow to a federated principal", account, stmt(`{"Sid":"Fed","Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"ecr:BatchGetImage"}`),
+			ErrExposes, exposes + `statement "Fed": Allow to cognito-identity.amazonaws.com, outside this account; add the account IDs to allowedPrincipals to grant them`},
+		{"Allow to a service", account, stmt(`{"Sid":"Lambda","Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"ecr:BatchGetImage"}`), nil, ""},
+		{"Allow to * in a listed organization", withOrg, stmt(`{"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abcdefghij"}}}`), nil, ""},
+		{"Allow to * in an organization not listed", withOrg, stmt(`{"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalOrgID":["o-abcdefghij","o-zzzzzzzzzz"]}}}`),
+			ErrExposes, exposes + `statement "Org": Allow to "*"` + public},
+		{"Allow to * if in an organization, IfExists", withOrg, stmt(`{"Sid":"Org","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEqualsIfExists":{"aws:PrincipalOrgID":"o-abcdefghij"}}}`),
+			ErrExposes, exposes + `statement "Org": Allow to "*"` + public},
+		{"Allow to * of this account, by Condition", account, stmt(`{"Sid":"Acct","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalAccount":"123456789012"}}}`), nil, ""},
+		{"Allow to * with another Condition", account, stmt(`{"Sid":"Ip","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`),
+			ErrExposes, exposes + `statement "Ip": Allow to "*"` + public},
+		{"Allow to * acknowledged", open, stmt(`{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}`), nil, ""},
+		{"a literal account is judged once the account is known", Guard{}, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"ecr:BatchGetImage"}`),
+			ErrExposes, exposes + `statement "Pull": Allow to 111122223333, outside this account; add the account IDs to allowedPrincipals to grant them`},
+		{"the account from the role", Guard{SelfRoleARN: "arn:aws:iam::111122223333:role/r"}, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"ecr:BatchGetImage"}`), nil, ""},
+
+		// Lock-out, judged at load for this account.
+		{"lock-out", account, stmt(`{"Sid":"NoReads","Effect":"Deny","Principal":"*","Action":["ecr:GetRepositoryPolicy","ecr:ListTagsForResource"]}`),
+			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "NoReads": Deny ecr:getrepositorypolicy, ecr:listtagsforresource for "*" without a Condition would stop this account from calling ecr:GetRepositoryPolicy, ecr:ListTagsForResource; set force to apply it anyway`},
+		{"lock-out, forced", forced, stmt(`{"Sid":"NoReads","Effect":"Deny","Principal":"*","Action":"ecr:*"}`), nil, ""},
+		{"Deny on another role", account, stmt(`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/ci"},"Action":"ecr:*"}`), nil, ""},
+		{"exposure and lock-out together", account, stmt(`{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}`, `{"Effect":"Deny","Principal":"*","Action":"ecr:*"}`),
+			ErrLockOut, exposes + `statement "Open": Allow to "*"` + public + "\n" +
+				`policy would lock this account out of setting the repository policy: statement 2: Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; set force to apply it anyway`},
+		{"key collision for this account only", Guard{AccountID: "111122223333"}, stmt(`{"Sid":"Tag","Effect":"Deny","Principal":"*","Action":"ecr:PutImage","Condition":{"StringEquals":{"aws:ResourceTag/${AccountId}":"x","aws:ResourceTag/111122223333":"y"}}}`),
+			ErrInvalid, `baseline rendered for this account: invalid repository policy: keys "aws:ResourceTag/${AccountId}" and "aws:ResourceTag/111122223333" are the same once rendered`},
+
+		// Text encoding/json accepts but a baseline must not hold.
+		{"unknown variable", account, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountID}:root"},"Action":"ecr:BatchGetImage"}`),
+			ErrInvalid, invalid + "unknown variable ${AccountID} at /Statement/0/Principal/AWS" + known},
+		{"unknown variable in a key, unterminated variable", account, stmt(`{"Sid":"Tag${Foo}","Effect":"Deny","Principal":"*","Action":"ecr:PutImage","Condition":{"StringEquals":{"aws:ResourceTag/${Team":"${aws:PrincipalTag/team}"}}}`),
+			ErrInvalid, invalid + "unknown variable ${Foo} at /Statement/0/Sid" + known + "\nunterminated variable ${Team at /Statement/0/Condition/StringEquals/aws:ResourceTag/${Team"},
+		{"duplicate key", account, `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Deny","Effect":"Allow","Principal":{"AWS":"${AccountId}"},"Action":"ecr:BatchGetImage"}]}`,
+			ErrInvalid, invalid + `key "Effect" appears twice at /Statement/0; JSON keeps only the last`},
+		{"duplicate top-level key", account, `{"Version":"2012-10-17","Version":"2008-10-17","Statement":[` + policyDeny + `]}`,
+			ErrInvalid, invalid + `key "Version" appears twice at /; JSON keeps only the last`},
+		{"control character", account, stmt(`{"Sid":"Pull\u0007","Effect":"Allow","Principal":{"AWS":"${AccountId}"},"Action":"ecr:BatchGetImage"}`),
+			ErrInvalid, invalid + "control character U+0007 in a string at /Statement/0/Sid"},
+		{"infinite number", account, stmt(`{"Sid":"Big","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NumericGreaterThan":{"ecr:ImageCount":1e999}}}`),
+			ErrInvalid, invalid + "number 1e999 at /Statement/0/Condition/NumericGreaterThan/ecr:ImageCount is beyond what a float64 holds"},
+		{"empty principal list", account, stmt(`{"Sid":"Nobody","Effect":"Allow","Principal":{"AWS":[]},"Action":"ecr:BatchGetImage"}`),
+			ErrInvalid, empty + `statement "Nobody": Principal "AWS" lists no one`},
+		{"empty principal", account, stmt(`{"Sid":"Blank","Effect":"Deny","NotPrincipal":{"AWS":["","${AccountId}"]},"Action":"ecr:*"}`),
+			ErrInvalid, empty + `statement "Blank": NotPrincipal "AWS" has an empty identifier`},
+		{"no principal type", account, stmt(`{"Sid":"None","Effect":"Allow","Principal":{},"Action":"ecr:BatchGetImage"}`),
+			ErrInvalid, empty + `statement "None": Principal names no principal type`},
+
+		// The guard's own options.
+		{"allowed principal neither account nor organization", Guard{AllowedPrincipals: []string{"arn:aws:iam::444455556666:root", "o-abcdefghij"}}, policies.Baseline,
+			nil, `baseline guard: allowed principal "arn:aws:iam::444455556666:root" is neither a 12-digit account ID nor an organization ID (o-...)`},
+		{"account not an account ID", Guard{AccountID: "${Token[AWS.AccountId.7]}"}, policies.Baseline,
+			nil, `baseline guard: account "${Token[AWS.AccountId.7]}" is not a 12-digit account ID`},
+		{"self role not a role", Guard{SelfRoleARN: "arn:aws:iam::123456789012:user/me"}, policies.Baseline,
+			nil, `baseline guard: self role "arn:aws:iam::123456789012:user/me" is not an IAM role ARN`},
+
+		{"the project's baseline", account, policies.Baseline, nil, ""},
+		{"the project's baseline, nothing known", Guard{}, policies.Baseline, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.guard.Check(tt.template)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Check error (-want +got):\n%s", diff)
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("Check error = %v, want errors.Is %v", err, tt.wantIs)
+			}
+		})
+	}
+}
+
+// policyDeny is a statement every guard accepts.
+const policyDeny = `{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}`
