@@ -104,10 +104,10 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 	}
 	from := map[string]string{}
 	for _, v := range values {
-		from[v.Setting.Env] = v.Text + " from " + v.From
+		from[v.Setting.Env] = v.Setting.Format(cfg) + " from " + v.From
 	}
 	want := map[string]string{
-		"BASELINE_PARAMETER_NAME": "/ecr-baseline/baseline-policy from default", "BASELINE_CACHE_TTL": "5m from default",
+		"BASELINE_PARAMETER_NAME": "/ecr-baseline/baseline-policy from default", "BASELINE_CACHE_TTL": "5m0s from default",
 		"DRY_RUN": "false from default", "ENFORCEMENT_MODE": "replace from default", "FORCE": "false from default",
 		"EXEMPT_TAG": " from X_EXEMPT_TAG", "EXEMPT_REPOSITORIES": " from default", "ECR_READ_TPS": "5 from --read-tps",
 		"ECR_WRITE_TPS": "7 from X_ECR_WRITE_TPS", "BACKFILL_CONCURRENCY": "8 from default", "SELF_ROLE_ARN": " from default",

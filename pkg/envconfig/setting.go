@@ -63,8 +63,6 @@ func Environment(lookup func(string) (string, bool)) Source {
 // Value is where a resolved setting came from.
 type Value struct {
 	Setting *Setting
-	// Text is the value as given, or the default.
-	Text string
 	// From names its source ("--read-tps", "ECR_READ_TPS"), or is
 	// "default".
 	From string
@@ -80,14 +78,14 @@ func Resolve(sources ...Source) (Config, []Value, error) {
 		problems []error
 	)
 	for _, s := range Settings {
-		v := Value{Setting: s, Text: s.Default, From: "default"}
+		v, text := Value{Setting: s, From: "default"}, s.Default
 		for _, src := range sources {
-			if text, name, ok := src(s); ok && (text != "" || s.emptyIsValue) {
-				v.Text, v.From = text, name
+			if t, name, ok := src(s); ok && (t != "" || s.emptyIsValue) {
+				v.From, text = name, t
 				break
 			}
 		}
-		if err := s.parse(&cfg, v.Text); err != nil {
+		if err := s.parse(&cfg, text); err != nil {
 			problems = append(problems, fmt.Errorf("%s %w", v.From, err))
 		}
 		values = append(values, v)
