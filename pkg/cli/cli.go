@@ -63,6 +63,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	return command{stdout: stdout, stderr: stderr, lookup: lookup}.run(ctx, args)
 }
 
+// interruptedBeforeStart is reported when Ctrl-C comes before the first
+// repository: there is no token, the same command starts over.
+const interruptedBeforeStart = "interrupted before any repository: nothing enforced"
+
 type command struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
@@ -117,7 +121,7 @@ func (c command) run(ctx context.Context, args []string) int {
 	// the run here instead of failing, and re-reading SSM, per repository.
 	if _, err := a.Baseline.Load(ctx, 0); err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintln(c.stderr, "interrupted while loading the baseline: nothing enforced")
+			fmt.Fprintln(c.stderr, interruptedBeforeStart)
 			return ExitIncomplete
 		}
 		fmt.Fprintln(c.stderr, "backfill: nothing enforced:", err)
@@ -146,7 +150,7 @@ func (c command) run(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "--token:", err)
 		return ExitUsage
 	case err != nil && ctx.Err() != nil:
-		fmt.Fprintln(c.stderr, "interrupted before the first repository: nothing enforced")
+		fmt.Fprintln(c.stderr, interruptedBeforeStart)
 		return ExitIncomplete
 	case err != nil:
 		fmt.Fprintln(c.stderr, "backfill:", err)

@@ -140,7 +140,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--token", "not-a-token!"}, ExitUsage, nil,
 			defaultSettings + "--token: invalid continuation token: \"not-a-token!\"\n"},
 		{"interrupted while loading the baseline", interrupted, nil, []string{"backfill", "--quiet"}, ExitIncomplete, nil,
-			defaultSettings + "interrupted while loading the baseline: nothing enforced\n"},
+			defaultSettings + "interrupted before any repository: nothing enforced\n"},
 		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, usage},
 	}
 	for _, tt := range tests {
