@@ -2,90 +2,39 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/ecr-baseline/ecr-baseline/infra/ecrbaseline"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 )
 
 // Config is the app's settings, read from the CDK context: cdk.json's
 // "context" block or `cdk synth -c key=value`.
 type Config struct {
-	// ParameterName is context key "parameterName".
-	ParameterName string
 	// PolicyFile is context key "policyFile": the baseline template,
 	// relative to the directory cdk runs in (the repository root).
 	PolicyFile string
 	// CodePath is context key "codePath": the directory holding the
 	// function's bootstrap, written by `make build`.
 	CodePath string
-	// DryRun is context key "dryRun".
-	DryRun bool
-	// CacheTTL is context key "cacheTTL", a Go duration such as "5m".
-	CacheTTL time.Duration
 	// KMSKeyARN is context key "kmsKeyArn": when set, the baseline is a
 	// SecureString parameter encrypted with this key, created outside the
 	// stack, and PolicyFile is not used.
 	KMSKeyARN string
-	// EnforcementMode is context key "enforcementMode": "replace" or
-	// "merge".
-	EnforcementMode string
-	// Force is context key "force": deploy and apply a baseline that
-	// fails the lock-out guard.
-	Force bool
-	// ExemptTag is context key "exemptTag": the key=value tag that exempts
-	// a repository, or "" to turn tag exemption off.
-	ExemptTag string
-	// ExemptRepositories is context key "exemptRepositories": path.Match
-	// patterns, a JSON list in cdk.json or comma-separated with -c.
-	ExemptRepositories []string
-	// ReadTPS is context key "readTps": ECR reads per second per container.
-	ReadTPS float64
-	// WriteTPS is context key "writeTps": ECR writes per second per
-	// container.
-	WriteTPS float64
-	// BackfillConcurrency is context key "backfillConcurrency": how many
-	// repositories a fleet run handles at once.
-	BackfillConcurrency int
+	// Settings are the function's settings found in the context, by the
+	// context keys of pkg/envconfig's table, as text: the construct's
+	// Settings prop.
+	Settings map[string]string
 }
 
-// DefaultConfig is the configuration with no context set.
+// DefaultConfig is the configuration with no context set: every function
+// setting at its default.
 func DefaultConfig() Config {
-	return Config{
-		ParameterName:       ecrbaseline.DefaultParameterName,
-		PolicyFile:          "policies/baseline.json",
-		CodePath:            "build/enforcer",
-		CacheTTL:            ecrbaseline.DefaultCacheTTL,
-		EnforcementMode:     ecrbaseline.DefaultEnforcementMode,
-		ExemptTag:           ecrbaseline.DefaultExemptTag,
-		ReadTPS:             ecrbaseline.DefaultReadTPS,
-		WriteTPS:            ecrbaseline.DefaultWriteTPS,
-		BackfillConcurrency: ecrbaseline.DefaultBackfillConcurrency,
-	}
-}
-
-// EnforcerProps returns the construct's props for cfg, without the
-// baseline text or key, which the stack reads.
-func (cfg Config) EnforcerProps() *ecrbaseline.EnforcerProps {
-	return &ecrbaseline.EnforcerProps{
-		ParameterName:       cfg.ParameterName,
-		CodePath:            cfg.CodePath,
-		DryRun:              cfg.DryRun,
-		CacheTTL:            cfg.CacheTTL,
-		EnforcementMode:     cfg.EnforcementMode,
-		Force:               cfg.Force,
-		ExemptTag:           jsii.String(cfg.ExemptTag),
-		ExemptRepositories:  cfg.ExemptRepositories,
-		ReadTPS:             jsii.Number(cfg.ReadTPS),
-		WriteTPS:            jsii.Number(cfg.WriteTPS),
-		BackfillConcurrency: jsii.Number(float64(cfg.BackfillConcurrency)),
-	}
+	return Config{PolicyFile: "policies/baseline.json", CodePath: "build/enforcer", Settings: map[string]string{}}
 }
 
 // kmsKeyARN accepts key ARNs only: an alias ARN is not a valid resource for
@@ -94,118 +43,73 @@ var kmsKeyARN = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key
 
 // ConfigFromContext reads Config from node's context, keeping the default
 // for every key that is not set. cdk.json gives JSON values and `-c` gives
-// strings, so both are accepted. It checks the form of each value; what a
-// value means (a known mode, a valid pattern) is checked by
-// ecrbaseline.NewEnforcer, which embedding stacks call too.
+// strings, so both are accepted: a value becomes the text the function
+// would read, and the function's own parser (pkg/envconfig) checks it
+// here, so a bad value is reported with its context key.
 func ConfigFromContext(node constructs.Node) (Config, error) {
 	cfg := DefaultConfig()
-	for _, field := range []struct {
+	for _, app := range []struct {
 		key string
-		set func(v any) error
-	}{
-		{"parameterName", text(func(s string) error { cfg.ParameterName = s; return nil })},
-		{"policyFile", text(func(s string) error { cfg.PolicyFile = s; return nil })},
-		{"codePath", text(func(s string) error { cfg.CodePath = s; return nil })},
-		{"dryRun", boolean(&cfg.DryRun)},
-		{"cacheTTL", text(func(s string) (err error) { cfg.CacheTTL, err = time.ParseDuration(s); return err })},
-		{"kmsKeyArn", text(func(s string) error {
-			if s != "" && !kmsKeyARN.MatchString(s) {
-				return fmt.Errorf("%q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", s)
+		dst *string
+	}{{"policyFile", &cfg.PolicyFile}, {"codePath", &cfg.CodePath}, {"kmsKeyArn", &cfg.KMSKeyARN}} {
+		if v := node.TryGetContext(jsii.String(app.key)); v != nil {
+			text, err := contextText(v)
+			if err != nil {
+				return cfg, fmt.Errorf("context %s: %w", app.key, err)
 			}
-			cfg.KMSKeyARN = s
-			return nil
-		})},
-		{"enforcementMode", text(func(s string) error { cfg.EnforcementMode = s; return nil })},
-		{"force", boolean(&cfg.Force)},
-		{"exemptTag", text(func(s string) error { cfg.ExemptTag = s; return nil })},
-		{"exemptRepositories", list(&cfg.ExemptRepositories)},
-		{"readTps", number(func(f float64) error { cfg.ReadTPS = f; return nil })},
-		{"writeTps", number(func(f float64) error { cfg.WriteTPS = f; return nil })},
-		{"backfillConcurrency", number(func(f float64) error {
-			if f != math.Trunc(f) || f > math.MaxInt32 {
-				return fmt.Errorf("want a whole number, got %v", f)
-			}
-			cfg.BackfillConcurrency = int(f)
-			return nil
-		})},
-	} {
-		v := node.TryGetContext(jsii.String(field.key))
-		if v == nil {
+			*app.dst = text
+		}
+	}
+	if cfg.KMSKeyARN != "" && !kmsKeyARN.MatchString(cfg.KMSKeyARN) {
+		return cfg, fmt.Errorf("context kmsKeyArn: %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", cfg.KMSKeyARN)
+	}
+	for _, s := range envconfig.Settings {
+		if s.Context == "" {
 			continue
 		}
-		if err := field.set(v); err != nil {
-			return cfg, fmt.Errorf("context %s: %w", field.key, err)
+		if v := node.TryGetContext(jsii.String(s.Context)); v != nil {
+			text, err := contextText(v)
+			if err != nil {
+				return cfg, fmt.Errorf("context %s: %w", s.Context, err)
+			}
+			cfg.Settings[s.Context] = text
 		}
+	}
+	if _, _, err := envconfig.Resolve(func(s *envconfig.Setting) (string, string, bool) {
+		v, ok := cfg.Settings[s.Context]
+		return v, "context " + s.Context, ok && s.Context != ""
+	}); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
 
-// text reads a string; a JSON true or false is taken as its text, as -c
-// would give it.
-func text(set func(string) error) func(any) error {
-	return func(v any) error {
-		switch x := v.(type) {
-		case string:
-			return set(x)
-		case bool:
-			return set(strconv.FormatBool(x))
-		default:
-			return fmt.Errorf("want a string, got %T", v)
-		}
-	}
-}
-
-func boolean(dst *bool) func(any) error {
-	return text(func(s string) (err error) { *dst, err = strconv.ParseBool(s); return err })
-}
-
-// number reads a JSON number or its text, which must be positive: every
-// numeric setting is a rate or a count, and zero would stop the function.
-func number(set func(float64) error) func(any) error {
-	return func(v any) error {
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case string:
-			var err error
-			if f, err = strconv.ParseFloat(x, 64); err != nil {
-				return err
+// contextText is a context value as the text `-c key=value` would give: a
+// JSON boolean or number as written, a JSON list of strings joined with
+// commas, the way the function reads a list. An item holding a comma would
+// split into two, so it is refused.
+func contextText(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case []any:
+		items := make([]string, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return "", fmt.Errorf("item %d: want a string, got %T", i, e)
 			}
-		default:
-			return fmt.Errorf("want a number, got %T", v)
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
-			return fmt.Errorf("want a positive number, got %v", v)
-		}
-		return set(f)
-	}
-}
-
-// list reads a JSON list of strings, or a comma-separated string as -c
-// gives it; an empty string or list is no patterns.
-func list(dst *[]string) func(any) error {
-	return func(v any) error {
-		var out []string
-		switch x := v.(type) {
-		case string:
-			if x != "" {
-				for _, s := range strings.Split(x, ",") {
-					out = append(out, strings.TrimSpace(s))
-				}
+			if strings.Contains(s, ",") {
+				return "", fmt.Errorf("item %d: %q holds a comma, which separates items", i, s)
 			}
-		case []any:
-			for i, e := range x {
-				s, ok := e.(string)
-				if !ok {
-					return fmt.Errorf("item %d: want a string, got %T", i, e)
-				}
-				out = append(out, s)
-			}
-		default:
-			return fmt.Errorf("want a list of strings or a comma-separated string, got %T", v)
+			items[i] = s
 		}
-		*dst = out
-		return nil
+		return strings.Join(items, ","), nil
+	default:
+		return "", fmt.Errorf("want a string, number, boolean or list of strings, got %T", v)
 	}
 }

@@ -28,7 +28,7 @@ type StackProps struct {
 // credentials and deploys to whichever the CLI's credentials point at.
 func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
 	cfg := props.Config
-	enforcerProps := cfg.EnforcerProps()
+	enforcerProps := &ecrbaseline.EnforcerProps{CodePath: cfg.CodePath, Settings: cfg.Settings}
 	if cfg.KMSKeyARN == "" {
 		text, err := os.ReadFile(cfg.PolicyFile)
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"quamina.net/go/quamina"
 
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -133,7 +134,24 @@ func TestCDKJSONRunsTheAppWithItsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The context block documents the defaults: it must not change them.
+	// The context block documents every setting and its default: it must
+	// list them all and change none.
+	for _, s := range envconfig.Settings {
+		if _, ok := got.Settings[s.Context]; s.Context != "" && !ok {
+			t.Errorf("cdk.json context lacks %s", s.Context)
+		}
+	}
+	settings, _, err := envconfig.Resolve(func(s *envconfig.Setting) (string, string, bool) {
+		v, ok := got.Settings[s.Context]
+		return v, s.Context, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(envconfig.Defaults(), settings); d != "" {
+		t.Errorf("cdk.json context differs from the defaults (-default +cdk.json):\n%s", d)
+	}
+	got.Settings = map[string]string{}
 	if d := cmp.Diff(DefaultConfig(), got); d != "" {
 		t.Errorf("cdk.json context differs from DefaultConfig (-default +cdk.json):\n%s", d)
 	}
@@ -148,47 +166,54 @@ func TestConfigFromContext(t *testing.T) {
 		wantErr string
 	}{
 		{"empty", nil, func(*Config) {}, ""},
-		{"-c strings", map[string]any{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b", "kmsKeyArn": key},
+		{"-c strings", map[string]any{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b", "kmsKeyArn": key, "policyFile": "p.json"},
 			func(c *Config) {
-				c.DryRun, c.CacheTTL, c.ParameterName, c.KMSKeyARN = true, 90*time.Second, "/p/b", key
+				c.KMSKeyARN, c.PolicyFile = key, "p.json"
+				c.Settings = map[string]string{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b"}
 			}, ""},
-		{"JSON bool", map[string]any{"dryRun": true}, func(c *Config) { c.DryRun = true }, ""},
-		{"bad bool", map[string]any{"dryRun": "yes"}, nil, `context dryRun: strconv.ParseBool: parsing "yes": invalid syntax`},
-		{"bad duration", map[string]any{"cacheTTL": "5"}, nil, `context cacheTTL: time: missing unit in duration "5"`},
-		{"number", map[string]any{"cacheTTL": 300}, nil, "context cacheTTL: want a string, got float64"},
+		{"JSON bool", map[string]any{"dryRun": true}, func(c *Config) { c.Settings["dryRun"] = "true" }, ""},
+		{"bad bool", map[string]any{"dryRun": "yes"}, nil, `context dryRun must be true or false, got "yes"`},
+		{"bad duration", map[string]any{"cacheTTL": "5"}, nil, `context cacheTTL must be a duration such as 5m, got "5"`},
+		{"number for a duration", map[string]any{"cacheTTL": 300.0}, nil, `context cacheTTL must be a duration such as 5m, got "300"`},
 		{"alias ARN", map[string]any{"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/baseline"}, nil,
-			`context kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/baseline" is not a KMS key ARN`},
+			`context kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/baseline" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)`},
 		{"options as -c strings", map[string]any{
 			"enforcementMode": "merge", "force": "true", "exemptTag": "", "exemptRepositories": "sandbox/*, legacy-*",
 			"readTps": "2.5", "writeTps": "1", "backfillConcurrency": "3",
 		}, func(c *Config) {
-			c.EnforcementMode, c.Force, c.ExemptTag, c.ExemptRepositories = "merge", true, "", []string{"sandbox/*", "legacy-*"}
-			c.ReadTPS, c.WriteTPS, c.BackfillConcurrency = 2.5, 1, 3
+			c.Settings = map[string]string{"enforcementMode": "merge", "force": "true", "exemptTag": "", "exemptRepositories": "sandbox/*, legacy-*",
+				"readTps": "2.5", "writeTps": "1", "backfillConcurrency": "3"}
 		}, ""},
 		{"options as JSON", map[string]any{
-			"force": true, "exemptTag": "team:exempt=yes", "exemptRepositories": []any{"a,b", "c"},
+			"force": true, "exemptTag": "team:exempt=yes", "exemptRepositories": []any{"a/*", "c"},
 			"readTps": 40.0, "writeTps": 0.5, "backfillConcurrency": 16.0,
 		}, func(c *Config) {
-			c.Force, c.ExemptTag, c.ExemptRepositories = true, "team:exempt=yes", []string{"a,b", "c"}
-			c.ReadTPS, c.WriteTPS, c.BackfillConcurrency = 40, 0.5, 16
+			c.Settings = map[string]string{"force": "true", "exemptTag": "team:exempt=yes", "exemptRepositories": "a/*,c",
+				"readTps": "40", "writeTps": "0.5", "backfillConcurrency": "16"}
 		}, ""},
-		{"no patterns", map[string]any{"exemptRepositories": ""}, func(*Config) {}, ""},
-		{"bad force", map[string]any{"force": "on"}, nil, `context force: strconv.ParseBool: parsing "on": invalid syntax`},
-		{"zero TPS", map[string]any{"readTps": "0"}, nil, "context readTps: want a positive number, got 0"},
-		{"negative JSON TPS", map[string]any{"writeTps": -1.0}, nil, "context writeTps: want a positive number, got -1"},
-		{"TPS not a number", map[string]any{"readTps": "fast"}, nil, `context readTps: strconv.ParseFloat: parsing "fast": invalid syntax`},
-		{"TPS a bool", map[string]any{"readTps": true}, nil, "context readTps: want a number, got bool"},
-		{"fractional concurrency", map[string]any{"backfillConcurrency": 2.5}, nil, "context backfillConcurrency: want a whole number, got 2.5"},
+		{"no patterns", map[string]any{"exemptRepositories": []any{}}, func(c *Config) { c.Settings["exemptRepositories"] = "" }, ""},
+		{"bad force", map[string]any{"force": "on"}, nil, `context force must be true or false, got "on"`},
+		{"zero TPS", map[string]any{"readTps": "0"}, nil, `context readTps must be a number of calls per second from 0.1 to 10000, got "0"`},
+		{"negative JSON TPS", map[string]any{"writeTps": -1.0}, nil, `context writeTps must be a number of calls per second from 0.1 to 10000, got "-1"`},
+		{"NaN TPS", map[string]any{"readTps": "NaN"}, nil, `context readTps must be a number of calls per second from 0.1 to 10000, got "NaN"`},
+		{"TPS a bool", map[string]any{"readTps": true}, nil, `context readTps must be a number of calls per second from 0.1 to 10000, got "true"`},
+		{"fractional concurrency", map[string]any{"backfillConcurrency": 2.5}, nil, `context backfillConcurrency must be a positive whole number, got "2.5"`},
+		{"unknown mode", map[string]any{"enforcementMode": "Merge"}, nil, `context enforcementMode must be replace or merge, got "Merge"`},
+		{"bad exempt tag", map[string]any{"exemptTag": "exempt"}, nil, `context exemptTag must be key=value (or empty to turn it off), got "exempt"`},
+		{"pattern with a comma", map[string]any{"exemptRepositories": []any{"a,b", "c"}}, nil,
+			`context exemptRepositories: item 0: "a,b" holds a comma, which separates items`},
 		{"pattern not a string", map[string]any{"exemptRepositories": []any{"a", 1.0}}, nil, "context exemptRepositories: item 1: want a string, got float64"},
-		{"patterns a number", map[string]any{"exemptRepositories": 1.0}, nil,
-			"context exemptRepositories: want a list of strings or a comma-separated string, got float64"},
+		{"patterns an object", map[string]any{"exemptRepositories": map[string]any{}}, nil,
+			"context exemptRepositories: want a string, number, boolean or list of strings, got map[string]interface {}"},
+		{"two bad settings", map[string]any{"readTps": "0", "dryRun": "maybe"}, nil,
+			"context dryRun must be true or false, got \"maybe\"\ncontext readTps must be a number of calls per second from 0.1 to 10000, got \"0\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir()), Context: &tc.context})
 			got, err := ConfigFromContext(app.Node())
 			if tc.wantErr != "" {
-				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want prefix %q", err, tc.wantErr)
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
 				}
 				return
 			}
@@ -204,37 +229,24 @@ func TestConfigFromContext(t *testing.T) {
 	}
 }
 
-// TestBadOptionsFailSynth: ConfigFromContext reads a value's form, and the
-// construct refuses what it means, before anything is synthesized.
-func TestBadOptionsFailSynth(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		set  func(*Config)
-		want string
-	}{
-		{"unknown mode", func(c *Config) { c.EnforcementMode = "Merge" },
-			`ecr-baseline Enforcer: EnforcementMode must be "replace" or "merge", got "Merge"`},
-		{"bad exempt tag", func(c *Config) { c.ExemptTag = "exempt" },
-			`ecr-baseline Enforcer: ExemptTag must be key=value, or empty to turn tag exemption off, got "exempt"`},
-		{"bad pattern", func(c *Config) { c.ExemptRepositories = []string{"a,b"} },
-			`ecr-baseline Enforcer: ExemptRepositories: "a,b" is not a pattern`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
-			cfg := DefaultConfig()
-			cfg.PolicyFile = filepath.Join(root, cfg.PolicyFile)
-			cfg.CodePath = filepath.Join(root, cfg.CodePath)
-			if _, err := os.Stat(filepath.Join(cfg.CodePath, "bootstrap")); err != nil {
-				if cfg.CodePath, err = cdktest.DummyCode(t.TempDir()); err != nil {
-					t.Fatal(err)
-				}
-			}
-			tc.set(&cfg)
-			_, err := NewStack(app, StackName, &StackProps{Config: cfg})
-			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-				t.Errorf("err = %v, want prefix %q", err, tc.want)
-			}
-		})
+// TestBadSettingsFailSynth: a stack given settings without the context
+// (NewStack called directly) is refused by the construct with the same
+// parser.
+func TestBadSettingsFailSynth(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	cfg := DefaultConfig()
+	cfg.PolicyFile = filepath.Join(root, cfg.PolicyFile)
+	cfg.CodePath = filepath.Join(root, cfg.CodePath)
+	if _, err := os.Stat(filepath.Join(cfg.CodePath, "bootstrap")); err != nil {
+		if cfg.CodePath, err = cdktest.DummyCode(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Settings = map[string]string{"exemptRepositories": "a/[b"}
+	_, err := NewStack(app, StackName, &StackProps{Config: cfg})
+	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b"`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }
 

@@ -2,7 +2,6 @@ package ecrbaseline
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -130,7 +129,7 @@ func TestRulesMatchRepositoryEventsAndBaselineChanges(t *testing.T) {
 		"source": ["aws.ssm"],
 		"detail-type": ["Parameter Store Change"],
 		"detail": {
-			"name": ["`+DefaultParameterName+`"],
+			"name": ["`+envconfig.ParameterName.Default+`"],
 			"operation": ["Create", "Update", "Delete"]
 		}
 	}`)
@@ -322,7 +321,7 @@ func TestParameterHoldsTheBaselineVerbatim(t *testing.T) {
 	diff(t, "parameter", p, fmt.Sprintf(`{
 		"Name": %q, "Type": "String", "Tier": "Standard", "Value": %q,
 		"Description": "ecr-baseline: baseline ECR repository policy template"
-	}`, DefaultParameterName, policies.Baseline))
+	}`, envconfig.ParameterName.Default, policies.Baseline))
 }
 
 func TestFunctionRuntimeAndEnvironment(t *testing.T) {
@@ -412,13 +411,9 @@ func loadEnvironment(t *testing.T, s *synthesized, parameterName string) envconf
 // the role allows the calls the loaded settings make.
 func TestFunctionEnvironmentLoads(t *testing.T) {
 	s := defaults(t)
-	cfg := loadEnvironment(t, s, DefaultParameterName)
-	want := envconfig.Config{
-		ParameterName: DefaultParameterName, CacheTTL: DefaultCacheTTL,
-		ReadTPS: envconfig.DefaultReadTPS, WriteTPS: envconfig.DefaultWriteTPS, Concurrency: envconfig.DefaultConcurrency,
-		Mode: envconfig.DefaultMode, ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true",
-		SelfRoleARN: roleARN,
-	}
+	cfg := loadEnvironment(t, s, envconfig.ParameterName.Default)
+	want := envconfig.Defaults()
+	want.SelfRoleARN = roleARN
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
 	}
@@ -567,17 +562,12 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 	text := strings.Replace(bigPolicy(6000), `"ecr:DeleteRepository"`, `"ecr:*"`, 1)
 	s := synthesize(t, &EnforcerProps{
 		PolicyText:          text,
-		ParameterName:       "/platform/ecr/baseline",
-		DryRun:              true,
-		CacheTTL:            90 * time.Second,
 		ReservedConcurrency: jsii.Number(2),
-		EnforcementMode:     ModeMerge,
-		Force:               true,
-		ExemptTag:           jsii.String(""),
-		ExemptRepositories:  []string{"sandbox/*", "legacy-*"},
-		ReadTPS:             jsii.Number(2.5),
-		WriteTPS:            jsii.Number(1),
-		BackfillConcurrency: jsii.Number(3),
+		Settings: map[string]string{
+			"parameterName": "/platform/ecr/baseline", "dryRun": "true", "cacheTTL": "90s", "enforcementMode": "merge",
+			"force": "true", "exemptTag": "", "exemptRepositories": " sandbox/*, legacy-*", "readTps": "2.5", "writeTps": "1",
+			"backfillConcurrency": "3",
+		},
 	})
 	if s.err != nil {
 		t.Fatal(s.err)
@@ -615,25 +605,26 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 // baseline with the function's own code before anything is created.
 func TestBaselineChecksAtSynth(t *testing.T) {
 	stack := newStack(t.TempDir())
+	merge := map[string]string{"enforcementMode": "merge"}
 	noSid := withStatement(`{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "Action": "ecr:ListImages"}`)
 	for _, tc := range []struct {
 		name  string
 		props EnforcerProps
 		want  string // "" for success
 	}{
-		{"merge, every statement has a Sid", EnforcerProps{PolicyText: policies.Baseline, EnforcementMode: ModeMerge}, ""},
-		{"merge, a statement without a Sid", EnforcerProps{PolicyText: noSid, EnforcementMode: ModeMerge},
+		{"merge, every statement has a Sid", EnforcerProps{PolicyText: policies.Baseline, Settings: merge}, ""},
+		{"merge, a statement without a Sid", EnforcerProps{PolicyText: noSid, Settings: merge},
 			"baseline policy: merge mode: invalid repository policy: statement 1 has no Sid; merge mode keys baseline statements by Sid"},
 		{"replace, a statement without a Sid", EnforcerProps{PolicyText: noSid}, ""},
 		{"lock-out", EnforcerProps{PolicyText: withStatement(lockOut)},
 			`baseline policy: policy would lock this account out of setting the repository policy: statement "DenyAll": ` +
 				`Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; ` +
-				`set force to apply it anyway (the Force prop; context force=true)`},
+				`set force to apply it anyway (the force setting: context force=true)`},
 		{"lock-out through NotAction, no Sid", EnforcerProps{PolicyText: withStatement(
 			`{"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "NotAction": "ecr:BatchGetImage"}`)},
 			`a statement without a Sid: Deny every action but ecr:batchgetimage for everyone but {"AWS":["123456789012"]}`},
-		{"lock-out, forced", EnforcerProps{PolicyText: withStatement(lockOut), Force: true}, ""},
-		{"lock-out in merge mode", EnforcerProps{PolicyText: withStatement(lockOut), EnforcementMode: ModeMerge}, `statement "DenyAll"`},
+		{"lock-out, forced", EnforcerProps{PolicyText: withStatement(lockOut), Settings: map[string]string{"force": "true"}}, ""},
+		{"lock-out in merge mode", EnforcerProps{PolicyText: withStatement(lockOut), Settings: merge}, `statement "DenyAll"`},
 		{"a Deny with a Condition is no lock-out", EnforcerProps{PolicyText: withStatement(
 			`{"Sid": "DenyOutsideOrg", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}`)}, ""},
 	} {
@@ -688,7 +679,7 @@ func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
 		t.Errorf("%d statements, want the 5 of the default stack plus DecryptBaseline", len(statements))
 	}
 	env := tm.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))["Environment"]
-	diff(t, "parameter name", env.(map[string]any)["Variables"].(map[string]any)[EnvParameterName], `"/ecr-baseline/baseline-policy"`)
+	diff(t, "parameter name", env.(map[string]any)["Variables"].(map[string]any)[envconfig.ParameterName.Env], `"/ecr-baseline/baseline-policy"`)
 }
 
 func TestDefaultStackHasNoKMSGrant(t *testing.T) {
@@ -703,57 +694,61 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 	key := awskms.Key_FromKeyArn(stack, jsii.String("Key"),
 		jsii.String("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"))
 	noBootstrap := t.TempDir()
+	settings := func(given map[string]string) *EnforcerProps {
+		return &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, Settings: given}
+	}
 	for _, tc := range []struct {
 		name  string
 		props *EnforcerProps
 		want  string
 	}{
 		{"nil props", nil, "props are required"},
-		{"no policy", &EnforcerProps{CodePath: codePath}, "PolicyText is required"},
-		{"not JSON", &EnforcerProps{CodePath: codePath, PolicyText: "{"}, "baseline policy: invalid repository policy: baseline is not valid JSON"},
+		{"no policy", &EnforcerProps{CodePath: codePath}, "PolicyText is required (the baseline policy template)"},
+		{"not JSON", &EnforcerProps{CodePath: codePath, PolicyText: "{"}, "baseline policy: invalid repository policy: baseline is not valid JSON: unexpected EOF"},
 		{"invalid statement", &EnforcerProps{CodePath: codePath, PolicyText: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}`},
-			`action "s3:getobject" is not an ecr: action`},
+			`baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: statement 1: action "s3:getobject" is not an ecr: action`},
 		{"too large for ECR once rendered", &EnforcerProps{CodePath: codePath, PolicyText: strings.Replace(bigPolicy(3000), `"Pull0000"`, `"${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}"`, 1)},
-			"ECR accepts at most 10240"},
+			"baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: 11161 characters, ECR accepts at most 10240"},
 		{"too large for SSM", &EnforcerProps{CodePath: codePath, PolicyText: bigPolicy(8300)},
-			"an SSM parameter holds at most 8192 (advanced tier)"},
-		{"no code path", &EnforcerProps{PolicyText: policies.Baseline}, "CodePath is required"},
-		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap}, "has no bootstrap file (run `make build`)"},
-		{"negative TTL", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, CacheTTL: -time.Second}, "CacheTTL -1s is negative"},
+			"baseline policy: template is 8255 bytes; an SSM parameter holds at most 8192 (advanced tier): shorten it (whitespace counts)"},
+		{"no code path", &EnforcerProps{PolicyText: policies.Baseline}, "CodePath is required: the directory holding the function's bootstrap"},
+		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap}, "CodePath " + noBootstrap + " has no bootstrap file (run `make build`)"},
+		{"negative TTL", settings(map[string]string{"cacheTTL": "-1s"}), `Settings["cacheTTL"] must be a duration such as 5m, got "-1s"`},
 		{"key and policy", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EncryptionKey: key},
-			"PolicyText must be empty when EncryptionKey is set"},
-		{"unknown mode", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EnforcementMode: "Merge"},
-			`EnforcementMode must be "replace" or "merge", got "Merge"`},
-		{"tag without value", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptTag: jsii.String("exempt")},
-			`ExemptTag must be key=value, or empty to turn tag exemption off, got "exempt"`},
-		{"tag without key", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptTag: jsii.String("=true")},
-			`got "=true"`},
-		{"bad pattern", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptRepositories: []string{"team-[a"}},
-			`ExemptRepositories: "team-[a" is not a pattern`},
-		{"pattern with a comma", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptRepositories: []string{"a,b"}},
-			`ExemptRepositories: "a,b" is not a pattern`},
-		{"empty pattern", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ExemptRepositories: []string{""}},
-			`ExemptRepositories: "" is not a pattern`},
-		{"zero read TPS", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ReadTPS: jsii.Number(0)},
-			"ReadTPS must be a positive number, got 0"},
-		{"negative write TPS", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, WriteTPS: jsii.Number(-1)},
-			"WriteTPS must be a positive number, got -1"},
-		{"infinite write TPS", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, WriteTPS: jsii.Number(math.Inf(1))},
-			"WriteTPS must be a positive number, got +Inf"},
-		{"fractional concurrency", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, BackfillConcurrency: jsii.Number(2.5)},
-			"BackfillConcurrency must be a whole number, got 2.5"},
-		{"every bad option at once", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath,
-			EnforcementMode: "x", ReadTPS: jsii.Number(0), BackfillConcurrency: jsii.Number(0)},
-			`EnforcementMode must be "replace" or "merge", got "x"` + "\n" + "ReadTPS must be a positive number, got 0" + "\n" +
-				"BackfillConcurrency must be a positive number, got 0"},
+			"PolicyText must be empty when EncryptionKey is set: CloudFormation cannot create SecureString parameters, " +
+				"so put the baseline with `aws ssm put-parameter --type SecureString` and the stack only references it"},
+		{"unknown setting", settings(map[string]string{"dryrun": "true", "ReadTPS": "5"}),
+			`Settings["ReadTPS"], Settings["dryrun"]: no such setting; the settings are parameterName, cacheTTL, dryRun, ` +
+				`enforcementMode, force, exemptTag, exemptRepositories, readTps, writeTps, backfillConcurrency`},
+		{"unknown mode", settings(map[string]string{"enforcementMode": "Merge"}), `Settings["enforcementMode"] must be replace or merge, got "Merge"`},
+		{"tag without value", settings(map[string]string{"exemptTag": "exempt"}),
+			`Settings["exemptTag"] must be key=value (or empty to turn it off), got "exempt"`},
+		{"tag without key", settings(map[string]string{"exemptTag": "=true"}),
+			`Settings["exemptTag"] must be key=value (or empty to turn it off), got "=true"`},
+		{"bad pattern", settings(map[string]string{"exemptRepositories": "team-[a"}),
+			`Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "team-[a" in "team-[a"`},
+		{"empty pattern", settings(map[string]string{"exemptRepositories": "a,,b"}),
+			`Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "" in "a,,b"`},
+		{"zero read TPS", settings(map[string]string{"readTps": "0"}),
+			`Settings["readTps"] must be a number of calls per second from 0.1 to 10000, got "0"`},
+		{"NaN read TPS paces nothing", settings(map[string]string{"readTps": "NaN"}),
+			`Settings["readTps"] must be a number of calls per second from 0.1 to 10000, got "NaN"`},
+		{"infinite write TPS", settings(map[string]string{"writeTps": "+Inf"}),
+			`Settings["writeTps"] must be a number of calls per second from 0.1 to 10000, got "+Inf"`},
+		{"fractional concurrency", settings(map[string]string{"backfillConcurrency": "2.5"}),
+			`Settings["backfillConcurrency"] must be a positive whole number, got "2.5"`},
+		{"every bad setting at once", settings(map[string]string{"enforcementMode": "x", "readTps": "0", "backfillConcurrency": "0"}),
+			`Settings["enforcementMode"] must be replace or merge, got "x"` + "\n" +
+				`Settings["readTps"] must be a number of calls per second from 0.1 to 10000, got "0"` + "\n" +
+				`Settings["backfillConcurrency"] must be a positive whole number, got "0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := NewEnforcer(stack, "Enforcer", tc.props)
 			if err == nil || e != nil {
 				t.Fatalf("NewEnforcer = %v, %v; want an error", e, err)
 			}
-			if !strings.HasPrefix(err.Error(), "ecr-baseline Enforcer: ") || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q\nwant it to start with %q and contain %q", err, "ecr-baseline Enforcer: ", tc.want)
+			if want := "ecr-baseline Enforcer: " + tc.want; err.Error() != want {
+				t.Errorf("error %q\nwant      %q", err, want)
 			}
 		})
 	}

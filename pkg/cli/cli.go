@@ -5,12 +5,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -27,92 +27,91 @@ import (
 const (
 	ExitOK     = 0
 	ExitFailed = 1 // some repositories failed
-	ExitUsage  = 2 // bad flags or configuration, nothing ran
+	ExitUsage  = 2 // bad flags, configuration or token; nothing ran
 	// ExitIncomplete: interrupted (Ctrl-C) before every repository was
 	// handled; the printed token resumes the run.
 	ExitIncomplete = 3
 )
 
+// EnvPrefix namespaces the environment variables the command reads, so a
+// DRY_RUN or FORCE set in a shell for something else changes nothing.
+const EnvPrefix = "ECR_BASELINE_"
+
+// EnvVar is the environment variable the command reads for a setting:
+// EnvPrefix and the flag's name in capitals (ECR_BASELINE_READ_TPS for
+// --read-tps); "" for a setting without a flag.
+func EnvVar(s *envconfig.Setting) string {
+	if s.Flag == "" {
+		return ""
+	}
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(s.Flag, "-", "_"))
+}
+
 const usage = `usage: ecr-baseline backfill [flags]
 
 Enforces the baseline on every repository of the account and region the
-AWS configuration selects, and prints what changed.
+AWS configuration selects, and prints what changed. A flag's environment
+variable (ECR_BASELINE_...) applies when the flag is not given.
 
 flags:
 `
 
 // Run executes the command line args (without the program name) and
-// returns the exit code.
+// returns the exit code. Cancelling ctx is the interrupt (main cancels it
+// on Ctrl-C).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	return command{stdout: stdout, stderr: stderr, lookup: lookup}.run(ctx, args)
+}
+
+// interruptedBeforeStart is reported when Ctrl-C comes before the first
+// repository: there is no token, the same command starts over.
+const interruptedBeforeStart = "interrupted before any repository: nothing enforced"
+
+type command struct {
+	stdout, stderr io.Writer
+	lookup         func(string) (string, bool)
+	// onResult, when set, sees each result as it happens: tests interrupt
+	// a run after a number of repositories with it, not after a time.
+	onResult func(enforcer.Result)
+}
+
+func (c command) run(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] != "backfill" {
-		fmt.Fprint(stderr, usage)
-		return ExitUsage
-	}
-	cfg, err := envconfig.Load(func(k string) (string, bool) {
-		if k == "BASELINE_PARAMETER_NAME" {
-			if v, ok := lookup(k); ok && v != "" {
-				return v, true
-			}
-			return "/ecr-baseline/baseline-policy", true
-		}
-		return lookup(k)
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprint(c.stderr, usage)
 		return ExitUsage
 	}
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	dryRun := fs.Bool("dry-run", false, "report what would change, write nothing")
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() { fmt.Fprint(c.stderr, usage); fs.PrintDefaults() }
+	given := map[*envconfig.Setting]string{}
+	for _, s := range envconfig.Settings {
+		if s.Flag != "" {
+			fs.Var(&settingFlag{s, given}, s.Flag, fmt.Sprintf("%s (env %s, default %q)", s.Usage, EnvVar(s), s.Default))
+		}
+	}
 	prefix := fs.String("prefix", "", "only repositories whose name starts with this")
 	token := fs.String("token", "", "resume an interrupted run from the token it printed (same --prefix)")
-	fs.StringVar(&cfg.ParameterName, "parameter", cfg.ParameterName, "SSM parameter holding the baseline (env BASELINE_PARAMETER_NAME)")
-	fs.Float64Var(&cfg.ReadTPS, "read-tps", cfg.ReadTPS, "ECR reads per second (env ECR_READ_TPS)")
-	fs.Float64Var(&cfg.WriteTPS, "write-tps", cfg.WriteTPS, "ECR writes per second (env ECR_WRITE_TPS)")
-	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "repositories enforced at once (env BACKFILL_CONCURRENCY)")
-	fs.StringVar(&cfg.Mode, "mode", cfg.Mode, "replace or merge (env ENFORCEMENT_MODE)")
-	fs.BoolVar(&cfg.Force, "force", cfg.Force, "apply a baseline that fails the lock-out guard (env FORCE)")
-	tagDefault := ""
-	if cfg.ExemptTagKey != "" {
-		tagDefault = cfg.ExemptTagKey + "=" + cfg.ExemptTagValue
-	}
-	exemptTag := fs.String("exempt-tag", tagDefault, "key=value tag that exempts a repository, empty for none (env EXEMPT_TAG)")
-	exempt := fs.String("exempt", strings.Join(cfg.ExemptGlobs, ","), "comma-separated name patterns to exempt (env EXEMPT_REPOSITORIES)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	if err := fs.Parse(args[1:]); err != nil {
 		return ExitUsage
 	}
-	// The flags go back through envconfig so they are checked exactly as
-	// the function checks its environment.
-	cfg, err = envconfig.Load(func(k string) (string, bool) {
-		switch k {
-		case "BASELINE_PARAMETER_NAME":
-			return cfg.ParameterName, true
-		case "ECR_READ_TPS":
-			return strconv.FormatFloat(cfg.ReadTPS, 'g', -1, 64), true
-		case "ECR_WRITE_TPS":
-			return strconv.FormatFloat(cfg.WriteTPS, 'g', -1, 64), true
-		case "BACKFILL_CONCURRENCY":
-			return strconv.Itoa(cfg.Concurrency), true
-		case "ENFORCEMENT_MODE":
-			return cfg.Mode, true
-		case "FORCE":
-			return strconv.FormatBool(cfg.Force), true
-		case "EXEMPT_TAG":
-			return *exemptTag, true
-		case "EXEMPT_REPOSITORIES":
-			return *exempt, true
-		}
-		return lookup(k)
-	})
+	cfg, values, err := envconfig.Resolve(
+		func(s *envconfig.Setting) (string, string, bool) { v, ok := given[s]; return v, "--" + s.Flag, ok },
+		func(s *envconfig.Setting) (string, string, bool) {
+			if s.Flag == "" {
+				return "", "", false
+			}
+			v, ok := c.lookup(EnvVar(s))
+			return v, EnvVar(s), ok
+		})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(c.stderr, err)
 		return ExitUsage
 	}
+	printSettings(c.stderr, cfg, values)
 	awsCfg, err := awsconfig.Load(ctx)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(c.stderr, err)
 		return ExitUsage
 	}
 	// The table is the output; per-repository log lines would drown it.
@@ -121,7 +120,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	// One read before any repository: a missing or invalid baseline stops
 	// the run here instead of failing, and re-reading SSM, per repository.
 	if _, err := a.Baseline.Load(ctx, 0); err != nil {
-		fmt.Fprintln(stderr, "backfill: nothing enforced:", err)
+		if ctx.Err() != nil {
+			fmt.Fprintln(c.stderr, interruptedBeforeStart)
+			return ExitIncomplete
+		}
+		fmt.Fprintln(c.stderr, "backfill: nothing enforced:", err)
 		return ExitFailed
 	}
 
@@ -129,29 +132,80 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		mu      sync.Mutex
 		results []enforcer.Result
 	)
-	stop := progress(stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
+	stop := progress(c.stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
 	sum, err := a.Backfill.Run(ctx, backfill.Options{
-		Prefix: *prefix, DryRun: *dryRun, Token: *token,
-		OnResult: func(r enforcer.Result) { mu.Lock(); results = append(results, r); mu.Unlock() },
+		Prefix: *prefix, DryRun: cfg.DryRun, Token: *token,
+		OnResult: func(r enforcer.Result) {
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+			if c.onResult != nil {
+				c.onResult(r)
+			}
+		},
 	})
 	stop()
-	if err != nil {
-		fmt.Fprintln(stderr, "backfill:", err)
+	switch {
+	case errors.Is(err, backfill.ErrBadToken):
+		fmt.Fprintln(c.stderr, "--token:", err)
+		return ExitUsage
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(c.stderr, interruptedBeforeStart)
+		return ExitIncomplete
+	case err != nil:
+		fmt.Fprintln(c.stderr, "backfill:", err)
 		return ExitFailed
 	}
-	printTable(stdout, results)
-	fmt.Fprintf(stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, exempt %d, failed %d\n",
+	printTable(c.stdout, results)
+	fmt.Fprintf(c.stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, exempt %d, failed %d\n",
 		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Exempt, sum.Failed)
 	if !sum.Complete {
 		// A repository cut short by the interrupt is listed as failed, and
 		// the token resumes at it, so it is done again, never skipped.
-		fmt.Fprintf(stderr, "interrupted: run not complete; resume with --token %s\n", sum.NextToken)
+		fmt.Fprintf(c.stderr, "interrupted: run not complete; resume with --token %s\n", sum.NextToken)
 		return ExitIncomplete
 	}
 	if sum.Failed > 0 {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// settingFlag keeps a flag's text for envconfig.Resolve, which checks it
+// with the setting's own parser and names the flag in its message.
+type settingFlag struct {
+	setting *envconfig.Setting
+	given   map[*envconfig.Setting]string
+}
+
+func (f *settingFlag) String() string { return "" }
+
+func (f *settingFlag) Set(v string) error { f.given[f.setting] = v; return nil }
+
+// IsBoolFlag lets `--dry-run` stand for `--dry-run=true`.
+func (f *settingFlag) IsBoolFlag() bool { return f.setting.IsBool() }
+
+// printSettings shows, before anything runs, each setting the command
+// uses and where its value came from, so a value from the environment is
+// never a surprise.
+func printSettings(w io.Writer, cfg envconfig.Config, values []envconfig.Value) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "settings:")
+	for _, v := range values {
+		s := v.Setting
+		if s.Flag == "" {
+			continue
+		}
+		from := v.From
+		switch from {
+		case "--" + s.Flag:
+			from = "flag"
+		case EnvVar(s):
+			from = "environment " + from
+		}
+		fmt.Fprintf(tw, "  --%s\t%q\t%s\n", s.Flag, s.Format(cfg), from)
+	}
+	_ = tw.Flush()
 }
 
 func printTable(w io.Writer, results []enforcer.Result) {

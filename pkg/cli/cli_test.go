@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -44,6 +44,19 @@ func freshMoto(t *testing.T) (aws.Config, func(string) (string, bool)) {
 	return cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
+// defaultSettings is what the command prints first when nothing is set.
+const defaultSettings = `settings:
+  --parameter    "/ecr-baseline/baseline-policy"  default
+  --dry-run      "false"                          default
+  --mode         "replace"                        default
+  --force        "false"                          default
+  --exempt-tag   "ecr-baseline:exempt=true"       default
+  --exempt       ""                               default
+  --read-tps     "20"                             default
+  --write-tps    "10"                             default
+  --concurrency  "8"                              default
+`
+
 func TestBackfillCommandOnMoto(t *testing.T) {
 	ctx := context.Background()
 	cfg, lookup := freshMoto(t)
@@ -54,16 +67,22 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 		}
 	}
 
-	run := func(args ...string) (int, string, string) {
+	// run adds env to moto's environment.
+	run := func(ctx context.Context, env map[string]string, args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		code := Run(ctx, args, &out, &errOut, lookup)
+		code := Run(ctx, args, &out, &errOut, func(k string) (string, bool) {
+			if v, ok := env[k]; ok {
+				return v, true
+			}
+			return lookup(k)
+		})
 		return code, out.String(), errOut.String()
 	}
 
 	// No baseline parameter yet: the run stops before any repository,
 	// exit code 1.
-	code, out, errOut := run("backfill", "--quiet")
-	want := "backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: baseline parameter not found\n"
+	code, out, errOut := run(ctx, nil, "backfill", "--quiet")
+	want := defaultSettings + "backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: baseline parameter not found\n"
 	if code != ExitFailed || out != "" || errOut != want {
 		t.Fatalf("without a baseline: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stderr %q and no table", code, out, errOut, want)
 	}
@@ -73,49 +92,82 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	interrupted, cancel := context.WithCancel(ctx)
+	cancel()
 	tests := []struct {
-		args     []string
-		wantCode int
-		want     []string
+		name       string
+		ctx        context.Context
+		env        map[string]string
+		args       []string
+		wantCode   int
+		want       []string // lines of stdout
+		wantStderr string
 	}{
-		{[]string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
+		{"dry run", ctx, nil, []string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
 			"REPOSITORY  RESULT       REASON",
 			"app/one     would-apply  repository had no policy",
 			"lib/three   would-apply  repository had no policy",
-			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, exempt 0, failed 0"}},
-		{[]string{"backfill", "--prefix", "app/", "--quiet"}, ExitOK, []string{
-			"app/one     applied  repository had no policy",
-			"scanned 2: applied 2, would apply 0, unchanged 0, skipped 0, exempt 0, failed 0"}},
-		{[]string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
-			"app/one     unchanged",
-			"lib/three   would-apply  repository had no policy",
-			"scanned 3: applied 0, would apply 1, unchanged 2"}},
-		{[]string{"backfill", "--dry-run", "--quiet", "--exempt", "lib/*", "--mode", "merge"}, ExitOK, []string{
-			"lib/three   exempt     name matches exemption pattern \"lib/*\"",
-			"exempt 1, failed 0"}},
-		{[]string{"backfill", "--write-tps", "0"}, ExitUsage, nil},
-		{[]string{"backfill", "--mode", "append"}, ExitUsage, nil},
-		{[]string{"sync"}, ExitUsage, nil},
+			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, exempt 0, failed 0"},
+			strings.Replace(defaultSettings, `--dry-run      "false"                          default`, `--dry-run      "true"                           flag`, 1)},
+		{"the shell's DRY_RUN and FORCE are not the command's", ctx, map[string]string{"DRY_RUN": "true", "FORCE": "true"},
+			[]string{"backfill", "--prefix", "app/", "--quiet"}, ExitOK, []string{
+				"app/one     applied  repository had no policy",
+				"scanned 2: applied 2, would apply 0, unchanged 0, skipped 0, exempt 0, failed 0"}, defaultSettings},
+		{"settings from the environment", ctx, map[string]string{"ECR_BASELINE_DRY_RUN": "true", "ECR_BASELINE_EXEMPT": "lib/*"},
+			[]string{"backfill", "--quiet", "--mode", "merge"}, ExitOK, []string{
+				"app/one     unchanged  ",
+				"lib/three   exempt     name matches exemption pattern \"lib/*\"",
+				"scanned 3: applied 0, would apply 0, unchanged 2, skipped 0, exempt 1, failed 0"},
+			`settings:
+  --parameter    "/ecr-baseline/baseline-policy"  default
+  --dry-run      "true"                           environment ECR_BASELINE_DRY_RUN
+  --mode         "merge"                          flag
+  --force        "false"                          default
+  --exempt-tag   "ecr-baseline:exempt=true"       default
+  --exempt       "lib/*"                          environment ECR_BASELINE_EXEMPT
+  --read-tps     "20"                             default
+  --write-tps    "10"                             default
+  --concurrency  "8"                              default
+`},
+		{"a flag error names the flag", ctx, nil, []string{"backfill", "--concurrency", "0"}, ExitUsage, nil,
+			"--concurrency must be a positive whole number, got \"0\"\n"},
+		{"an environment error names the variable", ctx, map[string]string{"ECR_BASELINE_CONCURRENCY": "many"}, []string{"backfill"}, ExitUsage, nil,
+			"ECR_BASELINE_CONCURRENCY must be a positive whole number, got \"many\"\n"},
+		{"a rate that would hang", ctx, nil, []string{"backfill", "--read-tps", "1e-300", "--write-tps", "0"}, ExitUsage, nil,
+			"--read-tps must be a number of calls per second from 0.1 to 10000, got \"1e-300\"\n" +
+				"--write-tps must be a number of calls per second from 0.1 to 10000, got \"0\"\n"},
+		{"unknown mode", ctx, nil, []string{"backfill", "--mode", "append"}, ExitUsage, nil, "--mode must be replace or merge, got \"append\"\n"},
+		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--token", "not-a-token!"}, ExitUsage, nil,
+			defaultSettings + "--token: invalid continuation token: \"not-a-token!\"\n"},
+		{"interrupted while loading the baseline", interrupted, nil, []string{"backfill", "--quiet"}, ExitIncomplete, nil,
+			defaultSettings + "interrupted before any repository: nothing enforced\n"},
+		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, usage},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, out, errOut := run(tt.args...)
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(tt.ctx, tt.env, tt.args...)
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
+				if !strings.Contains(out, w+"\n") {
+					t.Errorf("output lacks line %q:\n%s", w, out)
 				}
+			}
+			if tt.want == nil && out != "" {
+				t.Errorf("stdout %q, want none", out)
+			}
+			if errOut != tt.wantStderr {
+				t.Errorf("stderr:\n%s\nwant:\n%s", errOut, tt.wantStderr)
 			}
 		})
 	}
 }
 
-// TestInterruptedRunResumes interrupts a paced run (Ctrl-C cancels the
-// context in main) and resumes it with the token it printed: the first run
-// exits ExitIncomplete, the second completes, and every repository ends
-// with the baseline.
+// TestInterruptedRunResumes interrupts a run after five repositories, as
+// Ctrl-C would (main cancels the context), and resumes it with the token
+// it printed: the first run exits ExitIncomplete, the second completes,
+// and every repository ends with the baseline.
 func TestInterruptedRunResumes(t *testing.T) {
 	ctx := context.Background()
 	cfg, lookup := freshMoto(t)
@@ -131,12 +183,18 @@ func TestInterruptedRunResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Three reads a second: 30 repositories take at least nine seconds,
-	// and the interrupt comes after two, well after the run has started.
 	interrupted, cancel := context.WithCancel(ctx)
-	time.AfterFunc(2*time.Second, cancel)
+	defer cancel()
 	var out, errOut bytes.Buffer
-	if code := Run(interrupted, []string{"backfill", "--quiet", "--read-tps", "3"}, &out, &errOut, lookup); code != ExitIncomplete {
+	results := 0
+	// At most five results plus the eight in flight have started when the
+	// interrupt comes, so the run cannot have reached all 30.
+	c := command{stdout: &out, stderr: &errOut, lookup: lookup, onResult: func(enforcer.Result) {
+		if results++; results == 5 {
+			cancel()
+		}
+	}}
+	if code := c.run(interrupted, []string{"backfill", "--quiet", "--read-tps", "1000"}); code != ExitIncomplete {
 		t.Fatalf("interrupted run: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitIncomplete, out.String(), errOut.String())
 	}
 	_, token, ok := strings.Cut(strings.TrimSpace(errOut.String()), "resume with --token ")

@@ -1,13 +1,18 @@
-// Package envconfig reads the function's settings from its environment.
+// Package envconfig is ecr-baseline's one table of settings — for each,
+// the function's environment variable, the CDK context key, the CLI flag,
+// the default and the one function that parses and validates it — and the
+// function's loader. The function (Load), the construct
+// (infra/ecrbaseline) and the CLI (pkg/cli) all resolve settings through
+// Resolve, so they accept and refuse the same values with the same
+// messages, each naming the setting the way its user wrote it.
 package envconfig
 
 import (
 	"errors"
 	"fmt"
-	"path"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 )
 
 // Config is every setting the function reads.
@@ -39,97 +44,80 @@ type Config struct {
 	FunctionName string
 }
 
-// Defaults for optional settings. ECR publishes no quota for these calls;
-// the defaults are conservative, and SDK retries absorb what throttling
-// remains.
+// Rates outside these bounds are refused: below, a token bucket waits so
+// long between calls that a run looks hung; above, it no longer paces.
+// ECR publishes no quota for the calls paced, so the defaults are
+// conservative and the SDK's retries absorb what throttling remains.
 const (
-	DefaultCacheTTL    = 5 * time.Minute
-	DefaultReadTPS     = 20
-	DefaultWriteTPS    = 10
-	DefaultConcurrency = 8
-	DefaultMode        = "replace"
-	DefaultExemptTag   = "ecr-baseline:exempt=true"
+	MinTPS = 0.1
+	MaxTPS = 10000
 )
 
-// Load reads the configuration through lookup (os.LookupEnv in main).
+// The settings, in the order every entry point lists and checks them.
+var (
+	ParameterName = text(Setting{Env: "BASELINE_PARAMETER_NAME", Context: "parameterName", Flag: "parameter",
+		Default: "/ecr-baseline/baseline-policy", Usage: "SSM parameter holding the baseline template"},
+		func(c *Config) *string { return &c.ParameterName })
+	CacheTTL = duration(Setting{Env: "BASELINE_CACHE_TTL", Context: "cacheTTL",
+		Default: "5m", Usage: "how long a warm container reuses the baseline (0s reads it every time)"},
+		func(c *Config) *time.Duration { return &c.CacheTTL })
+	DryRun = boolean(Setting{Env: "DRY_RUN", Context: "dryRun", Flag: "dry-run",
+		Default: "false", Usage: "report what would change, write nothing"},
+		func(c *Config) *bool { return &c.DryRun })
+	Mode = mode(Setting{Env: "ENFORCEMENT_MODE", Context: "enforcementMode", Flag: "mode",
+		Default: string(enforcer.Replace), Usage: "replace or merge"})
+	Force = boolean(Setting{Env: "FORCE", Context: "force", Flag: "force",
+		Default: "false", Usage: "apply a baseline that fails the lock-out guard"},
+		func(c *Config) *bool { return &c.Force })
+	ExemptTag = tag(Setting{Env: "EXEMPT_TAG", Context: "exemptTag", Flag: "exempt-tag", emptyIsValue: true,
+		Default: "ecr-baseline:exempt=true", Usage: "key=value tag that exempts a repository, empty for none"})
+	ExemptRepositories = patterns(Setting{Env: "EXEMPT_REPOSITORIES", Context: "exemptRepositories", Flag: "exempt", emptyIsValue: true,
+		Usage: "comma-separated name patterns to exempt (Go path.Match)"})
+	ReadTPS = rate(Setting{Env: "ECR_READ_TPS", Context: "readTps", Flag: "read-tps",
+		Default: "20", Usage: "ECR reads per second"},
+		func(c *Config) *float64 { return &c.ReadTPS })
+	WriteTPS = rate(Setting{Env: "ECR_WRITE_TPS", Context: "writeTps", Flag: "write-tps",
+		Default: "10", Usage: "ECR writes per second"},
+		func(c *Config) *float64 { return &c.WriteTPS })
+	Concurrency = count(Setting{Env: "BACKFILL_CONCURRENCY", Context: "backfillConcurrency", Flag: "concurrency",
+		Default: "8", Usage: "repositories a backfill enforces at once"},
+		func(c *Config) *int { return &c.Concurrency })
+	// SelfRoleARN is set by the stack to the role it creates, never by an
+	// operator.
+	SelfRoleARN = text(Setting{Env: "SELF_ROLE_ARN", Usage: "the function's own role"},
+		func(c *Config) *string { return &c.SelfRoleARN })
+)
+
+// Settings is the table: every setting once.
+var Settings = []*Setting{ParameterName, CacheTTL, DryRun, Mode, Force, ExemptTag, ExemptRepositories,
+	ReadTPS, WriteTPS, Concurrency, SelfRoleARN}
+
+// Defaults is the configuration with no setting given.
+func Defaults() Config {
+	cfg, _, err := Resolve()
+	if err != nil {
+		panic("envconfig: a default is invalid: " + err.Error()) // the table itself is wrong
+	}
+	return cfg
+}
+
+// Load reads the function's configuration through lookup (os.LookupEnv in
+// main). The baseline parameter is required: the stack always sets it, so
+// a function without it is misconfigured rather than meant to use the
+// default.
 func Load(lookup func(string) (string, bool)) (Config, error) {
-	cfg := Config{CacheTTL: DefaultCacheTTL, ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency, Mode: DefaultMode}
 	var problems []error
-	name, _ := lookup("BASELINE_PARAMETER_NAME")
-	if name == "" {
-		problems = append(problems, errors.New("BASELINE_PARAMETER_NAME is required"))
+	if v, _ := lookup(ParameterName.Env); v == "" {
+		problems = append(problems, fmt.Errorf("%s is required", ParameterName.Env))
 	}
-	cfg.ParameterName = name
-	if v, ok := lookup("BASELINE_CACHE_TTL"); ok && v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			problems = append(problems, fmt.Errorf("BASELINE_CACHE_TTL must be a duration such as 5m, got %q", v))
-		}
-		cfg.CacheTTL = d
-	}
-	boolean := func(key string, set func(bool)) {
-		if v, ok := lookup(key); ok && v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				problems = append(problems, fmt.Errorf("%s must be true or false, got %q", key, v))
-			}
-			set(b)
-		}
-	}
-	boolean("DRY_RUN", func(b bool) { cfg.DryRun = b })
-	boolean("FORCE", func(b bool) { cfg.Force = b })
-	if v, ok := lookup("ENFORCEMENT_MODE"); ok && v != "" {
-		if v != "replace" && v != "merge" {
-			problems = append(problems, fmt.Errorf("ENFORCEMENT_MODE must be replace or merge, got %q", v))
-		}
-		cfg.Mode = v
-	}
-	tag, ok := lookup("EXEMPT_TAG")
-	if !ok {
-		tag = DefaultExemptTag
-	}
-	if tag != "" {
-		k, v, found := strings.Cut(tag, "=")
-		if !found || k == "" {
-			problems = append(problems, fmt.Errorf("EXEMPT_TAG must be key=value (or empty to turn it off), got %q", tag))
-		}
-		cfg.ExemptTagKey, cfg.ExemptTagValue = k, v
-	}
-	if v, _ := lookup("EXEMPT_REPOSITORIES"); v != "" {
-		for _, g := range strings.Split(v, ",") {
-			g = strings.TrimSpace(g)
-			if _, err := path.Match(g, ""); err != nil || g == "" {
-				problems = append(problems, fmt.Errorf("EXEMPT_REPOSITORIES: %q is not a valid pattern", g))
-				continue
-			}
-			cfg.ExemptGlobs = append(cfg.ExemptGlobs, g)
-		}
-	}
-	cfg.SelfRoleARN, _ = lookup("SELF_ROLE_ARN")
-	cfg.FunctionName, _ = lookup("AWS_LAMBDA_FUNCTION_NAME")
-	positive := func(key string, set func(float64)) {
-		v, ok := lookup(key)
-		if !ok || v == "" {
-			return
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			problems = append(problems, fmt.Errorf("%s must be a positive number, got %q", key, v))
-			return
-		}
-		set(f)
-	}
-	positive("ECR_READ_TPS", func(f float64) { cfg.ReadTPS = f })
-	positive("ECR_WRITE_TPS", func(f float64) { cfg.WriteTPS = f })
-	if v, ok := lookup("BACKFILL_CONCURRENCY"); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			problems = append(problems, fmt.Errorf("BACKFILL_CONCURRENCY must be a positive whole number, got %q", v))
-		}
-		cfg.Concurrency = n
+	cfg, _, err := Resolve(Environment(lookup))
+	if err != nil {
+		problems = append(problems, err)
 	}
 	if err := errors.Join(problems...); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
+	// Lambda's own variable, not a setting.
+	cfg.FunctionName, _ = lookup("AWS_LAMBDA_FUNCTION_NAME")
 	return cfg, nil
 }

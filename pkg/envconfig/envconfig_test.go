@@ -7,32 +7,50 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
 func TestLoad(t *testing.T) {
+	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace",
+		ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
+	with := func(change func(*Config)) Config { c := defaults; change(&c); return c }
 	tests := []struct {
 		name    string
 		env     map[string]string
 		want    Config
 		wantErr string
 	}{
-		{"defaults", map[string]string{"BASELINE_PARAMETER_NAME": "/p"}, Config{ParameterName: "/p", CacheTTL: DefaultCacheTTL,
-			ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency, Mode: "replace",
-			ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}, ""},
+		{"defaults", map[string]string{"BASELINE_PARAMETER_NAME": "/p"}, defaults, ""},
+		{"empty values are defaults", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "DRY_RUN": "", "ECR_READ_TPS": "", "ENFORCEMENT_MODE": ""}, defaults, ""},
 		{"all set", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "30s", "DRY_RUN": "true",
 			"ECR_READ_TPS": "50", "ECR_WRITE_TPS": "19.5", "BACKFILL_CONCURRENCY": "16", "ENFORCEMENT_MODE": "merge", "FORCE": "true",
-			"EXEMPT_TAG": "policy=manual", "EXEMPT_REPOSITORIES": "sandbox/*, legacy-*", "SELF_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
+			"EXEMPT_TAG": "policy=manual", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*", "SELF_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
 			"AWS_LAMBDA_FUNCTION_NAME": "fn"},
 			Config{ParameterName: "/p", CacheTTL: 30 * time.Second, DryRun: true, ReadTPS: 50, WriteTPS: 19.5, Concurrency: 16,
 				Mode: "merge", Force: true, ExemptTagKey: "policy", ExemptTagValue: "manual", ExemptGlobs: []string{"sandbox/*", "legacy-*"},
 				SelfRoleARN: "arn:aws:iam::123456789012:role/r", FunctionName: "fn"}, ""},
+		{"spaces around patterns are dropped", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_REPOSITORIES": " sandbox/* , legacy-*"},
+			with(func(c *Config) { c.ExemptGlobs = []string{"sandbox/*", "legacy-*"} }), ""},
 		{"tag exemption off", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_TAG": ""},
-			Config{ParameterName: "/p", CacheTTL: DefaultCacheTTL, ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency, Mode: "replace"}, ""},
-		{"bad enforcement options", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ENFORCEMENT_MODE": "append", "EXEMPT_TAG": "novalue", "EXEMPT_REPOSITORIES": "a/[", "FORCE": "yes please"}, Config{},
-			"configuration: FORCE must be true or false, got \"yes please\"\nENFORCEMENT_MODE must be replace or merge, got \"append\"\nEXEMPT_TAG must be key=value (or empty to turn it off), got \"novalue\"\nEXEMPT_REPOSITORIES: \"a/[\" is not a valid pattern"},
+			with(func(c *Config) { c.ExemptTagKey, c.ExemptTagValue = "", "" }), ""},
 		{"zero TTL reads every time", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "0s"},
-			Config{ParameterName: "/p", ReadTPS: DefaultReadTPS, WriteTPS: DefaultWriteTPS, Concurrency: DefaultConcurrency, Mode: "replace",
-				ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}, ""},
+			with(func(c *Config) { c.CacheTTL = 0 }), ""},
+		{"slowest and fastest rates", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "0.1", "ECR_WRITE_TPS": "1e4"},
+			with(func(c *Config) { c.ReadTPS, c.WriteTPS = 0.1, 10000 }), ""},
+		{"bad enforcement options", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ENFORCEMENT_MODE": "append", "EXEMPT_TAG": "novalue", "EXEMPT_REPOSITORIES": "a/[", "FORCE": "yes please"}, Config{},
+			"configuration: ENFORCEMENT_MODE must be replace or merge, got \"append\"\nFORCE must be true or false, got \"yes please\"\n" +
+				"EXEMPT_TAG must be key=value (or empty to turn it off), got \"novalue\"\nEXEMPT_REPOSITORIES must be comma-separated Go path.Match patterns, got \"a/[\" in \"a/[\""},
+		{"empty pattern", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_REPOSITORIES": "a/*,,b"}, Config{},
+			"configuration: EXEMPT_REPOSITORIES must be comma-separated Go path.Match patterns, got \"\" in \"a/*,,b\""},
 		{"zero rate", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_WRITE_TPS": "0"}, Config{},
-			"configuration: ECR_WRITE_TPS must be a positive number, got \"0\""},
+			"configuration: ECR_WRITE_TPS must be a number of calls per second from 0.1 to 10000, got \"0\""},
+		{"NaN rate paces nothing", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "NaN"}, Config{},
+			"configuration: ECR_READ_TPS must be a number of calls per second from 0.1 to 10000, got \"NaN\""},
+		{"infinite rate", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "Inf"}, Config{},
+			"configuration: ECR_READ_TPS must be a number of calls per second from 0.1 to 10000, got \"Inf\""},
+		{"a rate so slow the run hangs", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "1e-300"}, Config{},
+			"configuration: ECR_READ_TPS must be a number of calls per second from 0.1 to 10000, got \"1e-300\""},
 		{"fractional concurrency", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BACKFILL_CONCURRENCY": "0.5"}, Config{},
 			"configuration: BACKFILL_CONCURRENCY must be a positive whole number, got \"0.5\""},
 		{"every problem at once", map[string]string{"BASELINE_CACHE_TTL": "soon", "DRY_RUN": "maybe"}, Config{},
@@ -42,7 +60,7 @@ func TestLoad(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Load(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			got, err := Load(env(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
@@ -56,5 +74,86 @@ func TestLoad(t *testing.T) {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestResolveTakesTheFirstSourceAndNamesIt: the CLI's flags come before its
+// environment, and every value says where it came from.
+func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
+	flags := func(s *Setting) (string, string, bool) {
+		if s == ReadTPS {
+			return "5", "--read-tps", true
+		}
+		return "", "", false
+	}
+	environment := func(s *Setting) (string, string, bool) {
+		switch s {
+		case ReadTPS, WriteTPS:
+			return "7", "X_" + s.Env, true
+		case ExemptTag:
+			return "", "X_" + s.Env, true
+		}
+		return "", "", false
+	}
+	cfg, values, err := Resolve(flags, environment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ReadTPS != 5 || cfg.WriteTPS != 7 || cfg.ExemptTagKey != "" {
+		t.Errorf("ReadTPS %v, WriteTPS %v, ExemptTagKey %q; want 5 from the flag, 7 from the environment, tag exemption off", cfg.ReadTPS, cfg.WriteTPS, cfg.ExemptTagKey)
+	}
+	from := map[string]string{}
+	for _, v := range values {
+		from[v.Setting.Env] = v.Setting.Format(cfg) + " from " + v.From
+	}
+	want := map[string]string{
+		"BASELINE_PARAMETER_NAME": "/ecr-baseline/baseline-policy from default", "BASELINE_CACHE_TTL": "5m0s from default",
+		"DRY_RUN": "false from default", "ENFORCEMENT_MODE": "replace from default", "FORCE": "false from default",
+		"EXEMPT_TAG": " from X_EXEMPT_TAG", "EXEMPT_REPOSITORIES": " from default", "ECR_READ_TPS": "5 from --read-tps",
+		"ECR_WRITE_TPS": "7 from X_ECR_WRITE_TPS", "BACKFILL_CONCURRENCY": "8 from default", "SELF_ROLE_ARN": " from default",
+	}
+	if d := cmp.Diff(want, from); d != "" {
+		t.Errorf("values (-want +got):\n%s", d)
+	}
+
+	_, _, err = Resolve(func(s *Setting) (string, string, bool) { return "0", "--" + s.Flag, s == Concurrency })
+	if want := `--concurrency must be a positive whole number, got "0"`; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}
+
+// TestFormatReadsBack: the text the construct writes into the function's
+// environment and the CLI prints parses back to the same value.
+func TestFormatReadsBack(t *testing.T) {
+	given := map[*Setting]string{ParameterName: "/p", CacheTTL: "90s", DryRun: "true", Mode: "merge", Force: "1",
+		ExemptTag: "a=", ExemptRepositories: " x/* ,y", ReadTPS: "2.5", WriteTPS: "1e3", Concurrency: "03", SelfRoleARN: "arn"}
+	cfg, _, err := Resolve(func(s *Setting) (string, string, bool) { return given[s], s.Env, true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	formatted := map[string]string{}
+	for _, s := range Settings {
+		formatted[s.Env] = s.Format(cfg)
+	}
+	want := map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
+		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "a=", "EXEMPT_REPOSITORIES": "x/*,y",
+		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1000", "BACKFILL_CONCURRENCY": "3", "SELF_ROLE_ARN": "arn"}
+	if d := cmp.Diff(want, formatted); d != "" {
+		t.Errorf("formatted (-want +got):\n%s", d)
+	}
+	again, err := Load(env(formatted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(cfg, again); d != "" {
+		t.Errorf("read back (-first +again):\n%s", d)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	want := Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10,
+		Concurrency: 8, Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
+	if d := cmp.Diff(want, Defaults()); d != "" {
+		t.Errorf("Defaults() (-want +got):\n%s", d)
 	}
 }

@@ -1,0 +1,193 @@
+package ecrbaseline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+)
+
+// EnforcerProps configures an Enforcer. PolicyText and CodePath are
+// required; everything else is optional.
+type EnforcerProps struct {
+	// PolicyText is the baseline repository policy template, as in
+	// policies/baseline.json. It is validated at synth time with the same
+	// check the function runs, and stored in the SSM parameter verbatim.
+	// Required unless EncryptionKey is set, and must be empty then.
+	PolicyText string
+
+	// CodePath is the directory holding the function's `bootstrap`
+	// executable for linux/arm64 (`make build` writes build/enforcer).
+	CodePath string
+
+	// EncryptionKey, when set, is the customer managed KMS key of a
+	// SecureString parameter named by the parameterName setting that must
+	// already exist: CloudFormation cannot create SecureString parameters,
+	// so the construct references it instead of creating it, and grants
+	// kms:Decrypt on this key (through SSM only).
+	EncryptionKey awskms.IKey
+
+	// ReservedConcurrency caps concurrent executions of the function;
+	// nil leaves it to the account's unreserved pool.
+	ReservedConcurrency *float64
+
+	// LogRetention is how long the function's logs are kept.
+	// Default: one month.
+	LogRetention awslogs.RetentionDays
+
+	// Settings are the function's settings by CDK context key — the
+	// context keys of pkg/envconfig's table, such as "dryRun",
+	// "enforcementMode", "exemptRepositories" or "writeTps" — as text, the
+	// way `cdk synth -c key=value` gives them. A key left out gets the
+	// function's default. Synth refuses an unknown key and, with the
+	// function's own parser, any value the function would refuse at start.
+	Settings map[string]string
+}
+
+// settingsName names a key of EnforcerProps.Settings in messages.
+func settingsName(key string) string { return fmt.Sprintf("Settings[%q]", key) }
+
+// resolveSettings checks props' Settings with the function's parsers and
+// returns the configuration the function will run with.
+func resolveSettings(given map[string]string) (envconfig.Config, error) {
+	known := map[string]bool{}
+	var keys []string
+	for _, s := range envconfig.Settings {
+		if s.Context != "" {
+			known[s.Context] = true
+			keys = append(keys, s.Context)
+		}
+	}
+	var unknown []string
+	for k := range given {
+		if !known[k] {
+			unknown = append(unknown, settingsName(k))
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return envconfig.Config{}, fmt.Errorf("%s: no such setting; the settings are %s", strings.Join(unknown, ", "), strings.Join(keys, ", "))
+	}
+	cfg, _, err := envconfig.Resolve(func(s *envconfig.Setting) (string, string, bool) {
+		v, ok := given[s.Context]
+		return v, settingsName(s.Context), ok && s.Context != ""
+	})
+	return cfg, err
+}
+
+// checkProps returns props with defaults filled in, the settings the
+// function will run with, and the parameter tier the baseline needs.
+func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.ParameterTier, error) {
+	if props == nil {
+		return EnforcerProps{}, envconfig.Config{}, "", errors.New("props are required")
+	}
+	p := *props
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	cfg, err := resolveSettings(p.Settings)
+	if err != nil {
+		return p, cfg, "", err
+	}
+	if p.CodePath == "" {
+		return p, cfg, "", errors.New("CodePath is required: the directory holding the function's bootstrap")
+	}
+	// Code_FromAsset accepts any directory; without this check a missing
+	// build would deploy a function that cannot start.
+	if st, err := os.Stat(filepath.Join(p.CodePath, "bootstrap")); err != nil || !st.Mode().IsRegular() {
+		return p, cfg, "", fmt.Errorf("CodePath %s has no bootstrap file (run `make build`)", p.CodePath)
+	}
+
+	if p.EncryptionKey != nil {
+		if p.PolicyText != "" {
+			return p, cfg, "", errors.New("PolicyText must be empty when EncryptionKey is set: " +
+				"CloudFormation cannot create SecureString parameters, so put the baseline with " +
+				"`aws ssm put-parameter --type SecureString` and the stack only references it")
+		}
+		return p, cfg, "", nil
+	}
+	if p.PolicyText == "" {
+		return p, cfg, "", errors.New("PolicyText is required (the baseline policy template)")
+	}
+	if err := checkBaseline(p.PolicyText, enforcer.Mode(cfg.Mode), cfg.Force); err != nil {
+		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
+	}
+	tier, err := parameterTier(len(p.PolicyText))
+	if err != nil {
+		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
+	}
+	return p, cfg, tier, nil
+}
+
+// lockOutSample is the repository synth renders the baseline for to run
+// the lock-out guard. The guard reads Effect, Principal, Action and
+// Condition, which a baseline has no reason to vary by repository; the
+// function still runs it on every repository's rendering before a write.
+var lockOutSample = policy.Vars{
+	AccountID:      "123456789012",
+	Region:         "us-east-1",
+	RepositoryName: "sample",
+	RepositoryARN:  "arn:aws:ecr:us-east-1:123456789012:repository/sample",
+}
+
+// checkBaseline runs on the template the checks the function runs when it
+// loads it: valid for every repository, a Sid on every statement in merge
+// mode, and, unless force is set, no statement that would lock the account
+// out of setting repository policies again.
+func checkBaseline(text string, mode enforcer.Mode, force bool) error {
+	if err := policy.CheckTemplate(text); err != nil {
+		return err
+	}
+	if mode == enforcer.Merge {
+		if err := policy.RequireSids(text); err != nil {
+			return fmt.Errorf("merge mode: %w", err)
+		}
+	}
+	if force {
+		return nil
+	}
+	rendered, err := policy.Render(text, lockOutSample)
+	if err != nil {
+		return err
+	}
+	doc, err := policy.Validate(rendered)
+	if err != nil {
+		return err
+	}
+	if err := policy.CheckLockOut(doc); err != nil {
+		return fmt.Errorf("%w (the force setting: context force=true)", err)
+	}
+	return nil
+}
+
+// SSM parameter value limits, counted here in bytes: never fewer than the
+// characters SSM counts, so a value that fits by this count always fits.
+const (
+	standardTierLimit = 4096
+	advancedTierLimit = 8192
+)
+
+// parameterTier picks the cheapest SSM tier that holds a value of size
+// bytes. ECR accepts policies up to 10240 characters, but a template larger
+// than the advanced tier's 8 KB cannot be kept in Parameter Store at all.
+func parameterTier(size int) (awsssm.ParameterTier, error) {
+	switch {
+	case size <= standardTierLimit:
+		return awsssm.ParameterTier_STANDARD, nil
+	case size <= advancedTierLimit:
+		return awsssm.ParameterTier_ADVANCED, nil
+	default:
+		return "", fmt.Errorf("template is %d bytes; an SSM parameter holds at most %d (advanced tier): shorten it (whitespace counts)",
+			size, advancedTierLimit)
+	}
+}

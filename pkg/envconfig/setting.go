@@ -1,0 +1,215 @@
+package envconfig
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+)
+
+// Setting is one row of the table.
+type Setting struct {
+	// Env is the function's environment variable.
+	Env string
+	// Context is the CDK context key (cdk.json, `cdk synth -c key=value`),
+	// also the key of the construct's Settings prop; "" when the stack
+	// sets the variable itself.
+	Context string
+	// Flag is the CLI flag without its dashes; "" when the CLI has none.
+	Flag string
+	// Default is the value, as text, of a setting nobody gave.
+	Default string
+	// Usage says what the setting does, for the CLI's help.
+	Usage string
+
+	isBool bool
+	// emptyIsValue makes "" a value (turn it off, no patterns) rather than
+	// "not given", which falls back to the default.
+	emptyIsValue bool
+	// parse checks text and stores it in cfg; its error reads after the
+	// setting's name ("must be ..., got ...").
+	parse func(cfg *Config, text string) error
+	// format writes the value back as the text parse reads.
+	format func(cfg Config) string
+}
+
+// IsBool reports whether the setting is true or false: a flag without a
+// value on the command line.
+func (s *Setting) IsBool() bool { return s.isBool }
+
+// Format returns the setting's value in cfg as text parse would read back:
+// what the construct writes into the function's environment and the CLI
+// prints.
+func (s *Setting) Format(cfg Config) string { return s.format(cfg) }
+
+// Source gives the text of a setting from one place (flags, environment,
+// CDK context, props), and how that place names it, for messages; ok is
+// false when the place does not have it.
+type Source func(s *Setting) (text, name string, ok bool)
+
+// Environment is the function's environment as a Source.
+func Environment(lookup func(string) (string, bool)) Source {
+	return func(s *Setting) (string, string, bool) {
+		v, ok := lookup(s.Env)
+		return v, s.Env, ok
+	}
+}
+
+// Value is where a resolved setting came from.
+type Value struct {
+	Setting *Setting
+	// From names its source ("--read-tps", "ECR_READ_TPS"), or is
+	// "default".
+	From string
+}
+
+// Resolve gives each setting the text of the first source that has it, or
+// its default, and parses it with the setting's own parser. Every problem
+// is reported, each naming the setting as its source names it.
+func Resolve(sources ...Source) (Config, []Value, error) {
+	var (
+		cfg      Config
+		values   []Value
+		problems []error
+	)
+	for _, s := range Settings {
+		v, text := Value{Setting: s, From: "default"}, s.Default
+		for _, src := range sources {
+			if t, name, ok := src(s); ok && (t != "" || s.emptyIsValue) {
+				v.From, text = name, t
+				break
+			}
+		}
+		if err := s.parse(&cfg, text); err != nil {
+			problems = append(problems, fmt.Errorf("%s %w", v.From, err))
+		}
+		values = append(values, v)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, values, nil
+}
+
+// The kinds of setting: each makes a row from its names and the field it
+// fills, so a setting's parser and formatter are written once per kind.
+
+func text(s Setting, field func(*Config) *string) *Setting {
+	s.parse = func(c *Config, v string) error { *field(c) = v; return nil }
+	s.format = func(c Config) string { return *field(&c) }
+	return &s
+}
+
+func boolean(s Setting, field func(*Config) *bool) *Setting {
+	s.isBool = true
+	s.parse = func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false, got %q", v)
+		}
+		*field(c) = b
+		return nil
+	}
+	s.format = func(c Config) string { return strconv.FormatBool(*field(&c)) }
+	return &s
+}
+
+func duration(s Setting, field func(*Config) *time.Duration) *Setting {
+	s.parse = func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("must be a duration such as 5m, got %q", v)
+		}
+		*field(c) = d
+		return nil
+	}
+	s.format = func(c Config) string { return field(&c).String() }
+	return &s
+}
+
+func mode(s Setting) *Setting {
+	s.parse = func(c *Config, v string) error {
+		if m := enforcer.Mode(v); m != enforcer.Replace && m != enforcer.Merge {
+			return fmt.Errorf("must be %s or %s, got %q", enforcer.Replace, enforcer.Merge, v)
+		}
+		c.Mode = v
+		return nil
+	}
+	s.format = func(c Config) string { return c.Mode }
+	return &s
+}
+
+func tag(s Setting) *Setting {
+	s.parse = func(c *Config, v string) error {
+		if v == "" {
+			c.ExemptTagKey, c.ExemptTagValue = "", ""
+			return nil
+		}
+		k, val, found := strings.Cut(v, "=")
+		if !found || k == "" {
+			return fmt.Errorf("must be key=value (or empty to turn it off), got %q", v)
+		}
+		c.ExemptTagKey, c.ExemptTagValue = k, val
+		return nil
+	}
+	s.format = func(c Config) string {
+		if c.ExemptTagKey == "" {
+			return ""
+		}
+		return c.ExemptTagKey + "=" + c.ExemptTagValue
+	}
+	return &s
+}
+
+// patterns are comma-separated, so a pattern cannot hold a comma; the
+// spaces around each are dropped wherever the list comes from.
+func patterns(s Setting) *Setting {
+	s.parse = func(c *Config, v string) error {
+		c.ExemptGlobs = nil
+		if v == "" {
+			return nil
+		}
+		for _, g := range strings.Split(v, ",") {
+			g = strings.TrimSpace(g)
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				return fmt.Errorf("must be comma-separated Go path.Match patterns, got %q in %q", g, v)
+			}
+			c.ExemptGlobs = append(c.ExemptGlobs, g)
+		}
+		return nil
+	}
+	s.format = func(c Config) string { return strings.Join(c.ExemptGlobs, ",") }
+	return &s
+}
+
+// rate refuses NaN and the infinities too: a NaN rate paces nothing.
+func rate(s Setting, field func(*Config) *float64) *Setting {
+	s.parse = func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < MinTPS || f > MaxTPS {
+			return fmt.Errorf("must be a number of calls per second from %v to %v, got %q", MinTPS, MaxTPS, v)
+		}
+		*field(c) = f
+		return nil
+	}
+	s.format = func(c Config) string { return strconv.FormatFloat(*field(&c), 'f', -1, 64) }
+	return &s
+}
+
+func count(s Setting, field func(*Config) *int) *Setting {
+	s.parse = func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("must be a positive whole number, got %q", v)
+		}
+		*field(c) = n
+		return nil
+	}
+	s.format = func(c Config) string { return strconv.Itoa(*field(&c)) }
+	return &s
+}
