@@ -24,21 +24,8 @@ import (
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
-
-// repositoryActions are the ECR calls the enforcer makes on a repository,
-// granted on every repository of the stack's account and region. The
-// function lists a repository's tags on every event unless EXEMPT_TAG is
-// set empty (tag exemption is on by default), and backfill and the fleet
-// re-enforcement after a baseline change page through
-// DescribeRepositories. A feature that makes a new call adds it here in the
-// same change.
-var repositoryActions = []string{
-	"ecr:GetRepositoryPolicy",
-	"ecr:SetRepositoryPolicy",
-	"ecr:ListTagsForResource",
-	"ecr:DescribeRepositories",
-}
 
 // Enforcer is the deployed ecr-baseline: the rule, the function, the
 // baseline parameter and the queues that catch what could not be delivered
@@ -148,7 +135,9 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, fun
 	})
 	addStatement(role, "WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, logGroup.LogGroupArn())
 	addStatement(role, "ReadBaseline", []string{"ssm:GetParameter"}, e.Parameter.ParameterArn())
-	addStatement(role, "EnforceRepositoryPolicy", repositoryActions, stack.FormatArn(&awscdk.ArnComponents{
+	// The ECR calls the enforcer makes, listed once in pkg/policy, where the
+	// lock-out guard refuses a baseline that denies any of them.
+	addStatement(role, "EnforceRepositoryPolicy", policy.EnforcerActions, stack.FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("ecr"),
 		Resource:     jsii.String("repository"),
 		ResourceName: jsii.String("*"),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -354,6 +355,8 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"ECR_READ_TPS": "20",
 			"ECR_WRITE_TPS": "10",
 			"BACKFILL_CONCURRENCY": "8",
+			"ALLOWED_PRINCIPALS": "",
+			"ALLOW_PUBLIC": "false",
 			"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`
 		}},
 		"LoggingConfig": {
@@ -417,13 +420,13 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
 	}
-	if cfg.ExemptTagKey != "" && !slices.Contains(repositoryActions, "ecr:ListTagsForResource") {
+	if cfg.ExemptTagKey != "" && !slices.Contains(policy.EnforcerActions, "ecr:ListTagsForResource") {
 		t.Errorf("the function checks tag %s on every repository, but the role may not call ecr:ListTagsForResource",
 			cfg.ExemptTagKey)
 	}
 	// Backfill and the fleet run after a baseline change page through
 	// every repository.
-	if !slices.Contains(repositoryActions, "ecr:DescribeRepositories") {
+	if !slices.Contains(policy.EnforcerActions, "ecr:DescribeRepositories") {
 		t.Error("the role may not call ecr:DescribeRepositories, which backfill pages through")
 	}
 }
@@ -532,14 +535,14 @@ func TestResourceCount(t *testing.T) {
 }
 
 // bigPolicy returns a valid baseline whose text is about size bytes: one
-// Allow statement per account, indented the way people write policies.
+// Allow statement per role of the account, indented the way people write policies.
 func bigPolicy(size int) string {
 	var b strings.Builder
 	b.WriteString("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n")
 	for i := 0; b.Len() < size-200; i++ {
 		fmt.Fprintf(&b, "    {\n      \"Sid\": \"Pull%04d\",\n      \"Effect\": \"Allow\",\n"+
-			"      \"Principal\": { \"AWS\": \"arn:aws:iam::%012d:root\" },\n"+
-			"      \"Action\": [ \"ecr:BatchGetImage\", \"ecr:GetDownloadUrlForLayer\" ]\n    },\n", i, 100000000000+i)
+			"      \"Principal\": { \"AWS\": \"arn:aws:iam::${AccountId}:role/p%04d\" },\n"+
+			"      \"Action\": [ \"ecr:BatchGetImage\", \"ecr:GetDownloadUrlForLayer\" ]\n    },\n", i, i)
 	}
 	b.WriteString("    {\n      \"Sid\": \"DenyDelete\",\n      \"Effect\": \"Deny\",\n" +
 		"      \"Principal\": \"*\",\n      \"Action\": \"ecr:DeleteRepository\"\n    }\n  ]\n}\n")
@@ -567,6 +570,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 			"parameterName": "/platform/ecr/baseline", "dryRun": "true", "cacheTTL": "90s", "enforcementMode": "merge",
 			"force": "true", "exemptTag": "", "exemptRepositories": " sandbox/*, legacy-*", "readTps": "2.5", "writeTps": "1",
 			"backfillConcurrency": "3",
+			"allowedPrincipals":   "111122223333",
 		},
 	})
 	if s.err != nil {
@@ -585,6 +589,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		"BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*",
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
+		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false",
 		"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`}}`)
 	diff(t, "reserved concurrency", fn["ReservedConcurrentExecutions"], `2`)
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.BaselineChangeRule))
@@ -594,7 +599,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 	want := envconfig.Config{
 		ParameterName: "/platform/ecr/baseline", CacheTTL: 90 * time.Second, DryRun: true,
 		ReadTPS: 2.5, WriteTPS: 1, Concurrency: 3, Mode: "merge", Force: true,
-		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, SelfRoleARN: roleARN,
+		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, AllowedPrincipals: []string{"111122223333"}, SelfRoleARN: roleARN,
 	}
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
@@ -622,7 +627,7 @@ func TestBaselineChecksAtSynth(t *testing.T) {
 				`set force to apply it anyway (the force setting: context force=true)`},
 		{"lock-out through NotAction, no Sid", EnforcerProps{PolicyText: withStatement(
 			`{"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "NotAction": "ecr:BatchGetImage"}`)},
-			`a statement without a Sid: Deny every action but ecr:batchgetimage for everyone but {"AWS":["123456789012"]}`},
+			`statement 1: Deny every action but ecr:batchgetimage for everyone but {"AWS":["123456789012"]}`},
 		{"lock-out, forced", EnforcerProps{PolicyText: withStatement(lockOut), Settings: map[string]string{"force": "true"}}, ""},
 		{"lock-out in merge mode", EnforcerProps{PolicyText: withStatement(lockOut), Settings: merge}, `statement "DenyAll"`},
 		{"a Deny with a Condition is no lock-out", EnforcerProps{PolicyText: withStatement(
@@ -708,9 +713,9 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 		{"invalid statement", &EnforcerProps{CodePath: codePath, PolicyText: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}`},
 			`baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: statement 1: action "s3:getobject" is not an ecr: action`},
 		{"too large for ECR once rendered", &EnforcerProps{CodePath: codePath, PolicyText: strings.Replace(bigPolicy(3000), `"Pull0000"`, `"${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}"`, 1)},
-			"baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: 11161 characters, ECR accepts at most 10240"},
+			"baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: 11245 characters, ECR accepts at most 10240"},
 		{"too large for SSM", &EnforcerProps{CodePath: codePath, PolicyText: bigPolicy(8300)},
-			"baseline policy: template is 8255 bytes; an SSM parameter holds at most 8192 (advanced tier): shorten it (whitespace counts)"},
+			"baseline policy: template is 8298 bytes; an SSM parameter holds at most 8192 (advanced tier): shorten it (whitespace counts)"},
 		{"no code path", &EnforcerProps{PolicyText: policies.Baseline}, "CodePath is required: the directory holding the function's bootstrap"},
 		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap}, "CodePath " + noBootstrap + " has no bootstrap file (run `make build`)"},
 		{"negative TTL", settings(map[string]string{"cacheTTL": "-1s"}), `Settings["cacheTTL"] must be a duration such as 5m, got "-1s"`},
@@ -719,7 +724,7 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 				"so put the baseline with `aws ssm put-parameter --type SecureString` and the stack only references it"},
 		{"unknown setting", settings(map[string]string{"dryrun": "true", "ReadTPS": "5"}),
 			`Settings["ReadTPS"], Settings["dryrun"]: no such setting; the settings are parameterName, cacheTTL, dryRun, ` +
-				`enforcementMode, force, exemptTag, exemptRepositories, readTps, writeTps, backfillConcurrency`},
+				`enforcementMode, force, exemptTag, exemptRepositories, readTps, writeTps, backfillConcurrency, allowedPrincipals, allowPublic`},
 		{"unknown mode", settings(map[string]string{"enforcementMode": "Merge"}), `Settings["enforcementMode"] must be replace or merge, got "Merge"`},
 		{"tag without value", settings(map[string]string{"exemptTag": "exempt"}),
 			`Settings["exemptTag"] must be key=value (or empty to turn it off), got "exempt"`},

@@ -119,7 +119,7 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	if p.PolicyText == "" {
 		return p, cfg, "", errors.New("PolicyText is required (the baseline policy template)")
 	}
-	if err := checkBaseline(p.PolicyText, enforcer.Mode(cfg.Mode), cfg.Force); err != nil {
+	if err := checkBaseline(p.PolicyText, cfg); err != nil {
 		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
 	}
 	tier, err := parameterTier(len(p.PolicyText))
@@ -129,43 +129,23 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	return p, cfg, tier, nil
 }
 
-// lockOutSample is the repository synth renders the baseline for to run
-// the lock-out guard. The guard reads Effect, Principal, Action and
-// Condition, which a baseline has no reason to vary by repository; the
-// function still runs it on every repository's rendering before a write.
-var lockOutSample = policy.Vars{
-	AccountID:      "123456789012",
-	Region:         "us-east-1",
-	RepositoryName: "sample",
-	RepositoryARN:  "arn:aws:ecr:us-east-1:123456789012:repository/sample",
-}
-
 // checkBaseline runs on the template the checks the function runs when it
-// loads it: valid for every repository, a Sid on every statement in merge
-// mode, and, unless force is set, no statement that would lock the account
-// out of setting repository policies again.
-func checkBaseline(text string, mode enforcer.Mode, force bool) error {
-	if err := policy.CheckTemplate(text); err != nil {
+// loads it (policy.Guard: valid for every repository, nothing granted
+// outside the account that the settings do not allow, and, unless force
+// is set, no statement that would lock the enforcer out), plus a Sid on
+// every statement in merge mode. The account is unknown at synth, so the
+// guard treats every role of the account as the function's.
+func checkBaseline(text string, cfg envconfig.Config) error {
+	guard := policy.Guard{AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force}
+	if err := guard.Check(text); errors.Is(err, policy.ErrLockOut) {
+		return fmt.Errorf("%w (the force setting: context force=true)", err)
+	} else if err != nil {
 		return err
 	}
-	if mode == enforcer.Merge {
+	if enforcer.Mode(cfg.Mode) == enforcer.Merge {
 		if err := policy.RequireSids(text); err != nil {
 			return fmt.Errorf("merge mode: %w", err)
 		}
-	}
-	if force {
-		return nil
-	}
-	rendered, err := policy.Render(text, lockOutSample)
-	if err != nil {
-		return err
-	}
-	doc, err := policy.Validate(rendered)
-	if err != nil {
-		return err
-	}
-	if err := policy.CheckLockOut(doc); err != nil {
-		return fmt.Errorf("%w (the force setting: context force=true)", err)
 	}
 	return nil
 }

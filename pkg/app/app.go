@@ -56,7 +56,8 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 		checks = append(checks, policy.RequireSids)
 	}
 	account := accountOf(cfg.SelfRoleARN)
-	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force}
+	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
+		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
 	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{

@@ -46,15 +46,17 @@ func freshMoto(t *testing.T) (aws.Config, func(string) (string, bool)) {
 
 // defaultSettings is what the command prints first when nothing is set.
 const defaultSettings = `settings:
-  --parameter    "/ecr-baseline/baseline-policy"  default
-  --dry-run      "false"                          default
-  --mode         "replace"                        default
-  --force        "false"                          default
-  --exempt-tag   "ecr-baseline:exempt=true"       default
-  --exempt       ""                               default
-  --read-tps     "20"                             default
-  --write-tps    "10"                             default
-  --concurrency  "8"                              default
+  --parameter           "/ecr-baseline/baseline-policy"  default
+  --dry-run             "false"                          default
+  --mode                "replace"                        default
+  --force               "false"                          default
+  --exempt-tag          "ecr-baseline:exempt=true"       default
+  --exempt              ""                               default
+  --read-tps            "20"                             default
+  --write-tps           "10"                             default
+  --concurrency         "8"                              default
+  --allowed-principals  ""                               default
+  --allow-public        "false"                          default
 `
 
 func TestBackfillCommandOnMoto(t *testing.T) {
@@ -108,7 +110,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 			"app/one     would-apply  repository had no policy",
 			"lib/three   would-apply  repository had no policy",
 			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, exempt 0, failed 0"},
-			strings.Replace(defaultSettings, `--dry-run      "false"                          default`, `--dry-run      "true"                           flag`, 1)},
+			strings.Replace(defaultSettings, `--dry-run             "false"                          default`, `--dry-run             "true"                           flag`, 1)},
 		{"the shell's DRY_RUN and FORCE are not the command's", ctx, map[string]string{"DRY_RUN": "true", "FORCE": "true"},
 			[]string{"backfill", "--prefix", "app/", "--quiet"}, ExitOK, []string{
 				"app/one     applied  repository had no policy",
@@ -119,15 +121,17 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 				"lib/three   exempt     name matches exemption pattern \"lib/*\"",
 				"scanned 3: applied 0, would apply 0, unchanged 2, skipped 0, exempt 1, failed 0"},
 			`settings:
-  --parameter    "/ecr-baseline/baseline-policy"  default
-  --dry-run      "true"                           environment ECR_BASELINE_DRY_RUN
-  --mode         "merge"                          flag
-  --force        "false"                          default
-  --exempt-tag   "ecr-baseline:exempt=true"       default
-  --exempt       "lib/*"                          environment ECR_BASELINE_EXEMPT
-  --read-tps     "20"                             default
-  --write-tps    "10"                             default
-  --concurrency  "8"                              default
+  --parameter           "/ecr-baseline/baseline-policy"  default
+  --dry-run             "true"                           environment ECR_BASELINE_DRY_RUN
+  --mode                "merge"                          flag
+  --force               "false"                          default
+  --exempt-tag          "ecr-baseline:exempt=true"       default
+  --exempt              "lib/*"                          environment ECR_BASELINE_EXEMPT
+  --read-tps            "20"                             default
+  --write-tps           "10"                             default
+  --concurrency         "8"                              default
+  --allowed-principals  ""                               default
+  --allow-public        "false"                          default
 `},
 		{"a flag error names the flag", ctx, nil, []string{"backfill", "--concurrency", "0"}, ExitUsage, nil,
 			"--concurrency must be a positive whole number, got \"0\"\n"},

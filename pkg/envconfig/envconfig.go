@@ -36,6 +36,11 @@ type Config struct {
 	ExemptTagKey, ExemptTagValue string
 	// ExemptGlobs exempt repositories by name.
 	ExemptGlobs []string
+	// AllowedPrincipals are the account and organization IDs outside this
+	// account a baseline may grant to (policy.Guard).
+	AllowedPrincipals []string
+	// AllowPublic acknowledges a baseline that grants to everyone.
+	AllowPublic bool
 	// SelfRoleARN is the function's own role: policy changes it made are
 	// its own writes and must not trigger it again.
 	SelfRoleARN string
@@ -82,6 +87,11 @@ var (
 	Concurrency = count(Setting{Env: "BACKFILL_CONCURRENCY", Context: "backfillConcurrency", Flag: "concurrency",
 		Default: "8", Usage: "repositories a backfill enforces at once"},
 		func(c *Config) *int { return &c.Concurrency })
+	AllowedPrincipals = principals(Setting{Env: "ALLOWED_PRINCIPALS", Context: "allowedPrincipals", Flag: "allowed-principals", emptyIsValue: true,
+		Usage: "comma-separated account IDs and organization IDs (o-...) outside this account the baseline may grant to"})
+	AllowPublic = boolean(Setting{Env: "ALLOW_PUBLIC", Context: "allowPublic", Flag: "allow-public",
+		Default: "false", Usage: "accept a baseline that grants to everyone (\"*\" without an organization condition)"},
+		func(c *Config) *bool { return &c.AllowPublic })
 	// SelfRoleARN is set by the stack to the role it creates, never by an
 	// operator.
 	SelfRoleARN = text(Setting{Env: "SELF_ROLE_ARN", Usage: "the function's own role"},
@@ -90,7 +100,7 @@ var (
 
 // Settings is the table: every setting once.
 var Settings = []*Setting{ParameterName, CacheTTL, DryRun, Mode, Force, ExemptTag, ExemptRepositories,
-	ReadTPS, WriteTPS, Concurrency, SelfRoleARN}
+	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, SelfRoleARN}
 
 // Defaults is the configuration with no setting given.
 func Defaults() Config {

@@ -51,6 +51,10 @@ func TestLoad(t *testing.T) {
 			"configuration: ECR_READ_TPS must be a number of calls per second from 0.1 to 10000, got \"Inf\""},
 		{"a rate so slow the run hangs", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "1e-300"}, Config{},
 			"configuration: ECR_READ_TPS must be a number of calls per second from 0.1 to 10000, got \"1e-300\""},
+		{"allowed principals", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ALLOWED_PRINCIPALS": "111122223333, o-abcdefghij", "ALLOW_PUBLIC": "true"},
+			with(func(c *Config) { c.AllowedPrincipals, c.AllowPublic = []string{"111122223333", "o-abcdefghij"}, true }), ""},
+		{"an allowed principal that allows nothing", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ALLOWED_PRINCIPALS": "111122223333,arn:aws:iam::444455556666:root"}, Config{},
+			"configuration: ALLOWED_PRINCIPALS must be comma-separated account or organization IDs: allowed principal \"arn:aws:iam::444455556666:root\" is neither a 12-digit account ID nor an organization ID (o-...)"},
 		{"fractional concurrency", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BACKFILL_CONCURRENCY": "0.5"}, Config{},
 			"configuration: BACKFILL_CONCURRENCY must be a positive whole number, got \"0.5\""},
 		{"every problem at once", map[string]string{"BASELINE_CACHE_TTL": "soon", "DRY_RUN": "maybe"}, Config{},
@@ -111,6 +115,7 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 		"DRY_RUN": "false from default", "ENFORCEMENT_MODE": "replace from default", "FORCE": "false from default",
 		"EXEMPT_TAG": " from X_EXEMPT_TAG", "EXEMPT_REPOSITORIES": " from default", "ECR_READ_TPS": "5 from --read-tps",
 		"ECR_WRITE_TPS": "7 from X_ECR_WRITE_TPS", "BACKFILL_CONCURRENCY": "8 from default", "SELF_ROLE_ARN": " from default",
+		"ALLOWED_PRINCIPALS": " from default", "ALLOW_PUBLIC": "false from default",
 	}
 	if d := cmp.Diff(want, from); d != "" {
 		t.Errorf("values (-want +got):\n%s", d)
@@ -126,7 +131,8 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 // environment and the CLI prints parses back to the same value.
 func TestFormatReadsBack(t *testing.T) {
 	given := map[*Setting]string{ParameterName: "/p", CacheTTL: "90s", DryRun: "true", Mode: "merge", Force: "1",
-		ExemptTag: "a=", ExemptRepositories: " x/* ,y", ReadTPS: "2.5", WriteTPS: "1e3", Concurrency: "03", SelfRoleARN: "arn"}
+		ExemptTag: "a=", ExemptRepositories: " x/* ,y", ReadTPS: "2.5", WriteTPS: "1e3", Concurrency: "03", SelfRoleARN: "arn",
+		AllowedPrincipals: " 111122223333 ,o-abcdefghij", AllowPublic: "t"}
 	cfg, _, err := Resolve(func(s *Setting) (string, string, bool) { return given[s], s.Env, true })
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +143,8 @@ func TestFormatReadsBack(t *testing.T) {
 	}
 	want := map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "a=", "EXEMPT_REPOSITORIES": "x/*,y",
-		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1000", "BACKFILL_CONCURRENCY": "3", "SELF_ROLE_ARN": "arn"}
+		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1000", "BACKFILL_CONCURRENCY": "3", "SELF_ROLE_ARN": "arn",
+		"ALLOWED_PRINCIPALS": "111122223333,o-abcdefghij", "ALLOW_PUBLIC": "true"}
 	if d := cmp.Diff(want, formatted); d != "" {
 		t.Errorf("formatted (-want +got):\n%s", d)
 	}

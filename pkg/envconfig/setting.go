@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
 // Setting is one row of the table.
@@ -184,6 +185,27 @@ func patterns(s Setting) *Setting {
 		return nil
 	}
 	s.format = func(c Config) string { return strings.Join(c.ExemptGlobs, ",") }
+	return &s
+}
+
+// principals are comma-separated like patterns, each checked by the guard
+// that uses them.
+func principals(s Setting) *Setting {
+	s.parse = func(c *Config, v string) error {
+		c.AllowedPrincipals = nil
+		if v == "" {
+			return nil
+		}
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if err := policy.CheckAllowedPrincipal(p); err != nil {
+				return fmt.Errorf("must be comma-separated account or organization IDs: %w", err)
+			}
+			c.AllowedPrincipals = append(c.AllowedPrincipals, p)
+		}
+		return nil
+	}
+	s.format = func(c Config) string { return strings.Join(c.AllowedPrincipals, ",") }
 	return &s
 }
 

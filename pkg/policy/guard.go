@@ -88,8 +88,8 @@ func (g Guard) Check(template string) error {
 func (g Guard) validate() error {
 	var problems []error
 	for _, p := range g.AllowedPrincipals {
-		if !accountID.MatchString(p) && !organizationID.MatchString(p) {
-			problems = append(problems, fmt.Errorf("allowed principal %q is neither a 12-digit account ID nor an organization ID (o-...)", p))
+		if err := CheckAllowedPrincipal(p); err != nil {
+			problems = append(problems, err)
 		}
 	}
 	if g.AccountID != "" && !accountID.MatchString(g.AccountID) {
@@ -101,6 +101,17 @@ func (g Guard) validate() error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("baseline guard: %w", errors.Join(problems...))
+	}
+	return nil
+}
+
+// CheckAllowedPrincipal refuses an entry of Guard.AllowedPrincipals that is
+// neither an account ID nor an organization ID: anything else would allow
+// nothing, silently. The settings table uses it too, so a bad entry fails
+// at start and at synth with the same words.
+func CheckAllowedPrincipal(p string) error {
+	if !accountID.MatchString(p) && !organizationID.MatchString(p) {
+		return fmt.Errorf("allowed principal %q is neither a 12-digit account ID nor an organization ID (o-...)", p)
 	}
 	return nil
 }

@@ -23,10 +23,10 @@ var ErrLockOut = errors.New("policy would lock this account out of setting the r
 // baseline could be rolled out. A feature that makes a new ECR call adds
 // it here in the same change.
 var EnforcerActions = []string{
-	"ecr:DescribeRepositories",
 	"ecr:GetRepositoryPolicy",
-	"ecr:ListTagsForResource",
 	setPolicyAction,
+	"ecr:ListTagsForResource",
+	"ecr:DescribeRepositories",
 }
 
 // setPolicyAction is the call a lock-out in ECR's own sense denies.

@@ -33,7 +33,7 @@ func TestLocksOut(t *testing.T) {
 			[]string{`statement "OnlyPull": Deny every action but ecr:batchgetimage, ecr:getdownloadurlforlayer for "*"` + hint}},
 		{"NotAction that spares SetRepositoryPolicy but not the reads",
 			`{"Sid":"SparesSet","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:Set*"]}`,
-			[]string{`statement "SparesSet": Deny every action but ecr:batchgetimage, ecr:set* for "*" without a Condition would stop this account from calling ecr:DescribeRepositories, ecr:GetRepositoryPolicy, ecr:ListTagsForResource; set force to apply it anyway`}},
+			[]string{`statement "SparesSet": Deny every action but ecr:batchgetimage, ecr:set* for "*" without a Condition would stop this account from calling ecr:GetRepositoryPolicy, ecr:ListTagsForResource, ecr:DescribeRepositories; set force to apply it anyway`}},
 		{"NotAction that spares every enforcer call",
 			`{"Sid":"SparesAll","Effect":"Deny","Principal":"*","NotAction":["ecr:Describe*","ecr:Get*","ecr:List*","ecr:Set*"]}`, nil},
 		{"NotPrincipal counts as everyone else",
