@@ -357,6 +357,7 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"BACKFILL_CONCURRENCY": "8",
 			"ALLOWED_PRINCIPALS": "",
 			"ALLOW_PUBLIC": "false",
+			"APPLY_TO_EXISTING_REPOSITORIES": "false",
 			"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`
 		}},
 		"LoggingConfig": {
@@ -589,7 +590,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		"BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*",
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
-		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false",
+		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false", "APPLY_TO_EXISTING_REPOSITORIES": "false",
 		"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`}}`)
 	diff(t, "reserved concurrency", fn["ReservedConcurrentExecutions"], `2`)
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.BaselineChangeRule))
@@ -724,7 +725,7 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 				"so put the baseline with `aws ssm put-parameter --type SecureString` and the stack only references it"},
 		{"unknown setting", settings(map[string]string{"dryrun": "true", "ReadTPS": "5"}),
 			`Settings["ReadTPS"], Settings["dryrun"]: no such setting; the settings are parameterName, cacheTTL, dryRun, ` +
-				`enforcementMode, force, exemptTag, exemptRepositories, readTps, writeTps, backfillConcurrency, allowedPrincipals, allowPublic`},
+				`enforcementMode, force, exemptTag, exemptRepositories, readTps, writeTps, backfillConcurrency, allowedPrincipals, allowPublic, applyToExistingRepositories`},
 		{"unknown mode", settings(map[string]string{"enforcementMode": "Merge"}), `Settings["enforcementMode"] must be replace or merge, got "Merge"`},
 		{"tag without value", settings(map[string]string{"exemptTag": "exempt"}),
 			`Settings["exemptTag"] must be key=value (or empty to turn it off), got "exempt"`},

@@ -57,6 +57,7 @@ const defaultSettings = `settings:
   --concurrency         "8"                              default
   --allowed-principals  ""                               default
   --allow-public        "false"                          default
+  --archive-bucket      ""                               default
 `
 
 func TestBackfillCommandOnMoto(t *testing.T) {
@@ -132,6 +133,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
   --concurrency         "8"                              default
   --allowed-principals  ""                               default
   --allow-public        "false"                          default
+  --archive-bucket      ""                               default
 `},
 		{"a flag error names the flag", ctx, nil, []string{"backfill", "--concurrency", "0"}, ExitUsage, nil,
 			"--concurrency must be a positive whole number, got \"0\"\n"},

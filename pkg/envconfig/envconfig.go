@@ -41,6 +41,13 @@ type Config struct {
 	AllowedPrincipals []string
 	// AllowPublic acknowledges a baseline that grants to everyone.
 	AllowPublic bool
+	// ArchiveBucket is the S3 bucket every policy write is archived in
+	// before it is made (pkg/archive); empty only where the operator
+	// opted out (the CLI's --no-archive).
+	ArchiveBucket string
+	// ApplyToExisting lets the fleet run a deploy or a baseline change
+	// starts write; without it that run is a dry run with a report.
+	ApplyToExisting bool
 	// SelfRoleARN is the function's own role: policy changes it made are
 	// its own writes and must not trigger it again.
 	SelfRoleARN string
@@ -92,6 +99,14 @@ var (
 	AllowPublic = boolean(Setting{Env: "ALLOW_PUBLIC", Context: "allowPublic", Flag: "allow-public",
 		Default: "false", Usage: "accept a baseline that grants to everyone (\"*\" without an organization condition)"},
 		func(c *Config) *bool { return &c.AllowPublic })
+	ApplyToExisting = boolean(Setting{Env: "APPLY_TO_EXISTING_REPOSITORIES", Context: "applyToExistingRepositories",
+		Default: "false", Usage: "let the fleet run a deploy or baseline change starts write (false: it reports what it would change)"},
+		func(c *Config) *bool { return &c.ApplyToExisting })
+	// ArchiveBucket is set by the stack to the bucket it creates; the CLI
+	// finds it with the flag.
+	ArchiveBucket = text(Setting{Env: "ARCHIVE_BUCKET", Flag: "archive-bucket", emptyIsValue: true,
+		Usage: "S3 bucket the replaced policies are archived in before each write"},
+		func(c *Config) *string { return &c.ArchiveBucket })
 	// SelfRoleARN is set by the stack to the role it creates, never by an
 	// operator.
 	SelfRoleARN = text(Setting{Env: "SELF_ROLE_ARN", Usage: "the function's own role"},
@@ -100,7 +115,7 @@ var (
 
 // Settings is the table: every setting once.
 var Settings = []*Setting{ParameterName, CacheTTL, DryRun, Mode, Force, ExemptTag, ExemptRepositories,
-	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, SelfRoleARN}
+	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, ApplyToExisting, ArchiveBucket, SelfRoleARN}
 
 // Defaults is the configuration with no setting given.
 func Defaults() Config {

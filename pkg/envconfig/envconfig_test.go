@@ -116,6 +116,7 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 		"EXEMPT_TAG": " from X_EXEMPT_TAG", "EXEMPT_REPOSITORIES": " from default", "ECR_READ_TPS": "5 from --read-tps",
 		"ECR_WRITE_TPS": "7 from X_ECR_WRITE_TPS", "BACKFILL_CONCURRENCY": "8 from default", "SELF_ROLE_ARN": " from default",
 		"ALLOWED_PRINCIPALS": " from default", "ALLOW_PUBLIC": "false from default",
+		"APPLY_TO_EXISTING_REPOSITORIES": "false from default", "ARCHIVE_BUCKET": " from default",
 	}
 	if d := cmp.Diff(want, from); d != "" {
 		t.Errorf("values (-want +got):\n%s", d)
@@ -132,7 +133,7 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 func TestFormatReadsBack(t *testing.T) {
 	given := map[*Setting]string{ParameterName: "/p", CacheTTL: "90s", DryRun: "true", Mode: "merge", Force: "1",
 		ExemptTag: "a=", ExemptRepositories: " x/* ,y", ReadTPS: "2.5", WriteTPS: "1e3", Concurrency: "03", SelfRoleARN: "arn",
-		AllowedPrincipals: " 111122223333 ,o-abcdefghij", AllowPublic: "t"}
+		AllowedPrincipals: " 111122223333 ,o-abcdefghij", AllowPublic: "t", ApplyToExisting: "true", ArchiveBucket: "archive"}
 	cfg, _, err := Resolve(func(s *Setting) (string, string, bool) { return given[s], s.Env, true })
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,8 @@ func TestFormatReadsBack(t *testing.T) {
 	want := map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "a=", "EXEMPT_REPOSITORIES": "x/*,y",
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1000", "BACKFILL_CONCURRENCY": "3", "SELF_ROLE_ARN": "arn",
-		"ALLOWED_PRINCIPALS": "111122223333,o-abcdefghij", "ALLOW_PUBLIC": "true"}
+		"ALLOWED_PRINCIPALS": "111122223333,o-abcdefghij", "ALLOW_PUBLIC": "true",
+		"APPLY_TO_EXISTING_REPOSITORIES": "true", "ARCHIVE_BUCKET": "archive"}
 	if d := cmp.Diff(want, formatted); d != "" {
 		t.Errorf("formatted (-want +got):\n%s", d)
 	}
