@@ -100,10 +100,12 @@ func run(ctx context.Context) error {
 	foreign := `{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
 	// failing marks the steps whose invocation must fail (so Lambda
 	// retries it and the DLQ keeps it); any other outcome fails the demo.
+	// A step sends the sample named by event, or payload (a manual invoke).
 	steps := []struct {
 		say     string
 		before  func() error
 		event   string
+		payload string
 		failing bool
 	}{
 		{say: "a repository is created", event: "create-repository.json"},
@@ -124,10 +126,11 @@ func run(ctx context.Context) error {
 		}},
 		{say: "an ECR event the rule should never send", event: "not-ours.json", failing: true},
 		{say: "a replication creates a repository in eu-west-1, another region than this function's", event: "create-repository-replication.json", failing: true},
-		{say: "the baseline parameter changes: the fleet is re-enforced", event: "parameter-change.json", before: func() error {
+		{say: "the baseline parameter changes: the fleet run only reports (applyToExistingRepositories is off)", event: "parameter-change.json", before: func() error {
 			_, err := ssmClient.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(parameterName), Type: types.ParameterTypeString, Value: aws.String(changed), Overwrite: aws.Bool(true)})
 			return err
 		}},
+		{say: "the operator, having read the report, applies it with a manual backfill", payload: `{"action":"backfill","dryRun":false}`},
 	}
 	for _, st := range steps {
 		if st.before != nil {
@@ -135,17 +138,20 @@ func run(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", st.say, err)
 			}
 		}
-		payload, err := fs.ReadFile(events.FS, st.event)
-		if err != nil {
-			return err
+		payload, source := []byte(st.payload), "manual invoke "+st.payload
+		if st.event != "" {
+			if payload, err = fs.ReadFile(events.FS, st.event); err != nil {
+				return err
+			}
+			source = "events/" + st.event
 		}
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		res, err := rt.Invoke(ictx, payload, time.Minute)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("invoke with %s: %w\nfunction logs:\n%s", st.event, err, logs())
+			return fmt.Errorf("invoke with %s: %w\nfunction logs:\n%s", source, err, logs())
 		}
-		fmt.Printf("-> %s (events/%s)\n   ", st.say, st.event)
+		fmt.Printf("-> %s (%s)\n   ", st.say, source)
 		switch {
 		case res.Error != nil && st.failing:
 			fmt.Printf("error, so Lambda retries and the DLQ keeps it: %s\n", res.Error.ErrorMessage)

@@ -7,6 +7,7 @@ package scenarios
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -24,6 +25,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
@@ -236,36 +238,59 @@ func TestDriftIsRemediatedAndOwnWritesIgnored(t *testing.T) {
 	}
 }
 
+// TestBaselineChangeReenforcesFleet: a baseline change (or the first
+// deploy, which creates the parameter) starts a fleet run that writes only
+// when the operator opted in with applyToExistingRepositories; otherwise it
+// reports what it would change and writes nothing. New repositories get
+// the new baseline either way.
 func TestBaselineChangeReenforcesFleet(t *testing.T) {
-	e := newEnv(t, envconfig.Config{}, baseline)
-	names := make([]string, 50)
-	for i := range names {
-		names[i] = "fleet/svc-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
-		e.create(names[i], nil)
-	}
-	// Warm the cache with the old baseline.
-	e.handle(event(t, "create-repository.json", names[0]))
-	newBaseline := strings.Replace(baseline, `"ecr:GetDownloadUrlForLayer"]`, `"ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]`, 1)
-	e.putBaseline(newBaseline)
+	for _, optedIn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("applyToExistingRepositories=%v", optedIn), func(t *testing.T) {
+			e := newEnv(t, envconfig.Config{ApplyToExisting: optedIn}, baseline)
+			names := make([]string, 50)
+			for i := range names {
+				names[i] = "fleet/svc-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+				e.create(names[i], nil)
+			}
+			// Warm the cache with the old baseline.
+			e.handle(event(t, "create-repository.json", names[0]))
+			before := e.policy(names[0])
+			newBaseline := strings.Replace(baseline, `"ecr:GetDownloadUrlForLayer"]`, `"ecr:GetDownloadUrlForLayer","ecr:BatchCheckLayerAvailability"]`, 1)
+			e.putBaseline(newBaseline)
 
-	e.counter.Reset()
-	res := e.handle(event(t, "parameter-change.json", ""))
-	if res.Summary == nil || !res.Summary.Complete || res.Summary.Applied != 50 || res.Summary.Failed != 0 {
-		t.Fatalf("re-enforcement summary %+v, want 50 applied, complete", res.Summary)
-	}
-	if n := e.counter.Count("GetParameter"); n != 1 {
-		t.Errorf("GetParameter calls = %d, want 1: the cache must be refreshed at once, then reused", n)
-	}
-	for _, n := range names {
-		if got := e.policy(n); !policy.Equal(got, doc(t, rendered(t, newBaseline, n))) {
-			t.Fatalf("%s holds %v, want the new baseline", n, got)
-		}
-	}
-	// The next event, well inside the TTL, sees the new baseline too.
-	e.create("late", nil)
-	e.handle(event(t, "create-repository.json", "late"))
-	if got := e.policy("late"); !policy.Equal(got, doc(t, rendered(t, newBaseline, "late"))) {
-		t.Errorf("late repository holds %v, want the new baseline", got)
+			e.counter.Reset()
+			res := e.handle(event(t, "parameter-change.json", ""))
+			want := enforcer.Tally{WouldApply: 50}
+			if optedIn {
+				want = enforcer.Tally{Applied: 50}
+			}
+			if res.Summary == nil || !res.Summary.Complete || res.Summary.Tally != want {
+				t.Fatalf("re-enforcement summary %+v, want %+v, complete", res.Summary, want)
+			}
+			if n := e.counter.Count("GetParameter"); n != 1 {
+				t.Errorf("GetParameter calls = %d, want 1: the cache must be refreshed at once, then reused", n)
+			}
+			if n, want := e.counter.Count("SetRepositoryPolicy"), map[bool]int{false: 0, true: 50}[optedIn]; n != want {
+				t.Errorf("SetRepositoryPolicy calls = %d, want %d", n, want)
+			}
+			for _, n := range names {
+				got := e.policy(n)
+				switch {
+				case optedIn && !policy.Equal(got, doc(t, rendered(t, newBaseline, n))):
+					t.Fatalf("%s holds %v, want the new baseline", n, got)
+				case !optedIn && n == names[0] && !policy.Equal(got, before):
+					t.Fatalf("%s holds %v, want its policy untouched by the report-only run", n, got)
+				case !optedIn && n != names[0] && got != nil:
+					t.Fatalf("%s holds %v, want no policy: the report-only run wrote", n, got)
+				}
+			}
+			// The next event, well inside the TTL, sees the new baseline too.
+			e.create("late", nil)
+			e.handle(event(t, "create-repository.json", "late"))
+			if got := e.policy("late"); !policy.Equal(got, doc(t, rendered(t, newBaseline, "late"))) {
+				t.Errorf("late repository holds %v, want the new baseline", got)
+			}
+		})
 	}
 }
 

@@ -146,7 +146,8 @@ func TestContinuationInStaleContainer(t *testing.T) {
 		repos[i] = fleet.Repo{Name: names[i], Policy: old}
 	}
 	f := seed(t, repos...)
-	a, b := newContainer(t, "BACKFILL_CONCURRENCY=1"), newContainer(t)
+	// Opted in, so the fleet run a baseline change starts writes.
+	a, b := newContainer(t, "BACKFILL_CONCURRENCY=1", "APPLY_TO_EXISTING_REPOSITORIES=true"), newContainer(t, "APPLY_TO_EXISTING_REPOSITORIES=true")
 	b.handle(t, []byte(`{"action":"backfill","dryRun":true}`)) // warm: B caches the old baseline, which every repository holds
 
 	change(t, f, updated)

@@ -136,6 +136,10 @@ type Handler struct {
 	// ParameterName is the baseline parameter whose changes re-enforce
 	// the fleet.
 	ParameterName string
+	// ApplyToExisting lets the fleet run a baseline change starts write;
+	// without it that run only reports what it would change, so neither a
+	// first deploy nor a baseline edit rewrites the fleet unreviewed.
+	ApplyToExisting bool
 	// SelfRoleARN is the function's role; its own policy writes come back
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
@@ -407,9 +411,13 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 		return Response{}, fmt.Errorf("baseline parameter %s was deleted", ch.Name)
 	}
 	h.Baseline.Invalidate()
-	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill")
-	apply := false
-	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &apply}})
+	// A deploy creates the parameter and a change rewrites it: either way
+	// the run below would rewrite every existing repository's policy. It
+	// is a dry run unless the operator opted in after reading its report
+	// (the "enforced" lines with action would-apply and the summary).
+	dryRun := !h.ApplyToExisting
+	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill", "dry_run", dryRun)
+	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &dryRun}})
 }
 
 // event enforces the baseline on the repository an event names.

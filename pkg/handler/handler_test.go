@@ -252,11 +252,14 @@ func TestHandleDriftAndOwnWrites(t *testing.T) {
 func TestHandleParameterChange(t *testing.T) {
 	change := sample(t, "parameter-change.json")
 	tests := []struct {
-		name          string
-		payload       string
-		sum           backfill.Summary
-		continueErr   error
+		name        string
+		payload     string
+		sum         backfill.Summary
+		continueErr error
+		// notOptedIn leaves ApplyToExisting false, as a first deploy has it.
+		notOptedIn    bool
 		wantRuns      int
+		wantDryRun    bool
 		wantContinued []string
 		wantErr       string
 	}{
@@ -266,6 +269,9 @@ func TestHandleParameterChange(t *testing.T) {
 		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
 			wantRuns: 1, wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`},
 			wantErr: "backfill could not queue its next invocation: AccessDenied"},
+		{name: "not opted in: the fleet run is a dry run, and so are its continuations", payload: change, notOptedIn: true,
+			sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{WouldApply: 10}, NextToken: "tok"}, wantRuns: 1, wantDryRun: true,
+			wantContinued: []string{`{"action":"continue","dryRun":true,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
 		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
 		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1), wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
 		{name: "malformed", payload: `{"source":"aws.ssm","detail-type":"Parameter Store Change","id":"x"}`, wantErr: "malformed parameter change event: event x lacks detail.name or detail.operation"},
@@ -276,7 +282,7 @@ func TestHandleParameterChange(t *testing.T) {
 			bl := &fakeBaseline{version: 7}
 			cont := &fakeContinuer{err: tt.continueErr}
 			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy",
-				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+				ApplyToExisting: !tt.notOptedIn, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
@@ -287,6 +293,11 @@ func TestHandleParameterChange(t *testing.T) {
 			}
 			if len(bf.runs) != tt.wantRuns {
 				t.Fatalf("backfill runs = %d, want %d", len(bf.runs), tt.wantRuns)
+			}
+			for _, run := range bf.runs {
+				if run.DryRun != tt.wantDryRun {
+					t.Errorf("fleet run DryRun = %v, want %v", run.DryRun, tt.wantDryRun)
+				}
 			}
 			if tt.wantRuns > 0 && (bl.invalidated != 1 || len(bl.loads) != 1) {
 				t.Errorf("baseline invalidated %d times and loaded %d; want once each before the run", bl.invalidated, len(bl.loads))
@@ -432,7 +443,7 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 				account = ""
 			}
 			h := &Handler{Enforcer: enf, Backfill: &segmentBackfill{sums: tt.sums}, Baseline: &fakeBaseline{version: 3}, Continue: cont,
-				ParameterName: "/ecr-baseline/baseline-policy", AccountID: account, Region: "us-east-1",
+				ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: true, AccountID: account, Region: "us-east-1",
 				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(sample(t, "parameter-change.json")))
 			var carried [][]string
