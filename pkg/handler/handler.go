@@ -200,16 +200,20 @@ func (h *Handler) dispatch(ctx context.Context, payload json.RawMessage) (string
 		return EntryParameterChange, res, err
 	case peek.Action == actionContinue:
 		var c Continuation
-		if err := json.Unmarshal(payload, &c); err != nil {
+		if err := decodeStrict(payload, &c); err != nil {
 			return EntryBackfill, Response{}, fmt.Errorf("continuation: %w", err)
+		}
+		// Only the function queues continuations, and a dry run never asks
+		// for the end-of-run retry, which enforces with the live enforcer:
+		// a payload asking for both is someone else's, and would write.
+		if c.RetryFailed && (c.DryRun == nil || *c.DryRun) {
+			return EntryBackfill, Response{}, errors.New("continuation: retryFailed is never part of a dry run")
 		}
 		res, err := h.backfill(ctx, c)
 		return EntryBackfill, res, err
 	case peek.Action != "":
 		var req BackfillRequest
-		dec := json.NewDecoder(bytes.NewReader(payload))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		if err := decodeStrict(payload, &req); err != nil {
 			return EntryBackfill, Response{}, fmt.Errorf("backfill request: %w", err)
 		}
 		res, err := h.backfill(ctx, Continuation{BackfillRequest: req})
@@ -217,6 +221,14 @@ func (h *Handler) dispatch(ctx context.Context, payload json.RawMessage) (string
 	}
 	res, err := h.event(ctx, payload)
 	return EntryEvent, res, err
+}
+
+// decodeStrict refuses unknown keys: a typo or a field of another payload
+// must not be ignored on a request that can write to the whole fleet.
+func decodeStrict(payload []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // record counts the repositories by outcome. An invocation error that no

@@ -9,8 +9,11 @@ import (
 )
 
 // TestOperatorCannotSetRunState sends manual backfill payloads that carry a
-// fleet run's state: each is refused before the baseline is loaded, so none
-// reaches a run, a continuation or the end-of-run retry.
+// fleet run's state, and continuations no fleet run would queue: each is
+// refused before the baseline is loaded, so none reaches a run, a
+// continuation or the end-of-run retry. (Anyone allowed to invoke the
+// function can still forge a live continuation; the SQS sweep of the next
+// issue removes continuations from the invoke payload altogether.)
 func TestOperatorCannotSetRunState(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -26,6 +29,11 @@ func TestOperatorCannotSetRunState(t *testing.T) {
 			wantErr: `backfill request: json: unknown field "baselineVersion"`},
 		{name: "failures to carry", payload: `{"action":"backfill","dryRun":true,"failedUncarried":3}`,
 			wantErr: `backfill request: json: unknown field "failedUncarried"`},
+		{name: "a dry-run continuation asking for the retry, which enforces live",
+			payload: `{"action":"continue","dryRun":true,"retryFailed":true,"failed":["team-a/web"]}`,
+			wantErr: "continuation: retryFailed is never part of a dry run"},
+		{name: "a continuation with an unknown field", payload: `{"action":"continue","dryRun":false,"bogus":1}`,
+			wantErr: `continuation: json: unknown field "bogus"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

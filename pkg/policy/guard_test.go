@@ -90,6 +90,8 @@ func TestGuardCheck(t *testing.T) {
 			ErrInvalid, invalid + `key "Effect" appears twice at /Statement/0; JSON keeps only the last`},
 		{"duplicate top-level key", account, `{"Version":"2012-10-17","Version":"2008-10-17","Statement":[` + policyDeny + `]}`,
 			ErrInvalid, invalid + `key "Version" appears twice at /; JSON keeps only the last`},
+		{"invisible format character", account, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/ci\u202e"},"Action":"ecr:BatchGetImage"}`),
+			ErrInvalid, invalid + "control character U+202E in a string at /Statement/0/Principal/AWS"},
 		{"control character", account, stmt(`{"Sid":"Pull\u0007","Effect":"Allow","Principal":{"AWS":"${AccountId}"},"Action":"ecr:BatchGetImage"}`),
 			ErrInvalid, invalid + "control character U+0007 in a string at /Statement/0/Sid"},
 		{"infinite number", account, stmt(`{"Sid":"Big","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NumericGreaterThan":{"ecr:ImageCount":1e999}}}`),

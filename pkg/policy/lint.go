@@ -33,7 +33,9 @@ func lintTemplate(data []byte) []error {
 	var problems []error
 	str := func(s, path string) {
 		for _, r := range s {
-			if unicode.IsControl(r) {
+			// Cf holds the zero-width and bidirectional marks, as invisible
+			// in a review as a control character (U+202E reverses text).
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 				problems = append(problems, fmt.Errorf("control character %U in a string at %s", r, path))
 				break
 			}

@@ -29,19 +29,14 @@ var EnforcerActions = []string{
 	"ecr:DescribeRepositories",
 }
 
+// guardedActions are the calls a baseline must not deny the enforcer's
+// role: its own, and ecr:DeleteRepositoryPolicy, with which a restore puts
+// back "no policy" (pkg/restore), so a baseline cannot block its own
+// rollback.
+var guardedActions = append(slices.Clone(EnforcerActions), "ecr:DeleteRepositoryPolicy")
+
 // setPolicyAction is the call a lock-out in ECR's own sense denies.
 const setPolicyAction = "ecr:SetRepositoryPolicy"
-
-// LocksOut is Guard{}.LocksOut: the enforcer's role is unknown, so any role
-// of any account might be it.
-func LocksOut(doc *Document) []string {
-	return Guard{}.LocksOut(doc)
-}
-
-// CheckLockOut is Guard{}.CheckLockOut.
-func CheckLockOut(doc *Document) error {
-	return Guard{}.CheckLockOut(doc)
-}
 
 // LocksOut returns one reason for each statement of doc that could deny the
 // enforcer one of EnforcerActions, or nil when none could. A statement
@@ -78,7 +73,7 @@ func (g Guard) locksOut(stmts []Statement, ordered bool) []string {
 	return reasons
 }
 
-// lockOut says why s could deny the enforcer one of EnforcerActions.
+// lockOut says why s could deny the enforcer one of guardedActions.
 func (g Guard) lockOut(s Statement) (string, bool) {
 	if !strings.EqualFold(s.Effect, "Deny") {
 		return "", false
@@ -188,10 +183,10 @@ func principalText(p *Principal) string {
 }
 
 // deniedEnforcerActions describes the actions of s that cover one of
-// EnforcerActions and lists those it covers.
+// guardedActions and lists those it covers.
 func (s Statement) deniedEnforcerActions() (string, []string) {
 	var matched, blocked []string
-	for _, name := range EnforcerActions {
+	for _, name := range guardedActions {
 		covered := len(s.NotAction) > 0 && !slices.ContainsFunc(s.NotAction, func(a string) bool { return wildcardMatch(a, name) })
 		for _, a := range s.Action {
 			if wildcardMatch(a, name) {
@@ -250,28 +245,63 @@ func (g Guard) context(key string) (value string, known bool) {
 	return "", false
 }
 
+// mayBeAbsent reports whether the enforcer's calls may lack key, or carry
+// a value nobody can pin (the function runs outside a VPC, on role
+// credentials without MFA, from AWS addresses, on repositories that need
+// not carry a given tag). For such a key IAM makes a negated operator, an
+// IfExists operator and Null "true" hold: "Deny unless through our VPC
+// endpoint" or "Deny without MFA" locks the enforcer out.
+func mayBeAbsent(key string) bool {
+	switch key {
+	case "aws:sourcevpce", "aws:sourcevpc", "aws:vpcsourceip", "aws:sourceip",
+		"aws:multifactorauthpresent", "aws:multifactorauthage",
+		"aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid", "aws:sourceorgpaths":
+		return true
+	}
+	return strings.HasPrefix(key, "aws:resourcetag/") || strings.HasPrefix(key, "ecr:resourcetag/")
+}
+
 // holds reports whether one condition key cannot be false for the
-// enforcer's calls. A key the guard cannot judge holds only when a Like
-// pattern made of * alone matches whatever value it has (StringLike
-// aws:SourceVpce "*" is no restriction); otherwise it may scope the Deny
-// to other callers. Set prefixes (ForAnyValue:, ForAllValues:) and the
-// IfExists suffix change nothing for the single-valued keys judged here.
+// enforcer's calls. Set prefixes (ForAnyValue:, ForAllValues:) change
+// nothing for the single-valued keys judged here. A key the guard cannot
+// judge holds when:
+//   - a Like pattern made of * alone matches whatever value it has
+//     (StringLike aws:SourceVpce "*" is no restriction);
+//   - an equality compares it with itself (${aws:PrincipalArn} for
+//     aws:PrincipalArn), which IAM resolves to the same value;
+//   - the key may be absent (mayBeAbsent) and the operator is negated, an
+//     IfExists one or Null "true".
+//
+// Otherwise it may scope the Deny to other callers, and it clears it.
 func (g Guard) holds(op, key string, vals []string) bool {
 	base := strings.ToLower(op)
 	if i := strings.LastIndex(base, ":"); i >= 0 {
 		base = base[i+1:]
 	}
+	ifExists := strings.HasSuffix(base, "ifexists")
 	base = strings.TrimSuffix(base, "ifexists")
 	like := base == "stringlike" || base == "arnlike" || base == "arnequals"
+	negate := strings.Contains(base, "not")
+	if !negate && slices.ContainsFunc(vals, func(v string) bool { return strings.EqualFold(v, "${"+key+"}") }) {
+		return true
+	}
 	actual, known := g.context(key)
 	if !known {
-		return like && slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.Trim(v, "*") == "" })
+		switch {
+		case like && slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.Trim(v, "*") == "" }):
+			return true
+		case !mayBeAbsent(key):
+			return false
+		case base == "null":
+			return slices.ContainsFunc(vals, func(v string) bool { return strings.EqualFold(v, "true") })
+		default:
+			return negate || ifExists
+		}
 	}
 	if actual == "" {
 		return true
 	}
 	var match func(v string) bool
-	negate := strings.Contains(base, "not")
 	switch base {
 	case "stringequals", "stringnotequals":
 		match = func(v string) bool { return v == actual }

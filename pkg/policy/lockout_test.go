@@ -33,9 +33,9 @@ func TestLocksOut(t *testing.T) {
 			[]string{`statement "OnlyPull": Deny every action but ecr:batchgetimage, ecr:getdownloadurlforlayer for "*"` + hint}},
 		{"NotAction that spares SetRepositoryPolicy but not the reads",
 			`{"Sid":"SparesSet","Effect":"Deny","Principal":"*","NotAction":["ecr:BatchGetImage","ecr:Set*"]}`,
-			[]string{`statement "SparesSet": Deny every action but ecr:batchgetimage, ecr:set* for "*" without a Condition would stop this account from calling ecr:GetRepositoryPolicy, ecr:ListTagsForResource, ecr:DescribeRepositories; set force to apply it anyway`}},
+			[]string{`statement "SparesSet": Deny every action but ecr:batchgetimage, ecr:set* for "*" without a Condition would stop this account from calling ecr:GetRepositoryPolicy, ecr:ListTagsForResource, ecr:DescribeRepositories, ecr:DeleteRepositoryPolicy; set force to apply it anyway`}},
 		{"NotAction that spares every enforcer call",
-			`{"Sid":"SparesAll","Effect":"Deny","Principal":"*","NotAction":["ecr:Describe*","ecr:Get*","ecr:List*","ecr:Set*"]}`, nil},
+			`{"Sid":"SparesAll","Effect":"Deny","Principal":"*","NotAction":["ecr:Describe*","ecr:Get*","ecr:List*","ecr:Set*","ecr:DeleteRepositoryPolicy"]}`, nil},
 		{"NotPrincipal counts as everyone else",
 			`{"Sid":"AllButAdmin","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:role/admin"},"Action":"ecr:*"}`,
 			[]string{`statement "AllButAdmin": Deny ecr:* for everyone but {"AWS":["arn:aws:iam::111122223333:role/admin"]}` + hint}},
@@ -66,10 +66,10 @@ func TestLocksOut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := mustParse(t, `{"Version":"2012-10-17","Statement":[`+tt.statements+`]}`)
-			if diff := cmp.Diff(tt.want, LocksOut(doc)); diff != "" {
+			if diff := cmp.Diff(tt.want, Guard{}.LocksOut(doc)); diff != "" {
 				t.Errorf("LocksOut (-want +got):\n%s", diff)
 			}
-			err := CheckLockOut(doc)
+			err := Guard{}.CheckLockOut(doc)
 			if (err != nil) != (len(tt.want) > 0) || (err != nil && !errors.Is(err, ErrLockOut)) {
 				t.Errorf("CheckLockOut = %v, want ErrLockOut iff LocksOut reports", err)
 			}
@@ -82,15 +82,15 @@ func TestCheckLockOut(t *testing.T) {
 	want := "policy would lock this account out of setting the repository policy: " +
 		`statement "A": Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; set force to apply it anyway` + "\n" +
 		`statement "B": Deny every action but ecr:batchgetimage for {"AWS":["*"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`
-	err := CheckLockOut(doc)
+	err := Guard{}.CheckLockOut(doc)
 	if !errors.Is(err, ErrLockOut) {
 		t.Fatalf("CheckLockOut = %v, want ErrLockOut", err)
 	}
 	if diff := cmp.Diff(want, err.Error()); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
 	}
-	if err := CheckLockOut(nil); err != nil {
-		t.Errorf("CheckLockOut(nil) = %v", err)
+	if err := (Guard{}).CheckLockOut(nil); err != nil {
+		t.Errorf("Guard{}.CheckLockOut(nil) = %v", err)
 	}
 }
 
@@ -105,7 +105,7 @@ func TestProjectBaselineDoesNotLockOut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if err := CheckLockOut(doc); err != nil {
+	if err := (Guard{}).CheckLockOut(doc); err != nil {
 		t.Errorf("CheckLockOut(policies.Baseline) = %v", err)
 	}
 }
@@ -185,7 +185,7 @@ func TestGuardLocksOut(t *testing.T) {
 			`{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLikeIfExists":{"aws:SourceVpce":"**"}}}`,
 			[]string{`statement "Vpce": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLikeIfExists aws:sourcevpce)` + stop}},
 		{"Condition on a key the guard cannot judge", known,
-			`{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1"}}}`, nil},
+			`{"Sid":"Agent","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:UserAgent":"ci"}}}`, nil},
 		{"Condition SecureTransport true holds", known,
 			`{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}`,
 			[]string{`statement "Tls": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (Bool aws:securetransport)` + stop}},
@@ -206,6 +206,28 @@ func TestGuardLocksOut(t *testing.T) {
 			[]string{`statement "Null": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (Null aws:principalarn)` + stop}},
 		{"an operator that does not apply to the key", known,
 			`{"Sid":"Num","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NumericLessThan":{"aws:SecureTransport":"1"}}}`, nil},
+		{"Deny unless through a VPC endpoint: the enforcer runs outside any VPC", known,
+			`{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:SourceVpce":"vpce-1234"}}}`,
+			[]string{`statement "Vpce": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotEquals aws:sourcevpce)` + stop}},
+		{"Deny without MFA: role sessions carry none", known,
+			`{"Sid":"Mfa","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"BoolIfExists":{"aws:MultiFactorAuthPresent":"false"}}}`,
+			[]string{`statement "Mfa": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (BoolIfExists aws:multifactorauthpresent)` + stop}},
+		{"Null asks for a key the enforcer's calls lack", known,
+			`{"Sid":"NoVpc","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Null":{"aws:SourceVpc":"true"}}}`,
+			[]string{`statement "NoVpc": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (Null aws:sourcevpc)` + stop}},
+		{"Deny outside a network range: the enforcer calls from AWS addresses", known,
+			`{"Sid":"Ip","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`,
+			[]string{`statement "Ip": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (NotIpAddress aws:sourceip)` + stop}},
+		{"Deny on repositories without a tag", known,
+			`{"Sid":"Tag","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotLike":{"ecr:ResourceTag/x":"never"}}}`,
+			[]string{`statement "Tag": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotLike ecr:resourcetag/x)` + stop}},
+		{"a key compared with itself", known,
+			`{"Sid":"Self","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"${aws:PrincipalOrgID}"}}}`,
+			[]string{`statement "Self": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringEquals aws:principalorgid)` + stop}},
+		{"Deny only through a VPC endpoint: not the enforcer's calls", known,
+			`{"Sid":"Vpce","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1234"}}}`, nil},
+		{"Deny outside the organization: the enforcer is inside", known,
+			`{"Sid":"Org","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-abcdefghij"}}}`, nil},
 		{"one key of two may be false", known,
 			`{"Sid":"Two","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"*"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`, nil},
 	}
