@@ -177,7 +177,9 @@ func (g Guard) exposure(s Statement) string {
 	var outside []string
 	for _, typ := range slices.Sorted(maps.Keys(s.Principal.IDs)) {
 		if typ == "Service" {
-			// A service principal acts for the account's own resources.
+			if reason := g.serviceExposure(s); reason != "" {
+				return reason
+			}
 			continue
 		}
 		for _, id := range s.Principal.IDs[typ] {
@@ -190,6 +192,38 @@ func (g Guard) exposure(s Statement) string {
 		return ""
 	}
 	return fmt.Sprintf("Allow to %s, outside this account; add the account IDs to allowedPrincipals to grant them", strings.Join(outside, ", "))
+}
+
+// serviceExposure refuses an Allow to a service principal that is not
+// limited to this account's (or an allowed account's) resources: a service
+// acts for every customer, so without aws:SourceAccount or aws:SourceArn
+// any account's resources could use the grant (the confused deputy AWS's
+// ECR documentation warns of).
+func (g Guard) serviceExposure(s Statement) string {
+	services := s.Principal.IDs["Service"]
+	if slices.Contains(services, "*") {
+		return `Allow to every service ("Service": "*") would let any service act for any account on every repository; name the service and scope it with aws:SourceAccount`
+	}
+	for op, keys := range s.Condition {
+		if strings.Contains(strings.ToLower(op), "not") || strings.HasSuffix(strings.ToLower(op), "ifexists") {
+			continue
+		}
+		for key, vals := range keys {
+			if key != "aws:sourceaccount" && key != "aws:sourcearn" {
+				continue
+			}
+			outside := func(v string) bool {
+				if parts := strings.SplitN(v, ":", 6); key == "aws:sourcearn" && len(parts) == 6 && parts[0] == "arn" {
+					v = parts[4] // arn:partition:service:region:account:resource
+				}
+				return !g.inside(v)
+			}
+			if len(vals) > 0 && !slices.ContainsFunc(vals, outside) {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("Allow to service %s without an aws:SourceAccount or aws:SourceArn condition on this account would let it act for any account; add StringEquals aws:SourceAccount ${AccountId}", strings.Join(services, ", "))
 }
 
 // inside reports whether an AWS principal belongs to this account or to an
