@@ -29,8 +29,8 @@ import (
 )
 
 // Enforcer is the deployed ecr-baseline: the rule, the function, the
-// baseline parameter and the queues that catch what could not be delivered
-// or processed. Its fields let the embedding stack add outputs or alarm
+// baseline parameter, the archive of the policies it replaces and the
+// queues that catch what could not be delivered or processed. Its fields let the embedding stack add outputs or alarm
 // actions.
 type Enforcer struct {
 	constructs.Construct
