@@ -54,6 +54,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	output(stack, "ParameterName", "the SSM parameter holding the baseline policy template", e.Parameter.ParameterName())
 	output(stack, "RuleDeadLetterQueueUrl", "events EventBridge could not deliver to the function", e.RuleDeadLetterQueue.QueueUrl())
 	output(stack, "FailureQueueUrl", "events the function failed on after its retries", e.FailureQueue.QueueUrl())
+	output(stack, "ArchiveBucketName", "the S3 bucket of archived repository policies, which restore reads", e.Archive.BucketName())
 
 	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return stack, nil

@@ -263,7 +263,7 @@ func TestMissingPolicyFileFailsSynth(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	s := stack(t)
 	ids := map[string]string{}
-	for _, typ := range []string{"AWS::Lambda::Function", "AWS::SSM::Parameter"} {
+	for _, typ := range []string{"AWS::Lambda::Function", "AWS::SSM::Parameter", "AWS::S3::Bucket"} {
 		ids[typ] = s.json.LogicalIDs(typ)[0]
 	}
 	queues := s.json.LogicalIDs("AWS::SQS::Queue")
@@ -272,8 +272,9 @@ func TestOutputs(t *testing.T) {
 		"FunctionName": {"Description": "the enforcer Lambda", "Value": {"Ref": %q}},
 		"ParameterName": {"Description": "the SSM parameter holding the baseline policy template", "Value": {"Ref": %q}},
 		"RuleDeadLetterQueueUrl": {"Description": "events EventBridge could not deliver to the function", "Value": {"Ref": %q}},
-		"FailureQueueUrl": {"Description": "events the function failed on after its retries", "Value": {"Ref": %q}}
-	}`, ids["AWS::Lambda::Function"], ids["AWS::SSM::Parameter"], queues[0], queues[1]))
+		"FailureQueueUrl": {"Description": "events the function failed on after its retries", "Value": {"Ref": %q}},
+		"ArchiveBucketName": {"Description": "the S3 bucket of archived repository policies, which restore reads", "Value": {"Ref": %q}}
+	}`, ids["AWS::Lambda::Function"], ids["AWS::SSM::Parameter"], queues[0], queues[1], ids["AWS::S3::Bucket"]))
 	if d := cmp.Diff(want, s.json["Outputs"]); d != "" {
 		t.Errorf("Outputs (-want +got):\n%s", d)
 	}
@@ -339,7 +340,10 @@ func TestCDKNag(t *testing.T) {
 	}
 	sort.Strings(suppressed)
 	want := []string{
+		// Two findings: ECR repositories and archive objects.
 		"AwsSolutions-IAM5 " + StackName + "/Enforcer/Role/DefaultPolicy/Resource",
+		"AwsSolutions-IAM5 " + StackName + "/Enforcer/Role/DefaultPolicy/Resource",
+		"AwsSolutions-S1 " + StackName + "/Enforcer/Archive/Resource",
 		"AwsSolutions-SQS3 " + StackName + "/Enforcer/FailureQueue/Resource",
 		"AwsSolutions-SQS3 " + StackName + "/Enforcer/RuleDeadLetterQueue/Resource",
 	}

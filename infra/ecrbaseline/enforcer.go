@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -28,8 +29,8 @@ import (
 )
 
 // Enforcer is the deployed ecr-baseline: the rule, the function, the
-// baseline parameter and the queues that catch what could not be delivered
-// or processed. Its fields let the embedding stack add outputs or alarm
+// baseline parameter, the archive of the policies it replaces and the
+// queues that catch what could not be delivered or processed. Its fields let the embedding stack add outputs or alarm
 // actions.
 type Enforcer struct {
 	constructs.Construct
@@ -49,9 +50,13 @@ type Enforcer struct {
 	// FailureQueue receives invocation records of events the function
 	// failed on after its async retries.
 	FailureQueue awssqs.Queue
-	// Alarms fire on function errors, on messages in either queue and on
-	// repositories the function reports as failed; they
-	// have no actions, so the embedding stack can add its own.
+	// Archive is the bucket the function writes every policy it replaces
+	// or merges into before the write (pkg/archive), and restore reads.
+	// It is retained when the stack is deleted.
+	Archive awss3.Bucket
+	// Alarms fire on function errors, on messages in either queue, on
+	// repositories the function reports as failed and on repositories
+	// newly exempted by a tag; they have no actions, so the embedding stack can add its own.
 	Alarms []awscloudwatch.Alarm
 }
 
@@ -85,6 +90,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	e.Parameter = newParameter(c, p, cfg.ParameterName, tier)
 	e.RuleDeadLetterQueue = newDeadLetterQueue(c, "RuleDeadLetterQueue")
 	e.FailureQueue = newDeadLetterQueue(c, "FailureQueue")
+	e.Archive = newArchive(c, p.ArchiveRetentionDays)
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention,
 	})
@@ -149,6 +155,10 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, fun
 		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
 	}))
 	addStatement(role, "ReportFailure", []string{"sqs:SendMessage"}, e.FailureQueue.QueueArn())
+	// Put only: the function never reads the archive back (restore runs
+	// with the operator's credentials) and must not be able to delete or
+	// overwrite a record's earlier versions.
+	addStatement(role, "ArchivePolicies", []string{"s3:PutObject"}, e.Archive.ArnForObjects(jsii.String("*")))
 	if key != nil {
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("DecryptBaseline"),
@@ -182,7 +192,7 @@ func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envco
 		ApplicationLogLevelV2:        awslambda.ApplicationLogLevel_INFO,
 		SystemLogLevelV2:             awslambda.SystemLogLevel_WARN,
 		ReservedConcurrentExecutions: p.ReservedConcurrency,
-		Environment:                  environment(cfg, e.Parameter, role),
+		Environment:                  environment(cfg, e, role),
 	})
 	// The function L2 adds DependsOn its role next to the GetAtt of the
 	// role's ARN (the DependsOn also covers the role's policy); cfn-lint
@@ -194,17 +204,18 @@ func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envco
 }
 
 // environment is every setting of the table in the text the function
-// parses back, with the two the stack knows itself: the parameter, by
-// reference, and the function's own role, whose policy writes come back as
-// SetRepositoryPolicy events the function skips.
-func environment(cfg envconfig.Config, parameter awsssm.IStringParameter, role awsiam.Role) *map[string]*string {
+// parses back, with the three the stack knows itself: the parameter and
+// the archive bucket, by reference, and the function's own role, whose
+// policy writes come back as SetRepositoryPolicy events the function skips.
+func environment(cfg envconfig.Config, e *Enforcer, role awsiam.Role) *map[string]*string {
 	env := map[string]*string{}
 	for _, s := range envconfig.Settings {
 		if s.Context != "" {
 			env[s.Env] = jsii.String(s.Format(cfg))
 		}
 	}
-	env[envconfig.ParameterName.Env] = parameter.ParameterName()
+	env[envconfig.ParameterName.Env] = e.Parameter.ParameterName()
+	env[envconfig.ArchiveBucket.Env] = e.Archive.BucketName()
 	env[envconfig.SelfRoleARN.Env] = role.RoleArn()
 	return &env
 }
@@ -267,14 +278,49 @@ func newAlarms(c constructs.Construct, e *Enforcer) []awscloudwatch.Alarm {
 		// also sees a backfill's failed repositories, which end the
 		// invocation successfully and so never count as Lambda errors.
 		newAlarm(c, "RepositoryFailures", "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
-			awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-				Namespace:     jsii.String(metrics.Namespace),
-				MetricName:    jsii.String(metrics.Failed),
-				DimensionsMap: &map[string]*string{metrics.DimensionFunctionName: e.Function.FunctionName()},
-				Period:        awscdk.Duration_Minutes(jsii.Number(5)),
-				Statistic:     jsii.String("Sum"),
-			})),
+			ownMetric(e, metrics.Failed)),
+		// Anyone who may tag a repository can exempt it, so each new
+		// exemption is worth a look; the WARN log line says who tagged it.
+		newAlarm(c, "ExemptedByTag", "ecr-baseline: a repository was newly exempted by its tag; see the function's WARN log for the repository and who tagged it",
+			ownMetric(e, metricExemptedByTag)),
 	}
+}
+
+// metricExemptedByTag counts repositories newly exempted by the exemption
+// tag. pkg/metrics emits it.
+const metricExemptedByTag = "ExemptedByTag"
+
+// ownMetric is one of the function's own metrics (pkg/metrics), summed
+// over five minutes.
+func ownMetric(e *Enforcer, name string) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace:     jsii.String(metrics.Namespace),
+		MetricName:    jsii.String(name),
+		DimensionsMap: &map[string]*string{metrics.DimensionFunctionName: e.Function.FunctionName()},
+		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
+		Statistic:     jsii.String("Sum"),
+	})
+}
+
+// newArchive is the bucket of replaced policies. Retained with the stack:
+// deleting the stack must not take the only copy of the policies it
+// replaced. Versioned, so a record overwritten by a retried write keeps
+// its earlier version; both versions expire after retentionDays.
+func newArchive(c constructs.Construct, retentionDays int) awss3.Bucket {
+	retention := awscdk.Duration_Days(jsii.Number(float64(retentionDays)))
+	return awss3.NewBucket(c, jsii.String("Archive"), &awss3.BucketProps{
+		Versioned:         jsii.Bool(true),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id:                          jsii.String("ExpireArchivedPolicies"),
+			Expiration:                  retention,
+			NoncurrentVersionExpiration: retention,
+		}},
+	})
 }
 
 func newDeadLetterQueue(scope constructs.Construct, id string) awssqs.Queue {

@@ -218,9 +218,16 @@ func TestRolePolicyIsExactlyWhatTheFunctionCalls(t *testing.T) {
 			{"Sid": "ContinueFleetRun", "Effect": "Allow", "Action": "lambda:InvokeFunction",
 			 "Resource": `+ownFunction(t, s)+`},
 			{"Sid": "ReportFailure", "Effect": "Allow", "Action": "sqs:SendMessage",
-			 "Resource": `+getAtt(cdktest.LogicalID(e.FailureQueue), "Arn")+`}
+			 "Resource": `+getAtt(cdktest.LogicalID(e.FailureQueue), "Arn")+`},
+			{"Sid": "ArchivePolicies", "Effect": "Allow", "Action": "s3:PutObject",
+			 "Resource": `+archiveObjects(e)+`}
 		]
 	}`)
+}
+
+// archiveObjects is the ARN of every object in the archive bucket.
+func archiveObjects(e *Enforcer) string {
+	return `{"Fn::Join": ["", [` + getAtt(cdktest.LogicalID(e.Archive), "Arn") + `, "/*"]]}`
 }
 
 // ownFunction is the ARN of the function, built from the name it is given
@@ -238,7 +245,9 @@ func ownFunction(t *testing.T, s *synthesized) string {
 
 // TestNoWildcardResourceOutsideECR walks every policy in the template: the
 // only "*" in a Resource is the repository name in the ECR statement, which
-// cannot be known before the repository exists. In particular the function
+// cannot be known before the repository exists, and the object key in the
+// archive bucket, which names a write made at run time (in the role's
+// statement and the bucket's TLS-only policy). In particular the function
 // may invoke itself only, by its name, not "*".
 func TestNoWildcardResourceOutsideECR(t *testing.T) {
 	s := defaults(t)
@@ -264,18 +273,23 @@ func TestNoWildcardResourceOutsideECR(t *testing.T) {
 	if len(found) == 0 {
 		t.Fatal("found no Resource element at all; the walk is broken")
 	}
-	wildcards := 0
+	wildcards := map[string]int{}
+	archive := cdktest.LogicalID(s.enforcer.Archive) + "Arn/*"
 	for _, f := range found {
 		if !strings.Contains(f, "*") {
 			continue
 		}
-		wildcards++
-		if !strings.HasSuffix(f, "arn:AWS::Partition:ecr:AWS::Region:AWS::AccountId:repository/*") {
+		switch {
+		case strings.HasSuffix(f, "arn:AWS::Partition:ecr:AWS::Region:AWS::AccountId:repository/*"):
+			wildcards["ECR repositories"]++
+		case strings.HasSuffix(f, archive):
+			wildcards["archive objects"]++
+		default:
 			t.Errorf("wildcard resource: %s", f)
 		}
 	}
-	if wildcards != 1 {
-		t.Errorf("want exactly one wildcard resource (ECR repositories), found %d in %q", wildcards, found)
+	if d := cmp.Diff(map[string]int{"ECR repositories": 1, "archive objects": 2}, wildcards); d != "" {
+		t.Errorf("wildcard resources (-want +got):\n%s\nin %q", d, found)
 	}
 	role := s.json.Resource(t, "AWS::IAM::Role", cdktest.LogicalID(s.enforcer.Function.Role()))
 	for _, key := range []string{"ManagedPolicyArns", "Policies"} {
@@ -358,6 +372,7 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"ALLOWED_PRINCIPALS": "",
 			"ALLOW_PUBLIC": "false",
 			"APPLY_TO_EXISTING_REPOSITORIES": "false",
+			"ARCHIVE_BUCKET": `+ref(cdktest.LogicalID(e.Archive))+`,
 			"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`
 		}},
 		"LoggingConfig": {
@@ -374,11 +389,15 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 	diff(t, "log group", s.json.Resource(t, "AWS::Logs::LogGroup", logs[0]), `{"RetentionInDays": 30}`)
 }
 
-// roleARN stands for the role's ARN, which CloudFormation resolves at deploy.
-const roleARN = "arn:aws:iam::123456789012:role/Test-EnforcerRole"
+// roleARN and archiveBucket stand for the role's ARN and the bucket's
+// name, which CloudFormation resolves at deploy.
+const (
+	roleARN       = "arn:aws:iam::123456789012:role/Test-EnforcerRole"
+	archiveBucket = "test-enforcerarchive"
+)
 
 // loadEnvironment feeds the environment the construct set to the
-// function's own configuration loader (pkg/envconfig), resolving the two
+// function's own configuration loader (pkg/envconfig), resolving the three
 // references in it the way CloudFormation would: a renamed variable or a
 // value the function rejects fails here, not in the deployed function.
 func loadEnvironment(t *testing.T, s *synthesized, parameterName string) envconfig.Config {
@@ -390,6 +409,8 @@ func loadEnvironment(t *testing.T, s *synthesized, parameterName string) envconf
 		switch {
 		case cmp.Equal(v, map[string]any{"Ref": cdktest.LogicalID(s.enforcer.Parameter)}):
 			resolved[key] = parameterName
+		case cmp.Equal(v, map[string]any{"Ref": cdktest.LogicalID(s.enforcer.Archive)}):
+			resolved[key] = archiveBucket
 		case cmp.Equal(v, cdktest.JSON(t, getAtt(cdktest.LogicalID(s.enforcer.Function.Role()), "Arn"))):
 			resolved[key] = roleARN
 		default:
@@ -417,7 +438,7 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 	s := defaults(t)
 	cfg := loadEnvironment(t, s, envconfig.ParameterName.Default)
 	want := envconfig.Defaults()
-	want.SelfRoleARN = roleARN
+	want.SelfRoleARN, want.ArchiveBucket = roleARN, archiveBucket
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
 	}
@@ -488,8 +509,8 @@ func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 	s := defaults(t)
 	e := s.enforcer
-	if got := s.json.LogicalIDs("AWS::CloudWatch::Alarm"); len(got) != 4 {
-		t.Errorf("alarms: %v, want four", got)
+	if got := s.json.LogicalIDs("AWS::CloudWatch::Alarm"); len(got) != 5 {
+		t.Errorf("alarms: %v, want five", got)
 	}
 	queueAlarm := func(queue string) string {
 		return `"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
@@ -506,6 +527,9 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 		`"AlarmDescription": "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
 		 "Namespace": "EcrBaseline", "MetricName": "Failed", "Statistic": "Sum",
 		 "Dimensions": [{"Name": "FunctionName", "Value": ` + ref(cdktest.LogicalID(e.Function)) + `}]`,
+		`"AlarmDescription": "ecr-baseline: a repository was newly exempted by its tag; see the function's WARN log for the repository and who tagged it",
+		 "Namespace": "EcrBaseline", "MetricName": "ExemptedByTag", "Statistic": "Sum",
+		 "Dimensions": [{"Name": "FunctionName", "Value": ` + ref(cdktest.LogicalID(e.Function)) + `}]`,
 	} {
 		id := cdktest.LogicalID(e.Alarms[i])
 		diff(t, id, s.json.Resource(t, "AWS::CloudWatch::Alarm", id), `{`+want+`,
@@ -517,22 +541,68 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 func TestResourceCount(t *testing.T) {
 	s := defaults(t)
 	// Parameter, 2 queues and their policies, log group, role and policy,
-	// function, async config, 2 rules and their invoke permissions, 4
-	// alarms. A new resource should be a decision, so it has to show up
+	// function, async config, 2 rules and their invoke permissions, 5
+	// alarms, the archive bucket and its policy. A new resource should be a decision, so it has to show up
 	// here.
 	cdktest.Check(t, func() {
 		for typ, n := range map[string]float64{
 			"AWS::SSM::Parameter": 1, "AWS::SQS::Queue": 2, "AWS::SQS::QueuePolicy": 2,
 			"AWS::Logs::LogGroup": 1, "AWS::IAM::Role": 1, "AWS::IAM::Policy": 1,
 			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Events::Rule": 2,
-			"AWS::Lambda::Permission": 2, "AWS::CloudWatch::Alarm": 4,
+			"AWS::Lambda::Permission": 2, "AWS::CloudWatch::Alarm": 5,
+			"AWS::S3::Bucket": 1, "AWS::S3::BucketPolicy": 1,
 		} {
 			s.tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
 		}
 	})
-	if n := len(s.json["Resources"].(map[string]any)); n != 18 {
-		t.Errorf("%d resources, want 18", n)
+	if n := len(s.json["Resources"].(map[string]any)); n != 21 {
+		t.Errorf("%d resources, want 21", n)
 	}
+}
+
+// archiveLifecycle is the archive bucket's lifecycle for a retention of
+// days.
+func archiveLifecycle(days int) string {
+	return fmt.Sprintf(`{"Rules": [{"Id": "ExpireArchivedPolicies", "Status": "Enabled",
+		"ExpirationInDays": %d, "NoncurrentVersionExpiration": {"NoncurrentDays": %d}}]}`, days, days)
+}
+
+// TestArchiveBucketIsPrivateVersionedAndRetained: the bucket of replaced
+// policies outlives the stack, keeps every version for the retention,
+// refuses plain HTTP and can never be made public.
+func TestArchiveBucketIsPrivateVersionedAndRetained(t *testing.T) {
+	s := defaults(t)
+	id := cdktest.LogicalID(s.enforcer.Archive)
+	var whole map[string]any
+	cdktest.Check(t, func() {
+		whole = *(*s.tmpl.FindResources(jsii.String("AWS::S3::Bucket"), nil))[id]
+	})
+	delete(whole, "Metadata") // cdk-nag's suppression, tested in infra
+	diff(t, "archive bucket", whole, `{
+		"Type": "AWS::S3::Bucket",
+		"DeletionPolicy": "Retain",
+		"UpdateReplacePolicy": "Retain",
+		"Properties": {
+			"VersioningConfiguration": {"Status": "Enabled"},
+			"BucketEncryption": {"ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+			"PublicAccessBlockConfiguration": {"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true},
+			"OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+			"LifecycleConfiguration": `+archiveLifecycle(DefaultArchiveRetentionDays)+`
+		}
+	}`)
+
+	policies := s.json.LogicalIDs("AWS::S3::BucketPolicy")
+	if len(policies) != 1 {
+		t.Fatalf("bucket policies: %v, want the archive's", policies)
+	}
+	diff(t, "archive bucket policy", s.json.Resource(t, "AWS::S3::BucketPolicy", policies[0]), `{
+		"Bucket": `+ref(id)+`,
+		"PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+			"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*",
+			"Condition": {"Bool": {"aws:SecureTransport": "false"}},
+			"Resource": [`+getAtt(id, "Arn")+`, `+archiveObjects(s.enforcer)+`]
+		}]}
+	}`)
 }
 
 // bigPolicy returns a valid baseline whose text is about size bytes: one
@@ -571,8 +641,9 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 			"parameterName": "/platform/ecr/baseline", "dryRun": "true", "cacheTTL": "90s", "enforcementMode": "merge",
 			"force": "true", "exemptTag": "", "exemptRepositories": " sandbox/*, legacy-*", "readTps": "2.5", "writeTps": "1",
 			"backfillConcurrency": "3",
-			"allowedPrincipals":   "111122223333",
+			"allowedPrincipals":   "111122223333", "applyToExistingRepositories": "true",
 		},
+		ArchiveRetentionDays: 30,
 	})
 	if s.err != nil {
 		t.Fatal(s.err)
@@ -590,9 +661,12 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		"BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*",
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
-		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false", "APPLY_TO_EXISTING_REPOSITORIES": "false",
+		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false", "APPLY_TO_EXISTING_REPOSITORIES": "true",
+		"ARCHIVE_BUCKET": `+ref(cdktest.LogicalID(e.Archive))+`,
 		"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`}}`)
 	diff(t, "reserved concurrency", fn["ReservedConcurrentExecutions"], `2`)
+	bucket := s.json.Resource(t, "AWS::S3::Bucket", cdktest.LogicalID(e.Archive))
+	diff(t, "archive lifecycle", bucket["LifecycleConfiguration"], archiveLifecycle(30))
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.BaselineChangeRule))
 	diff(t, "baseline rule name", rule["EventPattern"].(map[string]any)["detail"].(map[string]any)["name"], `["/platform/ecr/baseline"]`)
 
@@ -601,6 +675,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		ParameterName: "/platform/ecr/baseline", CacheTTL: 90 * time.Second, DryRun: true,
 		ReadTPS: 2.5, WriteTPS: 1, Concurrency: 3, Mode: "merge", Force: true,
 		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, AllowedPrincipals: []string{"111122223333"}, SelfRoleARN: roleARN,
+		ApplyToExisting: true, ArchiveBucket: archiveBucket,
 	}
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
@@ -681,8 +756,8 @@ func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
 	diff(t, "DecryptBaseline", bySid["DecryptBaseline"], `{"Sid": "DecryptBaseline", "Effect": "Allow", "Action": "kms:Decrypt",
 		"Resource": "`+keyARN+`",
 		"Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["ssm.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}}}`)
-	if len(statements) != 6 {
-		t.Errorf("%d statements, want the 5 of the default stack plus DecryptBaseline", len(statements))
+	if len(statements) != 7 {
+		t.Errorf("%d statements, want the 6 of the default stack plus DecryptBaseline", len(statements))
 	}
 	env := tm.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))["Environment"]
 	diff(t, "parameter name", env.(map[string]any)["Variables"].(map[string]any)[envconfig.ParameterName.Env], `"/ecr-baseline/baseline-policy"`)
@@ -719,6 +794,8 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 			"baseline policy: template is 8298 bytes; an SSM parameter holds at most 8192 (advanced tier): shorten it (whitespace counts)"},
 		{"no code path", &EnforcerProps{PolicyText: policies.Baseline}, "CodePath is required: the directory holding the function's bootstrap"},
 		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap}, "CodePath " + noBootstrap + " has no bootstrap file (run `make build`)"},
+		{"negative archive retention", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ArchiveRetentionDays: -1},
+			"ArchiveRetentionDays must be a positive number of days, got -1"},
 		{"negative TTL", settings(map[string]string{"cacheTTL": "-1s"}), `Settings["cacheTTL"] must be a duration such as 5m, got "-1s"`},
 		{"key and policy", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EncryptionKey: key},
 			"PolicyText must be empty when EncryptionKey is set: CloudFormation cannot create SecureString parameters, " +

@@ -45,6 +45,11 @@ type EnforcerProps struct {
 	// Default: one month.
 	LogRetention awslogs.RetentionDays
 
+	// ArchiveRetentionDays is how long the archive bucket keeps each
+	// record of a replaced policy, current and noncurrent versions alike.
+	// Default: DefaultArchiveRetentionDays.
+	ArchiveRetentionDays int
+
 	// Settings are the function's settings by CDK context key — the
 	// context keys of pkg/envconfig's table, such as "dryRun",
 	// "enforcementMode", "exemptRepositories" or "writeTps" — as text, the
@@ -53,6 +58,13 @@ type EnforcerProps struct {
 	// function's own parser, any value the function would refuse at start.
 	Settings map[string]string
 }
+
+// DefaultArchiveRetentionDays keeps a replaced policy for a year and a
+// month: long enough to restore it after a yearly review or audit finds a
+// bad baseline, where CloudTrail's event history, the only other trace of
+// it, keeps 90 days. Records are a few KB each, so a longer retention costs
+// little; a shorter one is for accounts that must not keep policy text long.
+const DefaultArchiveRetentionDays = 400
 
 // settingsName names a key of EnforcerProps.Settings in messages.
 func settingsName(key string) string { return fmt.Sprintf("Settings[%q]", key) }
@@ -94,6 +106,12 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	p := *props
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	switch {
+	case p.ArchiveRetentionDays == 0:
+		p.ArchiveRetentionDays = DefaultArchiveRetentionDays
+	case p.ArchiveRetentionDays < 0:
+		return p, envconfig.Config{}, "", fmt.Errorf("ArchiveRetentionDays must be a positive number of days, got %d", p.ArchiveRetentionDays)
 	}
 	cfg, err := resolveSettings(p.Settings)
 	if err != nil {
