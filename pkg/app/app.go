@@ -3,6 +3,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/baseline"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -59,10 +62,16 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
 	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
+	// A nil interface, not a nil *archive.Archive, when there is no bucket:
+	// the enforcer tests Archive against nil.
+	var store enforcer.Archive
+	if cfg.ArchiveBucket != "" {
+		store = &archive.Archive{S3: s3.NewFromConfig(awsCfg), Bucket: cfg.ArchiveBucket}
+	}
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
-			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN,
+			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN, Archive: store,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
@@ -82,6 +91,19 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},
 	}
+}
+
+// ErrNoArchive refuses a function that would write with no archive
+// bucket: its first write would replace a policy kept nowhere.
+var ErrNoArchive = errors.New("ARCHIVE_BUCKET is empty: a function that writes archives every policy before replacing it (the stack sets ARCHIVE_BUCKET; set DRY_RUN=true to run without writing)")
+
+// CheckFunction refuses a Lambda configuration that would write without an
+// archive. The CLI has its own rule (--no-archive), so it is not in New.
+func CheckFunction(cfg envconfig.Config) error {
+	if !cfg.DryRun && cfg.ArchiveBucket == "" {
+		return ErrNoArchive
+	}
+	return nil
 }
 
 // accountOf returns the account of an IAM role ARN
