@@ -47,6 +47,11 @@ type app struct {
 	Handler  *handler.Handler
 	// Baseline is loaded once before a CLI backfill, as the handler does.
 	Baseline *baseline.Loader
+	// Enforcer is the live enforcer; a restore asks it which repositories
+	// are exempt.
+	Enforcer *enforcer.Enforcer
+	// Archive is where writes are archived; nil without a bucket.
+	Archive *archive.Archive
 }
 
 // New builds the engine. One rate-limited ECR client is shared by event
@@ -62,16 +67,18 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
 	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
+	var store *archive.Archive
 	// A nil interface, not a nil *archive.Archive, when there is no bucket:
 	// the enforcer tests Archive against nil.
-	var store enforcer.Archive
+	var archiver enforcer.Archive
 	if cfg.ArchiveBucket != "" {
 		store = &archive.Archive{S3: s3.NewFromConfig(awsCfg), Bucket: cfg.ArchiveBucket}
+		archiver = store
 	}
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
-			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN, Archive: store,
+			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN, Archive: archiver,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
@@ -83,6 +90,8 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	return &app{
 		Backfill: runner,
 		Baseline: loader,
+		Enforcer: live,
+		Archive:  store,
 		Handler: &handler.Handler{
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},

@@ -315,6 +315,14 @@ func repoARN(repo ecrevent.Repository) string {
 	return ecrevent.RepositoryARN(repo.Region, repo.RegistryID, repo.Name)
 }
 
+// IsExempt reports whether the enforcer leaves repo alone, by name or tag, as
+// Enforce decides it: restore puts back a non-baseline policy only where
+// enforcement will not replace it at once.
+func (e *Enforcer) IsExempt(ctx context.Context, repo ecrevent.Repository) (bool, error) {
+	reason, err := e.exempt(ctx, repo.Name, repoARN(repo))
+	return reason != "", err
+}
+
 // exempt returns why a repository is exempt, or "" when it is not.
 func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error) {
 	for _, g := range e.Exempt.Globs {
