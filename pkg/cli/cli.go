@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
@@ -125,6 +127,31 @@ func (c command) resolve(given map[*envconfig.Setting]string) (envconfig.Config,
 		})
 }
 
+// configure parses a subcommand's args, resolves its settings, applies
+// its own check, prints the settings and loads the AWS configuration. It
+// reports any problem; false means exit with ExitUsage, nothing ran.
+func (c command) configure(ctx context.Context, fs *flag.FlagSet, given map[*envconfig.Setting]string, args []string,
+	check func(envconfig.Config) error) (envconfig.Config, aws.Config, bool) {
+	if err := fs.Parse(args); err != nil {
+		return envconfig.Config{}, aws.Config{}, false
+	}
+	cfg, values, err := c.resolve(given)
+	if err == nil {
+		err = check(cfg)
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return cfg, aws.Config{}, false
+	}
+	printSettings(c.stderr, cfg, values)
+	awsCfg, err := awsconfig.Load(ctx)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return cfg, awsCfg, false
+	}
+	return cfg, awsCfg, true
+}
+
 // runID names a CLI run in the archive records it writes.
 func runID(command string) string {
 	return "cli-" + command + "-" + time.Now().UTC().Format("20060102T150405Z")
@@ -136,22 +163,8 @@ func (c command) backfill(ctx context.Context, args []string) int {
 	token := fs.String("token", "", "resume an interrupted run from the token it printed (same --prefix)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	noArchive := fs.Bool("no-archive", false, "write without archiving the policies replaced (they cannot be restored)")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	cfg, values, err := c.resolve(given)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return ExitUsage
-	}
-	if err := archiveChoice(cfg, *noArchive); err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return ExitUsage
-	}
-	printSettings(c.stderr, cfg, values)
-	awsCfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
+	cfg, awsCfg, ok := c.configure(ctx, fs, given, args, func(cfg envconfig.Config) error { return archiveChoice(cfg, *noArchive) })
+	if !ok {
 		return ExitUsage
 	}
 	// The table is the output; per-repository log lines would drown it.

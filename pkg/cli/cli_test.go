@@ -156,21 +156,28 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := run(tt.ctx, tt.env, tt.args...)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w+"\n") {
-					t.Errorf("output lacks line %q:\n%s", w, out)
-				}
-			}
-			if tt.want == nil && out != "" {
-				t.Errorf("stdout %q, want none", out)
-			}
+			checkRun(t, code, out, errOut, tt.wantCode, tt.want)
 			if errOut != tt.wantStderr {
 				t.Errorf("stderr:\n%s\nwant:\n%s", errOut, tt.wantStderr)
 			}
 		})
+	}
+}
+
+// checkRun checks a command's exit code and that stdout holds each wanted
+// line, or nothing when want is nil.
+func checkRun(t *testing.T, code int, out, errOut string, wantCode int, want []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out, errOut)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("output lacks line %q:\n%s", w, out)
+		}
+	}
+	if want == nil && out != "" {
+		t.Errorf("stdout %q, want none", out)
 	}
 }
 

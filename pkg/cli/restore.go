@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
-	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/restore"
@@ -34,23 +33,12 @@ func (c command) restore(ctx context.Context, args []string) int {
 	since := fs.String("since", "", "restore each repository to its policy before its first write after this time (RFC 3339)")
 	enforcerDryRun := fs.Bool("enforcer-dry-run", false, "the deployed stack is in dry-run: restore repositories that are not exempt too")
 	quiet := fs.Bool("quiet", false, "no progress lines")
-	if err := fs.Parse(args); err != nil {
-		return ExitUsage
-	}
-	cfg, values, err := c.resolve(given)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return ExitUsage
-	}
-	sel, err := selection(*repository, *prefix, *since, cfg)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return ExitUsage
-	}
-	printSettings(c.stderr, cfg, values)
-	awsCfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
+	var sel restore.Selection
+	cfg, awsCfg, ok := c.configure(ctx, fs, given, args, func(cfg envconfig.Config) (err error) {
+		sel, err = selection(*repository, *prefix, *since, cfg)
+		return err
+	})
+	if !ok {
 		return ExitUsage
 	}
 	// The archive keys name the account; events and listings name it for

@@ -106,17 +106,7 @@ func TestRestoreCommandOnMoto(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := run(tt.args...)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w+"\n") {
-					t.Errorf("output lacks line %q:\n%s", w, out)
-				}
-			}
-			if tt.want == nil && out != "" {
-				t.Errorf("stdout %q, want none", out)
-			}
+			checkRun(t, code, out, errOut, tt.wantCode, tt.want)
 			if !strings.HasSuffix(errOut, tt.wantStderr) {
 				t.Errorf("stderr:\n%s\nwant it to end with:\n%s", errOut, tt.wantStderr)
 			}
