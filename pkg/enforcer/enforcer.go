@@ -61,7 +61,8 @@ func WithTrigger(ctx context.Context, trigger string) context.Context {
 // a missing label a failure.
 const unknownTrigger = "unknown"
 
-func triggerOf(ctx context.Context) string {
+// Trigger is what WithTrigger set on ctx, or "unknown".
+func Trigger(ctx context.Context) string {
 	if t, ok := ctx.Value(triggerKey{}).(string); ok && t != "" {
 		return t
 	}
@@ -213,7 +214,7 @@ func (e *Enforcer) write(ctx context.Context, repo ecrevent.Repository, res Resu
 		rec, err := e.Archive.Put(ctx, archive.Record{
 			AccountID: e.accountOf(repo), Region: repo.Region, Repository: repo.Name,
 			Previous: optional(current), New: aws.String(text),
-			BaselineVersion: version, Trigger: triggerOf(ctx), Mode: string(e.mode()),
+			BaselineVersion: version, Trigger: Trigger(ctx), Mode: string(e.mode()),
 		})
 		if err != nil {
 			return res, fmt.Errorf("archive: %w", err)
