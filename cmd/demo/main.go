@@ -2,8 +2,10 @@
 // server, stores the embedded default baseline in SSM, creates the
 // repository the sample event names, sends the events/ samples through the
 // real bootstrap binary under a Lambda Runtime API emulator in the order a
-// repository's life brings them, and prints the policy moto then holds. It
-// exits non-zero when any step ends otherwise than it should.
+// repository's life brings them, and prints the policy moto then holds.
+// Then the CLI replaces a team's policy, the demo shows the archived
+// record of that write, and the CLI restores it. It exits non-zero when
+// any step ends otherwise than it should.
 package main
 
 import (
@@ -27,10 +29,16 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
+	"github.com/ecr-baseline/ecr-baseline/pkg/cli"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
-const parameterName = "/ecr-baseline/baseline-policy"
+const (
+	parameterName = "/ecr-baseline/baseline-policy"
+	// archiveBucket stands for the bucket the stack creates.
+	archiveBucket = "ecr-baseline-archive"
+)
 
 func main() {
 	if err := run(context.Background()); err != nil {
@@ -57,6 +65,10 @@ func run(ctx context.Context) error {
 		Name: aws.String(parameterName), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
 	}); err != nil {
 		return fmt.Errorf("put parameter: %w", err)
+	}
+	fmt.Printf("== creating the archive bucket %s (versioned, as the stack's)\n", archiveBucket)
+	if err := moto.VersionedBucket(ctx, moto.S3(cfg), archiveBucket); err != nil {
+		return err
 	}
 	const repo = "team-a/web"
 	fmt.Printf("== creating repository %s\n", repo)
@@ -89,7 +101,7 @@ func run(ctx context.Context) error {
 	defer logFile.Close()
 	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	// SELF_ROLE_ARN is the role the sample of the function's own write names.
-	cmd, err := rt.Run(bin, append(srv.Env(), "BASELINE_PARAMETER_NAME="+parameterName,
+	cmd, err := rt.Run(bin, append(srv.Env(), "BASELINE_PARAMETER_NAME="+parameterName, "ARCHIVE_BUCKET="+archiveBucket,
 		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"), logFile)
 	if err != nil {
 		return err
@@ -178,5 +190,67 @@ func run(ctx context.Context) error {
 		return errors.Join(errors.New("moto returned a policy that is not JSON"), err)
 	}
 	fmt.Printf("== policy of %s, as GetRepositoryPolicy returns it from moto\n%s\n", repo, pretty.String())
+	return archiveAndRestore(ctx, srv, cfg, ecrClient)
+}
+
+// archiveAndRestore has the CLI replace a team's policy, shows the record
+// the archive kept before the write, and has the CLI restore it.
+func archiveAndRestore(ctx context.Context, srv *moto.Server, cfg aws.Config, ecrClient *ecr.Client) error {
+	const repo = "team-b/api"
+	team := `{"Version":"2012-10-17","Statement":[{"Sid":"TeamBPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/team-b"},"Action":"ecr:BatchGetImage"}]}`
+	fmt.Printf("== %s holds its team's own policy\n%s\n", repo, team)
+	if _, err := ecrClient.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
+		return fmt.Errorf("create repository: %w", err)
+	}
+	if _, err := ecrClient.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(repo), PolicyText: aws.String(team)}); err != nil {
+		return fmt.Errorf("set the team's policy: %w", err)
+	}
+	// The CLI reads its AWS configuration from the process environment,
+	// as on a workstation.
+	env := map[string]string{}
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, args := range [][]string{
+		{"backfill", "--quiet", "--archive-bucket", archiveBucket, "--prefix", repo},
+		// Restore refuses a repository the enforcer would re-enforce at
+		// once; exempting it by name is the operator's statement that the
+		// team's policy is to stay.
+		{"restore", "--quiet", "--archive-bucket", archiveBucket, "--repository", repo, "--exempt", repo},
+	} {
+		fmt.Printf("== ecr-baseline %s\n", strings.Join(args, " "))
+		var out, errOut bytes.Buffer
+		if code := cli.Run(ctx, args, &out, &errOut, lookup); code != cli.ExitOK {
+			return fmt.Errorf("ecr-baseline %s: exit %d\n%s%s", args[0], code, out.String(), errOut.String())
+		}
+		fmt.Print(out.String())
+		if args[0] != "backfill" {
+			continue
+		}
+		store := &archive.Archive{S3: moto.S3(cfg), Bucket: archiveBucket}
+		entries, err := store.List(ctx, archive.Query{AccountID: moto.AccountID, Region: moto.Region, Repository: repo})
+		if err != nil || len(entries) != 1 {
+			return fmt.Errorf("archive of %s: %d records, %v; want one", repo, len(entries), err)
+		}
+		rec, err := store.Get(ctx, entries[0].Key)
+		if err != nil {
+			return err
+		}
+		shown, _ := json.MarshalIndent(rec, "", "  ")
+		fmt.Printf("== archived before the write, s3://%s/%s\n%s\n", archiveBucket, rec.Key, shown)
+	}
+	out, err := ecrClient.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String(repo)})
+	if err != nil {
+		return fmt.Errorf("read back the restored policy: %w", err)
+	}
+	if got := aws.ToString(out.PolicyText); got != team {
+		return fmt.Errorf("%s holds %s after restore, want the team's policy %s", repo, got, team)
+	}
+	fmt.Printf("== %s holds its team's policy again\n%s\n", repo, team)
 	return nil
 }

@@ -23,6 +23,9 @@ func main() {
 	if err != nil {
 		fail(logger, "invalid configuration", err)
 	}
+	if err := app.CheckFunction(cfg); err != nil {
+		fail(logger, "invalid configuration", err)
+	}
 	awsCfg, err := awsconfig.Load(context.Background())
 	if err != nil {
 		fail(logger, "load AWS configuration", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
@@ -116,7 +118,9 @@ func runFunction(t *testing.T, rt *runtimeapi.Server, env ...string) (*exec.Cmd,
 	}
 	bin := bootstrap
 	logs := &syncBuffer{}
-	cmd, err := rt.Run(bin, append(server.Env(), env...), logs)
+	// A function that writes requires its archive bucket (seed creates
+	// it); a test overrides it by naming ARCHIVE_BUCKET again.
+	cmd, err := rt.Run(bin, append(append(server.Env(), "ARCHIVE_BUCKET="+archiveBucket), env...), logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +146,24 @@ func seed(t *testing.T, repos ...fleet.Repo) *ecr.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := moto.VersionedBucket(ctx, moto.S3(cfg), archiveBucket); err != nil {
+		t.Fatal(err)
+	}
 	f := fleet.New(cfg, policies.Baseline)
 	if err := f.Seed(ctx, repos...); err != nil {
 		t.Fatal(err)
 	}
 	return f.ECR
 }
+
+// archiveKey matches the archive key in a response.
+var archiveKey = regexp.MustCompile(`"archive":"[^"]+"`)
+
+// createEventID is the id of events/create-repository.json.
+const createEventID = "6f87d04b-9f74-4f04-a780-7acf4b0a9b38"
+
+// archiveBucket is the bucket the function archives in, as the stack's.
+const archiveBucket = "ecr-baseline-archive"
 
 func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	ctx := context.Background()
@@ -160,7 +176,7 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 		wantErrorType string
 		wantErrorMsg  string
 	}{
-		{event: "create-repository.json", wantResponse: `{"results":[{"repository":"team-a/web","action":"applied","reason":"repository had no policy"}]}`},
+		{event: "create-repository.json", wantResponse: `{"results":[{"repository":"team-a/web","action":"applied","reason":"repository had no policy","archive":"<key>","diff":{"added":["BaselineAllowAccountPull","BaselineDenyInsecureTransport"]}}]}`},
 		// At-least-once delivery: the same event again changes nothing.
 		{event: "create-repository.json", wantResponse: `{"results":[{"repository":"team-a/web","action":"unchanged"}]}`},
 		{event: "create-repository-failed.json", wantResponse: `{"results":[{"repository":"team-a/web","action":"skipped","reason":"CreateRepository call failed with RepositoryAlreadyExistsException"}]}`},
@@ -179,7 +195,10 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 			}
 			continue
 		}
-		if res.Error != nil || string(res.Response) != tt.wantResponse {
+		// The key holds the time of the write, checked below against the
+		// bucket.
+		response := archiveKey.ReplaceAllString(string(res.Response), `"archive":"<key>"`)
+		if res.Error != nil || response != tt.wantResponse {
 			t.Errorf("invoke %d (%s): response %s, error %+v; want %s", i, tt.event, res.Response, res.Error, tt.wantResponse)
 		}
 	}
@@ -196,6 +215,23 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	wantDoc, _ := policy.Parse(want)
 	if !policy.Equal(got, wantDoc) {
 		t.Errorf("stored policy %s, want the rendered baseline %s", aws.ToString(out.PolicyText), want)
+	}
+	// The one write was archived before it, naming its event.
+	awsCfg, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &archive.Archive{S3: moto.S3(awsCfg), Bucket: archiveBucket}
+	entries, err := store.List(ctx, archive.Query{AccountID: moto.AccountID, Region: moto.Region, Repository: "team-a/web"})
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("archive entries %+v, %v; want one", entries, err)
+	}
+	rec, err := store.Get(ctx, entries[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Previous != nil || aws.ToString(rec.New) != aws.ToString(out.PolicyText) || rec.Trigger != "event:"+createEventID || rec.BaselineVersion != 1 {
+		t.Errorf("archived record %+v; want no previous policy, the written one, trigger event:%s, baseline version 1", rec, createEventID)
 	}
 
 	// One JSON log line per decision, with stable keys and the request id.
@@ -229,21 +265,35 @@ func TestBootstrapMissingParameterFailsTheInvocation(t *testing.T) {
 }
 
 func TestBootstrapRefusesBadConfiguration(t *testing.T) {
-	_, cmd, logs := startFunction(t, "BASELINE_CACHE_TTL=soon")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("bootstrap exited 0 with an invalid configuration")
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("bootstrap kept running with an invalid configuration")
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{name: "invalid settings", env: []string{"BASELINE_CACHE_TTL=soon"},
+			want: []string{`"message":"invalid configuration"`, "BASELINE_PARAMETER_NAME is required", `BASELINE_CACHE_TTL must be a duration`}},
+		{name: "a writer without an archive", env: []string{"BASELINE_PARAMETER_NAME=/b", "ARCHIVE_BUCKET="},
+			want: []string{`"message":"invalid configuration"`, app.ErrNoArchive.Error()}},
 	}
-	for _, want := range []string{`"message":"invalid configuration"`, "BASELINE_PARAMETER_NAME is required", `BASELINE_CACHE_TTL must be a duration`} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("logs lack %s:\n%s", want, logs.String())
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, cmd, logs := startFunction(t, tt.env...)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("bootstrap exited 0 with an invalid configuration")
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("bootstrap kept running with an invalid configuration")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("logs lack %s:\n%s", want, logs.String())
+				}
+			}
+		})
 	}
 }
 

@@ -35,11 +35,11 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 		wantResults []enforcer.Result
 	}{
 		{name: "create/one container/reads overlap", event: "create-repository.json", containers: 1, gather: true,
-			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: "repository had no policy"}}},
+			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: "repository had no policy", Diff: createDiff}}},
 		{name: "create/two containers/reads overlap", event: "create-repository.json", containers: 2, gather: true,
-			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: "repository had no policy"}}},
+			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: "repository had no policy", Diff: createDiff}}},
 		{name: "drift/two containers/reads overlap", event: "set-repository-policy.json", seeded: open, containers: 2, gather: true,
-			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: "policy differs from baseline"}}},
+			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: "policy differs from baseline", Diff: driftDiff}}},
 		{name: "create/one container/free race", event: "create-repository.json", containers: 1},
 		{name: "create/two containers/free race", event: "create-repository.json", containers: 2},
 	}

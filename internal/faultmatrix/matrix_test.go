@@ -17,6 +17,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policydiff"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -30,10 +31,18 @@ type entry struct {
 	// eventID prefixes an event's errors; "" for backfill.
 	eventID string
 	repos   []fleet.Repo
-	// reason is the applied result's reason on an event path.
+	// reason and diff are the applied result's on an event path.
 	reason string
+	diff   policydiff.Diff
 	ops    []string
 }
+
+// The statement diffs of the event paths' writes: the baseline onto no
+// policy, and onto the open policy drift left.
+var (
+	createDiff = policydiff.Diff{Added: []string{"BaselineAllowAccountPull", "BaselineDenyInsecureTransport"}}
+	driftDiff  = policydiff.Diff{Added: []string{"BaselineAllowAccountPull", "BaselineDenyInsecureTransport"}, Removed: []string{"Open"}}
+)
 
 var perRepositoryOps = []string{"GetParameter", "ListTagsForResource", "GetRepositoryPolicy", "SetRepositoryPolicy"}
 
@@ -44,9 +53,9 @@ func entries(t *testing.T) map[string]entry {
 	}
 	return map[string]entry{
 		"create": {payload: samples.Read(t, "create-repository.json"), eventID: "6f87d04b-9f74-4f04-a780-7acf4b0a9b38",
-			repos: []fleet.Repo{{Name: "team-a/web"}}, reason: "repository had no policy", ops: perRepositoryOps},
+			repos: []fleet.Repo{{Name: "team-a/web"}}, reason: "repository had no policy", diff: createDiff, ops: perRepositoryOps},
 		"drift": {payload: samples.Read(t, "set-repository-policy.json"), eventID: "d7e1f3a5-9b2c-4d4e-8f6a-1c3e5a7b9d02",
-			repos: []fleet.Repo{{Name: "team-a/web", Policy: open}}, reason: "policy differs from baseline", ops: perRepositoryOps},
+			repos: []fleet.Repo{{Name: "team-a/web", Policy: open}}, reason: "policy differs from baseline", diff: driftDiff, ops: perRepositoryOps},
 		"backfill": {payload: []byte(`{"action":"backfill","dryRun":false}`),
 			repos: []fleet.Repo{{Name: "fleet/none-0"}, {Name: "fleet/none-1"}, {Name: "fleet/foreign-0", Policy: open}, {Name: "fleet/ok-0", Policy: compliant}},
 			ops:   append([]string{"DescribeRepositories"}, perRepositoryOps...)},
@@ -185,7 +194,7 @@ func TestFaultMatrix(t *testing.T) {
 					t.Fatalf("Handle: %v", err)
 				}
 				if e.eventID != "" {
-					want := []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: e.reason}}
+					want := []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: e.reason, Diff: e.diff}}
 					if diff := cmp.Diff(want, res.Results); diff != "" {
 						t.Errorf("results (-want +got):\n%s", diff)
 					}

@@ -79,6 +79,10 @@ func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
 	e.awsCfg = awsCfg
 	e.ecr, e.ssm = ecr.NewFromConfig(awsCfg), ssm.NewFromConfig(awsCfg)
 	e.putBaseline(baselineText)
+	if err := moto.VersionedBucket(ctx, moto.S3(awsCfg), archiveBucket); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ArchiveBucket = archiveBucket
 	cfg.ParameterName = param
 	cfg.SelfRoleARN = selfRole
 	cfg.CacheTTL = time.Hour // long, so only invalidation can explain a fresh baseline
@@ -89,6 +93,10 @@ func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
 	e.h = app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
 	return e
 }
+
+// archiveBucket is the bucket every scenario archives in, as the stack's
+// function does.
+const archiveBucket = "ecr-baseline-archive"
 
 func (e *env) putBaseline(text string) {
 	e.t.Helper()
@@ -408,15 +416,21 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 }
 
 // TestCallsPerEventWithDefaults counts the AWS calls of a function with
-// nothing configured but the parameter, as the stack deploys it: each event
-// reads the repository's tags (tag exemption is on by default) and its
-// policy, writes only when needed, and SSM is read once per cache period.
+// nothing configured but the parameter and the archive bucket, as the
+// stack deploys it: each event reads the repository's tags (tag exemption
+// is on by default) and its policy, writes only when needed, archiving
+// each write with one PutObject, and SSM is read once per cache period.
 func TestCallsPerEventWithDefaults(t *testing.T) {
 	e := newEnv(t, envconfig.Config{}, baseline)
+	set := map[string]string{"BASELINE_PARAMETER_NAME": param, "ARCHIVE_BUCKET": archiveBucket}
 	cfg, err := envconfig.Load(func(k string) (string, bool) {
-		return map[string]string{"BASELINE_PARAMETER_NAME": param}[k], k == "BASELINE_PARAMETER_NAME"
+		v, ok := set[k]
+		return v, ok
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.CheckFunction(cfg); err != nil {
 		t.Fatal(err)
 	}
 	e.h = app.New(cfg, e.awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
@@ -429,7 +443,7 @@ func TestCallsPerEventWithDefaults(t *testing.T) {
 		for _, name := range names {
 			e.handle(event(t, "create-repository.json", name))
 		}
-		want := map[string]int{"ListTagsForResource": len(names), "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "GetParameter": 1 - round}
+		want := map[string]int{"ListTagsForResource": len(names), "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "PutObject": wantSets, "GetParameter": 1 - round}
 		for op, n := range want {
 			if got := e.counter.Count(op); got != n {
 				t.Errorf("delivery %d of %d events: %d %s calls, want %d", round+1, len(names), got, op, n)

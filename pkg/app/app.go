@@ -3,6 +3,7 @@
 package app
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/baseline"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -44,6 +47,11 @@ type app struct {
 	Handler  *handler.Handler
 	// Baseline is loaded once before a CLI backfill, as the handler does.
 	Baseline *baseline.Loader
+	// Enforcer is the live enforcer; a restore asks it which repositories
+	// are exempt.
+	Enforcer *enforcer.Enforcer
+	// Archive is where writes are archived; nil without a bucket.
+	Archive *archive.Archive
 }
 
 // New builds the engine. One rate-limited ECR client is shared by event
@@ -59,10 +67,18 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
 	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
+	var store *archive.Archive
+	// A nil interface, not a nil *archive.Archive, when there is no bucket:
+	// the enforcer tests Archive against nil.
+	var archiver enforcer.Archive
+	if cfg.ArchiveBucket != "" {
+		store = &archive.Archive{S3: s3.NewFromConfig(awsCfg), Bucket: cfg.ArchiveBucket}
+		archiver = store
+	}
 	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
-			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN,
+			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN, Archive: archiver,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
@@ -74,6 +90,8 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	return &app{
 		Backfill: runner,
 		Baseline: loader,
+		Enforcer: live,
+		Archive:  store,
 		Handler: &handler.Handler{
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
@@ -82,6 +100,19 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},
 	}
+}
+
+// ErrNoArchive refuses a function that would write with no archive
+// bucket: its first write would replace a policy kept nowhere.
+var ErrNoArchive = errors.New("ARCHIVE_BUCKET is empty: a function that writes archives every policy before replacing it (the stack sets ARCHIVE_BUCKET; set DRY_RUN=true to run without writing)")
+
+// CheckFunction refuses a Lambda configuration that would write without an
+// archive. The CLI has its own rule (--no-archive), so it is not in New.
+func CheckFunction(cfg envconfig.Config) error {
+	if !cfg.DryRun && cfg.ArchiveBucket == "" {
+		return ErrNoArchive
+	}
+	return nil
 }
 
 // accountOf returns the account of an IAM role ARN

@@ -60,10 +60,10 @@ func NewLoader(client ParameterGetter, name string, ttl time.Duration, guard pol
 // per load, on the template rendered for this account and region, so a
 // harmful baseline fails a fleet run with nothing touched rather than each
 // repository in turn. A failed read or check is not cached, so the next
-// call retries.
-func (l *Loader) Template(ctx context.Context) (string, error) {
-	value, _, err := l.load(ctx, 0, l.ttl)
-	return value, err
+// call retries. The version is the parameter's, read with the text, so
+// naming it costs no SSM call.
+func (l *Loader) Template(ctx context.Context) (string, int64, error) {
+	return l.load(ctx, 0, l.ttl)
 }
 
 // Load makes sure the cache holds a valid baseline at least as new as

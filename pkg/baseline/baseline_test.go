@@ -53,7 +53,7 @@ func TestTemplateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewLoader(tt.ssm, "/b", time.Minute, policy.Guard{}).Template(context.Background())
+			_, _, err := NewLoader(tt.ssm, "/b", time.Minute, policy.Guard{}).Template(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.wantMsg)
 			}
@@ -93,7 +93,7 @@ func TestTemplateCachesForTTL(t *testing.T) {
 	for i, s := range steps {
 		now = now.Add(s.advance)
 		current = s.stored
-		got, err := l.Template(context.Background())
+		got, _, err := l.Template(context.Background())
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -113,10 +113,10 @@ func TestFailedReadIsNotCached(t *testing.T) {
 		return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(valid)}}, nil
 	})
 	l := NewLoader(fake, "/b", time.Hour, policy.Guard{})
-	if _, err := l.Template(context.Background()); err == nil {
+	if _, _, err := l.Template(context.Background()); err == nil {
 		t.Fatal("first read: want error")
 	}
-	if got, err := l.Template(context.Background()); err != nil || got != valid {
+	if got, _, err := l.Template(context.Background()); err != nil || got != valid {
 		t.Fatalf("second read = %q, %v; want the value", got, err)
 	}
 }
@@ -159,7 +159,7 @@ func TestLoadReloadsOlderVersion(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		got, _ := l.Template(context.Background())
+		got, _, _ := l.Template(context.Background())
 		if v != s.wantVersion || calls != s.wantCalls || got != s.want {
 			t.Errorf("%s: version %d after %d calls, template %q; want version %d after %d, %q", s.name, v, calls, got, s.wantVersion, s.wantCalls, s.want)
 		}
@@ -253,7 +253,7 @@ func TestGuardrailsAtLoad(t *testing.T) {
 			l := NewLoader(fakeSSM(func(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
 				return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(stored)}}, nil
 			}), "/b", time.Hour, tt.guard)
-			text, err := l.Template(context.Background())
+			text, _, err := l.Template(context.Background())
 			if tt.want == "" {
 				if err != nil || text != tt.template {
 					t.Fatalf("Template = %q, %v; want the stored baseline", text, err)
@@ -270,7 +270,7 @@ func TestGuardrailsAtLoad(t *testing.T) {
 				t.Errorf("Template error = %v, want errors.Is %v", err, tt.wantIs)
 			}
 			stored = valid
-			if got, err := l.Template(context.Background()); err != nil || got != valid {
+			if got, _, err := l.Template(context.Background()); err != nil || got != valid {
 				t.Errorf("after the fix: Template = %q, %v; want the corrected baseline", got, err)
 			}
 		})

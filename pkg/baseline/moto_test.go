@@ -49,7 +49,7 @@ func TestLoaderOnMoto(t *testing.T) {
 			counter.Reset()
 			l := NewLoader(client, tt.name, time.Hour, policy.Guard{})
 			for range 3 {
-				got, err := l.Template(ctx)
+				got, _, err := l.Template(ctx)
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Template error = %v, want %v", err, tt.wantErr)
 				}
@@ -103,8 +103,8 @@ func TestLoadVersionOnMoto(t *testing.T) {
 	if v, err := l.Load(ctx, second); err != nil || v != second {
 		t.Fatalf("Load(%d) = %d, %v", second, v, err)
 	}
-	if got, err := l.Template(ctx); err != nil || got != updated {
-		t.Errorf("Template = %q, %v; want the updated baseline", got, err)
+	if got, v, err := l.Template(ctx); err != nil || got != updated || v != second {
+		t.Errorf("Template = %q, %d, %v; want the updated baseline at version %d", got, v, err, second)
 	}
 	if n := counter.Count("GetParameter"); n != 1 {
 		t.Errorf("GetParameter calls = %d, want 1", n)

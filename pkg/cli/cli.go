@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
@@ -47,11 +49,20 @@ func EnvVar(s *envconfig.Setting) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(s.Flag, "-", "_"))
 }
 
-const usage = `usage: ecr-baseline backfill [flags]
+const usage = `usage: ecr-baseline backfill|restore [flags]
 
-Enforces the baseline on every repository of the account and region the
-AWS configuration selects, and prints what changed. A flag's environment
-variable (ECR_BASELINE_...) applies when the flag is not given.
+backfill enforces the baseline on every repository of the account and
+region the AWS configuration selects, and prints what changed. Each policy
+it replaces is archived first in --archive-bucket; --no-archive writes
+without (not recommended).
+
+restore puts back the policy an archived write replaced, for one
+repository (--repository), a prefix (--prefix) or every repository
+written after a time (--since). See "Recovering a replaced policy" in the
+README.
+
+A flag's environment variable (ECR_BASELINE_...) applies when the flag is
+not given.
 
 flags:
 `
@@ -76,11 +87,22 @@ type command struct {
 }
 
 func (c command) run(ctx context.Context, args []string) int {
-	if len(args) == 0 || args[0] != "backfill" {
-		fmt.Fprint(c.stderr, usage)
-		return ExitUsage
+	if len(args) > 0 {
+		switch args[0] {
+		case "backfill":
+			return c.backfill(ctx, args[1:])
+		case "restore":
+			return c.restore(ctx, args[1:])
+		}
 	}
-	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+	fmt.Fprint(c.stderr, usage)
+	return ExitUsage
+}
+
+// flags is a subcommand's flag set with a flag for every setting; given
+// collects the settings' flags for resolve.
+func (c command) flags(name string) (*flag.FlagSet, map[*envconfig.Setting]string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() { fmt.Fprint(c.stderr, usage); fs.PrintDefaults() }
 	given := map[*envconfig.Setting]string{}
@@ -89,13 +111,12 @@ func (c command) run(ctx context.Context, args []string) int {
 			fs.Var(&settingFlag{s, given}, s.Flag, fmt.Sprintf("%s (env %s, default %q)", s.Usage, EnvVar(s), s.Default))
 		}
 	}
-	prefix := fs.String("prefix", "", "only repositories whose name starts with this")
-	token := fs.String("token", "", "resume an interrupted run from the token it printed (same --prefix)")
-	quiet := fs.Bool("quiet", false, "no progress lines")
-	if err := fs.Parse(args[1:]); err != nil {
-		return ExitUsage
-	}
-	cfg, values, err := envconfig.Resolve(
+	return fs, given
+}
+
+// resolve reads the settings from the flags given, then the environment.
+func (c command) resolve(given map[*envconfig.Setting]string) (envconfig.Config, []envconfig.Value, error) {
+	return envconfig.Resolve(
 		func(s *envconfig.Setting) (string, string, bool) { v, ok := given[s]; return v, "--" + s.Flag, ok },
 		func(s *envconfig.Setting) (string, string, bool) {
 			if s.Flag == "" {
@@ -104,19 +125,52 @@ func (c command) run(ctx context.Context, args []string) int {
 			v, ok := c.lookup(EnvVar(s))
 			return v, EnvVar(s), ok
 		})
+}
+
+// configure parses a subcommand's args, resolves its settings, applies
+// its own check, prints the settings and loads the AWS configuration. It
+// reports any problem; false means exit with ExitUsage, nothing ran.
+func (c command) configure(ctx context.Context, fs *flag.FlagSet, given map[*envconfig.Setting]string, args []string,
+	check func(envconfig.Config) error) (envconfig.Config, aws.Config, bool) {
+	if err := fs.Parse(args); err != nil {
+		return envconfig.Config{}, aws.Config{}, false
+	}
+	cfg, values, err := c.resolve(given)
+	if err == nil {
+		err = check(cfg)
+	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
-		return ExitUsage
+		return cfg, aws.Config{}, false
 	}
 	printSettings(c.stderr, cfg, values)
 	awsCfg, err := awsconfig.Load(ctx)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
+		return cfg, awsCfg, false
+	}
+	return cfg, awsCfg, true
+}
+
+// runID names a CLI run in the archive records it writes.
+func runID(command string) string {
+	return "cli-" + command + "-" + time.Now().UTC().Format("20060102T150405Z")
+}
+
+func (c command) backfill(ctx context.Context, args []string) int {
+	fs, given := c.flags("backfill")
+	prefix := fs.String("prefix", "", "only repositories whose name starts with this")
+	token := fs.String("token", "", "resume an interrupted run from the token it printed (same --prefix)")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	noArchive := fs.Bool("no-archive", false, "write without archiving the policies replaced (they cannot be restored)")
+	cfg, awsCfg, ok := c.configure(ctx, fs, given, args, func(cfg envconfig.Config) error { return archiveChoice(cfg, *noArchive) })
+	if !ok {
 		return ExitUsage
 	}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	a := app.New(cfg, awsCfg, logger)
+	ctx = enforcer.WithTrigger(ctx, "run:"+runID("backfill"))
 	// One read before any repository: a missing or invalid baseline stops
 	// the run here instead of failing, and re-reading SSM, per repository.
 	if _, err := a.Baseline.Load(ctx, 0); err != nil {
@@ -156,7 +210,7 @@ func (c command) run(ctx context.Context, args []string) int {
 		fmt.Fprintln(c.stderr, "backfill:", err)
 		return ExitFailed
 	}
-	printTable(c.stdout, results)
+	printResults(c.stdout, results)
 	fmt.Fprintf(c.stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, exempt %d, failed %d\n",
 		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Exempt, sum.Failed)
 	if !sum.Complete {
@@ -169,6 +223,18 @@ func (c command) run(ctx context.Context, args []string) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// archiveChoice refuses a backfill that would write without an archive
+// bucket unless the operator said --no-archive, and both at once.
+func archiveChoice(cfg envconfig.Config, noArchive bool) error {
+	switch {
+	case noArchive && cfg.ArchiveBucket != "":
+		return errors.New("--no-archive and --archive-bucket both given: choose one")
+	case !noArchive && !cfg.DryRun && cfg.ArchiveBucket == "":
+		return fmt.Errorf("backfill writes: give --archive-bucket (or %s) to archive each policy it replaces, or --no-archive to write without", EnvVar(envconfig.ArchiveBucket))
+	}
+	return nil
 }
 
 // settingFlag keeps a flag's text for envconfig.Resolve, which checks it
@@ -208,12 +274,25 @@ func printSettings(w io.Writer, cfg envconfig.Config, values []envconfig.Value) 
 	_ = tw.Flush()
 }
 
-func printTable(w io.Writer, results []enforcer.Result) {
-	sort.Slice(results, func(i, j int) bool { return results[i].Repository < results[j].Repository })
+func printResults(w io.Writer, results []enforcer.Result) {
+	rows := make([][]string, len(results))
+	for i, r := range results {
+		diff := ""
+		if r.Action == enforcer.Applied || r.Action == enforcer.WouldApply {
+			diff = r.Diff.String()
+		}
+		rows[i] = []string{r.Repository, string(r.Action), diff, r.Reason}
+	}
+	printTable(w, []string{"REPOSITORY", "RESULT", "DIFF", "REASON"}, rows)
+}
+
+// printTable prints rows sorted by their first column, the repository.
+func printTable(w io.Writer, header []string, rows [][]string) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tRESULT\tREASON")
-	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Repository, r.Action, r.Reason)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	_ = tw.Flush()
 }

@@ -84,7 +84,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 
 	// No baseline parameter yet: the run stops before any repository,
 	// exit code 1.
-	code, out, errOut := run(ctx, nil, "backfill", "--quiet")
+	code, out, errOut := run(ctx, nil, "backfill", "--quiet", "--no-archive")
 	want := defaultSettings + "backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: baseline parameter not found\n"
 	if code != ExitFailed || out != "" || errOut != want {
 		t.Fatalf("without a baseline: exit %d\nstdout:\n%s\nstderr:\n%s\nwant stderr %q and no table", code, out, errOut, want)
@@ -107,19 +107,19 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 		wantStderr string
 	}{
 		{"dry run", ctx, nil, []string{"backfill", "--dry-run", "--quiet"}, ExitOK, []string{
-			"REPOSITORY  RESULT       REASON",
-			"app/one     would-apply  repository had no policy",
-			"lib/three   would-apply  repository had no policy",
+			"REPOSITORY  RESULT       DIFF                                                           REASON",
+			"app/one     would-apply  added BaselineAllowAccountPull, BaselineDenyInsecureTransport  repository had no policy",
+			"lib/three   would-apply  added BaselineAllowAccountPull, BaselineDenyInsecureTransport  repository had no policy",
 			"scanned 3: applied 0, would apply 3, unchanged 0, skipped 0, exempt 0, failed 0"},
 			strings.Replace(defaultSettings, `--dry-run             "false"                          default`, `--dry-run             "true"                           flag`, 1)},
 		{"the shell's DRY_RUN and FORCE are not the command's", ctx, map[string]string{"DRY_RUN": "true", "FORCE": "true"},
-			[]string{"backfill", "--prefix", "app/", "--quiet"}, ExitOK, []string{
-				"app/one     applied  repository had no policy",
+			[]string{"backfill", "--prefix", "app/", "--quiet", "--no-archive"}, ExitOK, []string{
+				"app/one     applied  added BaselineAllowAccountPull, BaselineDenyInsecureTransport  repository had no policy",
 				"scanned 2: applied 2, would apply 0, unchanged 0, skipped 0, exempt 0, failed 0"}, defaultSettings},
 		{"settings from the environment", ctx, map[string]string{"ECR_BASELINE_DRY_RUN": "true", "ECR_BASELINE_EXEMPT": "lib/*"},
 			[]string{"backfill", "--quiet", "--mode", "merge"}, ExitOK, []string{
-				"app/one     unchanged  ",
-				"lib/three   exempt     name matches exemption pattern \"lib/*\"",
+				"app/one     unchanged        ",
+				"lib/three   exempt           name matches exemption pattern \"lib/*\"",
 				"scanned 3: applied 0, would apply 0, unchanged 2, skipped 0, exempt 1, failed 0"},
 			`settings:
   --parameter           "/ecr-baseline/baseline-policy"  default
@@ -143,30 +143,41 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 			"--read-tps must be a number of calls per second from 0.1 to 10000, got \"1e-300\"\n" +
 				"--write-tps must be a number of calls per second from 0.1 to 10000, got \"0\"\n"},
 		{"unknown mode", ctx, nil, []string{"backfill", "--mode", "append"}, ExitUsage, nil, "--mode must be replace or merge, got \"append\"\n"},
-		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--token", "not-a-token!"}, ExitUsage, nil,
+		{"a write without an archive", ctx, nil, []string{"backfill", "--quiet"}, ExitUsage, nil,
+			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET) to archive each policy it replaces, or --no-archive to write without\n"},
+		{"an archive and none", ctx, map[string]string{"ECR_BASELINE_ARCHIVE_BUCKET": "b"}, []string{"backfill", "--no-archive"}, ExitUsage, nil,
+			"--no-archive and --archive-bucket both given: choose one\n"},
+		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--no-archive", "--token", "not-a-token!"}, ExitUsage, nil,
 			defaultSettings + "--token: invalid continuation token: \"not-a-token!\"\n"},
-		{"interrupted while loading the baseline", interrupted, nil, []string{"backfill", "--quiet"}, ExitIncomplete, nil,
+		{"interrupted while loading the baseline", interrupted, nil, []string{"backfill", "--quiet", "--no-archive"}, ExitIncomplete, nil,
 			defaultSettings + "interrupted before any repository: nothing enforced\n"},
 		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errOut := run(tt.ctx, tt.env, tt.args...)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out, w+"\n") {
-					t.Errorf("output lacks line %q:\n%s", w, out)
-				}
-			}
-			if tt.want == nil && out != "" {
-				t.Errorf("stdout %q, want none", out)
-			}
+			checkRun(t, code, out, errOut, tt.wantCode, tt.want)
 			if errOut != tt.wantStderr {
 				t.Errorf("stderr:\n%s\nwant:\n%s", errOut, tt.wantStderr)
 			}
 		})
+	}
+}
+
+// checkRun checks a command's exit code and that stdout holds each wanted
+// line, or nothing when want is nil.
+func checkRun(t *testing.T, code int, out, errOut string, wantCode int, want []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out, errOut)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w+"\n") {
+			t.Errorf("output lacks line %q:\n%s", w, out)
+		}
+	}
+	if want == nil && out != "" {
+		t.Errorf("stdout %q, want none", out)
 	}
 }
 
@@ -200,7 +211,10 @@ func TestInterruptedRunResumes(t *testing.T) {
 			cancel()
 		}
 	}}
-	if code := c.run(interrupted, []string{"backfill", "--quiet", "--read-tps", "1000"}); code != ExitIncomplete {
+	if err := moto.VersionedBucket(ctx, moto.S3(cfg), "cli-archive"); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.run(interrupted, []string{"backfill", "--quiet", "--read-tps", "1000", "--archive-bucket", "cli-archive"}); code != ExitIncomplete {
 		t.Fatalf("interrupted run: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitIncomplete, out.String(), errOut.String())
 	}
 	_, token, ok := strings.Cut(strings.TrimSpace(errOut.String()), "resume with --token ")
@@ -210,7 +224,7 @@ func TestInterruptedRunResumes(t *testing.T) {
 
 	out.Reset()
 	errOut.Reset()
-	if code := Run(ctx, []string{"backfill", "--quiet", "--read-tps", "1000", "--token", token}, &out, &errOut, lookup); code != ExitOK {
+	if code := Run(ctx, []string{"backfill", "--quiet", "--read-tps", "1000", "--archive-bucket", "cli-archive", "--token", token}, &out, &errOut, lookup); code != ExitOK {
 		t.Fatalf("resumed run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	held, err := f.ReadBack(ctx, names)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policydiff"
 )
 
 // decision is what enforcement does to a repository whose policy was read:
@@ -14,6 +15,9 @@ type decision struct {
 	Reason string
 	// Policy is the text to write; set only when Action is Applied.
 	Policy string
+	// Diff is what the write changes, for Applied and WouldApply alike, so
+	// a dry run shows what a write would do.
+	Diff policydiff.Diff
 }
 
 // decide compares the policy a repository holds (current, "" when it has
@@ -41,16 +45,19 @@ func decide(current, rendered string, mode Mode, guard policy.Guard, dryRun bool
 	if err != nil {
 		return decision{}, fmt.Errorf("policy to write: %w", err)
 	}
-	d := decision{Action: Applied, Reason: "repository had no policy", Policy: want}
+	d := decision{Action: Applied, Reason: "repository had no policy", Policy: want, Diff: policydiff.Documents(nil, wantDoc)}
 	if current != "" {
 		curDoc, perr := policy.Parse(current)
 		switch {
 		case perr != nil:
+			// An unreadable policy has no statements to name; all of the
+			// new policy's are shown as added.
 			d.Reason = "stored policy unreadable: " + perr.Error()
 		case policy.Equal(curDoc, wantDoc):
 			return decision{Action: Unchanged}, nil
 		default:
 			d.Reason = "policy differs from baseline"
+			d.Diff = policydiff.Documents(curDoc, wantDoc)
 		}
 	}
 	// ECR refuses, without force, any policy that locks the caller out,

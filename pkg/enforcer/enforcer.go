@@ -12,8 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policydiff"
 )
 
 // ECR is the part of the ECR API the enforcer calls.
@@ -28,9 +30,43 @@ type ECR interface {
 // its ECR client cannot reach it, so it would look deleted.
 var ErrElsewhere = errors.New("repository is outside this function's region or account")
 
-// Baseline supplies the baseline policy template.
+// Baseline supplies the baseline policy template and the SSM parameter
+// version it was read at, which every archived write names.
 type Baseline interface {
-	Template(ctx context.Context) (string, error)
+	Template(ctx context.Context) (text string, version int64, err error)
+}
+
+// Archive keeps the policy a write replaces, before the write.
+type Archive interface {
+	Put(ctx context.Context, rec archive.Record) (archive.Record, error)
+}
+
+var _ Archive = (*archive.Archive)(nil)
+
+// triggerKey carries what caused an enforcement. It is a context value,
+// not a field of ecrevent.Repository, because it belongs to the call (one
+// event, one run) rather than to the repository, and every caller keeps
+// calling Enforce(ctx, repo) unchanged.
+type triggerKey struct{}
+
+// WithTrigger names what causes the enforcements made with ctx:
+// "event:<event id>" for an event, "run:<id>" for a fleet run. It is
+// stored in each archived record.
+func WithTrigger(ctx context.Context, trigger string) context.Context {
+	return context.WithValue(ctx, triggerKey{}, trigger)
+}
+
+// unknownTrigger names a write whose caller set no trigger: the archive
+// refuses a record without one, and refusing the write for it would make
+// a missing label a failure.
+const unknownTrigger = "unknown"
+
+// Trigger is what WithTrigger set on ctx, or "unknown".
+func Trigger(ctx context.Context) string {
+	if t, ok := ctx.Value(triggerKey{}).(string); ok && t != "" {
+		return t
+	}
+	return unknownTrigger
 }
 
 // Action is what enforcement did to a repository.
@@ -73,6 +109,10 @@ type Result struct {
 	Repository string `json:"repository"`
 	Action     Action `json:"action"`
 	Reason     string `json:"reason,omitempty"`
+	// Archive is the key of the record kept before an Applied write.
+	Archive string `json:"archive,omitempty"`
+	// Diff is what an Applied or WouldApply write changes.
+	Diff policydiff.Diff `json:"diff,omitzero"`
 }
 
 // Enforcer applies the baseline with the fewest calls: one read, and a write
@@ -97,7 +137,11 @@ type Enforcer struct {
 	// Deny that could reach it and lets a Deny on another role through.
 	// Empty, every role of the account is taken to be it.
 	SelfRoleARN string
-	Logger      *slog.Logger
+	// Archive keeps each policy before it is replaced; a failed Put fails
+	// the repository, unwritten. Nil writes without archiving (the CLI's
+	// --no-archive); app.New requires it for a function that writes.
+	Archive Archive
+	Logger  *slog.Logger
 }
 
 // Enforce brings repo in line with the baseline. A repository that no longer
@@ -117,7 +161,8 @@ func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		log.ErrorContext(ctx, "enforce failed", "action", res.Action, "error", err)
 		return res, fmt.Errorf("enforce %s: %w", repo.Name, err)
 	}
-	log.InfoContext(ctx, "enforced", "action", res.Action, "reason", res.Reason, "mode", e.mode(), "dry_run", e.DryRun)
+	log.InfoContext(ctx, "enforced", "action", res.Action, "reason", res.Reason, "mode", e.mode(), "dry_run", e.DryRun,
+		"archive", res.Archive, "diff", res.Diff.String())
 	return res, nil
 }
 
@@ -136,7 +181,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		res.Action, res.Reason = Exempt, reason
 		return res, nil
 	}
-	rendered, renderedDoc, err := e.render(ctx, repo)
+	rendered, renderedDoc, version, err := e.render(ctx, repo)
 	if err != nil {
 		return res, err
 	}
@@ -155,13 +200,30 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	if err != nil {
 		return res, err
 	}
-	res.Action, res.Reason = d.Action, d.Reason
+	res.Action, res.Reason, res.Diff = d.Action, d.Reason, d.Diff
 	if d.Action != Applied {
 		return res, nil
 	}
+	return e.write(ctx, repo, res, current, d.Policy, version)
+}
+
+// write archives the policy repo holds, then writes text over it. Nothing
+// is written unless the archive kept the previous policy.
+func (e *Enforcer) write(ctx context.Context, repo ecrevent.Repository, res Result, current, text string, version int64) (Result, error) {
+	if e.Archive != nil {
+		rec, err := e.Archive.Put(ctx, archive.Record{
+			AccountID: e.accountOf(repo), Region: repo.Region, Repository: repo.Name,
+			Previous: optional(current), New: aws.String(text),
+			BaselineVersion: version, Trigger: Trigger(ctx), Mode: string(e.mode()),
+		})
+		if err != nil {
+			return res, fmt.Errorf("archive: %w", err)
+		}
+		res.Archive = rec.Key
+	}
 	if _, err := e.ECR.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{
 		RegistryId: optional(repo.RegistryID), RepositoryName: aws.String(repo.Name),
-		PolicyText: aws.String(d.Policy), Force: e.Force,
+		PolicyText: aws.String(text), Force: e.Force,
 	}); err != nil {
 		return res, fmt.Errorf("set policy: %w", err)
 	}
@@ -191,7 +253,7 @@ func (e *Enforcer) current(ctx context.Context, repo ecrevent.Repository) (strin
 // It uses the baseline as cached (SSM is read only when the cache has
 // expired) and calls no ECR API.
 func (e *Enforcer) Carries(ctx context.Context, repo ecrevent.Repository, policyText string) (bool, error) {
-	_, renderedDoc, err := e.render(ctx, repo)
+	_, renderedDoc, _, err := e.render(ctx, repo)
 	if err != nil {
 		return false, fmt.Errorf("check own write to %s: %w", repo.Name, err)
 	}
@@ -205,23 +267,24 @@ func (e *Enforcer) Carries(ctx context.Context, repo ecrevent.Repository, policy
 	return policy.Equal(written, renderedDoc), nil
 }
 
-// render returns the baseline rendered and validated for repo.
-func (e *Enforcer) render(ctx context.Context, repo ecrevent.Repository) (string, *policy.Document, error) {
-	tmpl, err := e.Baseline.Template(ctx)
+// render returns the baseline rendered and validated for repo, and the
+// parameter version it came from.
+func (e *Enforcer) render(ctx context.Context, repo ecrevent.Repository) (string, *policy.Document, int64, error) {
+	tmpl, version, err := e.Baseline.Template(ctx)
 	if err != nil {
-		return "", nil, err
+		return "", nil, 0, err
 	}
 	rendered, err := policy.Render(tmpl, policy.Vars{
 		AccountID: repo.RegistryID, Region: repo.Region, RepositoryName: repo.Name, RepositoryARN: repoARN(repo),
 	})
 	if err != nil {
-		return "", nil, err
+		return "", nil, 0, err
 	}
 	doc, err := policy.Validate(rendered)
 	if err != nil {
-		return "", nil, fmt.Errorf("rendered baseline: %w", err)
+		return "", nil, 0, fmt.Errorf("rendered baseline: %w", err)
 	}
-	return rendered, doc, nil
+	return rendered, doc, version, nil
 }
 
 // reachable refuses a repository the ECR client cannot reach: asked there,
@@ -237,11 +300,28 @@ func (e *Enforcer) reachable(repo ecrevent.Repository) error {
 	return nil
 }
 
+// accountOf is the account an archived record names: the repository's
+// registry, or the function's own account for an event that named none.
+func (e *Enforcer) accountOf(repo ecrevent.Repository) string {
+	if repo.RegistryID != "" {
+		return repo.RegistryID
+	}
+	return e.AccountID
+}
+
 func repoARN(repo ecrevent.Repository) string {
 	if repo.ARN != "" {
 		return repo.ARN
 	}
 	return ecrevent.RepositoryARN(repo.Region, repo.RegistryID, repo.Name)
+}
+
+// IsExempt reports whether the enforcer leaves repo alone, by name or tag, as
+// Enforce decides it: restore puts back a non-baseline policy only where
+// enforcement will not replace it at once.
+func (e *Enforcer) IsExempt(ctx context.Context, repo ecrevent.Repository) (bool, error) {
+	reason, err := e.exempt(ctx, repo.Name, repoARN(repo))
+	return reason != "", err
 }
 
 // exempt returns why a repository is exempt, or "" when it is not.

@@ -3,6 +3,7 @@ package enforcer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path"
@@ -13,9 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policydiff"
 )
 
 const tmpl = `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::${AccountId}:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`
@@ -70,11 +74,14 @@ func (f *fakeECR) SetRepositoryPolicy(_ context.Context, in *ecr.SetRepositoryPo
 }
 
 type fixedBaseline struct {
-	text string
-	err  error
+	text    string
+	version int64
+	err     error
 }
 
-func (b fixedBaseline) Template(context.Context) (string, error) { return b.text, b.err }
+func (b fixedBaseline) Template(context.Context) (string, int64, error) {
+	return b.text, b.version, b.err
+}
 
 func stored(text string) func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error) {
 	return func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error) {
@@ -201,8 +208,11 @@ func TestEnforce(t *testing.T) {
 			if tt.wantErrIs != nil && !errors.Is(err, tt.wantErrIs) {
 				t.Errorf("error %v is not %v", err, tt.wantErrIs)
 			}
-			if got != tt.want {
-				t.Errorf("result = %+v, want %+v", got, tt.want)
+			// TestEnforceArchivesAndDiffs checks the diff; this table
+			// checks the decision.
+			got.Diff = policydiff.Diff{}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("result (-want +got):\n%s", d)
 			}
 			if len(f.sets) != tt.wantSets {
 				t.Errorf("SetRepositoryPolicy calls = %d, want %d", len(f.sets), tt.wantSets)
@@ -259,5 +269,88 @@ func TestCarries(t *testing.T) {
 	e := &Enforcer{ECR: &fakeECR{}, Baseline: fixedBaseline{err: errors.New("load baseline /b: baseline parameter not found")}}
 	if _, err := e.Carries(context.Background(), repo, compliant); err == nil || err.Error() != "check own write to team-a/web: load baseline /b: baseline parameter not found" {
 		t.Errorf("Carries without a baseline: error %v", err)
+	}
+}
+
+// fakeArchive records each Put, or fails them all with err.
+type fakeArchive struct {
+	puts []archive.Record
+	err  error
+}
+
+func (a *fakeArchive) Put(_ context.Context, rec archive.Record) (archive.Record, error) {
+	if a.err != nil {
+		return rec, a.err
+	}
+	rec.Key = "123456789012/us-east-1/" + rec.Repository + "@k"
+	a.puts = append(a.puts, rec)
+	return rec, nil
+}
+
+func TestEnforceArchivesAndDiffs(t *testing.T) {
+	team := `{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:BatchGetImage"}]}`
+	noPolicy := getFails(&types.RepositoryPolicyNotFoundException{Message: aws.String("none")})
+	putFails := fmt.Errorf("%w: team-a/web: put: AccessDenied", archive.ErrNotArchived)
+	tests := []struct {
+		name       string
+		dryRun     bool
+		mode       Mode
+		get        func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
+		archiveErr error
+		want       Result
+		wantDiff   string
+		wantPuts   int
+		wantSets   int
+		wantPrev   *string
+		wantErrMsg string
+	}{
+		{name: "a replaced policy is archived before the write", get: stored(team), wantPuts: 1, wantSets: 1, wantPrev: aws.String(team),
+			want:     Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline", Archive: "123456789012/us-east-1/team-a/web@k"},
+			wantDiff: "added Pull; removed Team"},
+		{name: "a merged policy is archived before the write", mode: Merge, get: stored(team), wantPuts: 1, wantSets: 1, wantPrev: aws.String(team),
+			want:     Result{Repository: "team-a/web", Action: Applied, Reason: "policy differs from baseline", Archive: "123456789012/us-east-1/team-a/web@k"},
+			wantDiff: "added Pull"},
+		{name: "no policy is archived as none", get: noPolicy, wantPuts: 1, wantSets: 1,
+			want:     Result{Repository: "team-a/web", Action: Applied, Reason: "repository had no policy", Archive: "123456789012/us-east-1/team-a/web@k"},
+			wantDiff: "added Pull"},
+		{name: "a dry run shows the diff and archives nothing", dryRun: true, get: stored(team),
+			want: Result{Repository: "team-a/web", Action: WouldApply, Reason: "policy differs from baseline"}, wantDiff: "added Pull; removed Team"},
+		{name: "a compliant repository archives nothing", get: stored(`{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["ecr:BatchGetImage","ecr:GetDownloadUrlForLayer"]}]}`),
+			want: Result{Repository: "team-a/web", Action: Unchanged}, wantDiff: "no change"},
+		{name: "a failed archive leaves the repository unwritten", get: stored(team), archiveErr: putFails,
+			want:       Result{Repository: "team-a/web", Action: Failed, Reason: "archive: policy not archived: team-a/web: put: AccessDenied"},
+			wantErrMsg: "enforce team-a/web: archive: policy not archived: team-a/web: put: AccessDenied", wantDiff: "no change"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeECR{get: tt.get}
+			a := &fakeArchive{err: tt.archiveErr}
+			e := &Enforcer{ECR: f, Baseline: fixedBaseline{text: tmpl, version: 7}, DryRun: tt.dryRun, Mode: tt.mode, Archive: a,
+				Region: "us-east-1", AccountID: "123456789012", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+			got, err := e.Enforce(WithTrigger(context.Background(), "event:e-1"), repo)
+			if tt.wantErrMsg == "" && err != nil {
+				t.Fatalf("Enforce: %v", err)
+			}
+			if tt.wantErrMsg != "" && (err == nil || err.Error() != tt.wantErrMsg || !errors.Is(err, archive.ErrNotArchived)) {
+				t.Fatalf("Enforce error = %v, want %q wrapping ErrNotArchived", err, tt.wantErrMsg)
+			}
+			if s := got.Diff.String(); s != tt.wantDiff {
+				t.Errorf("diff = %q, want %q", s, tt.wantDiff)
+			}
+			got.Diff = policydiff.Diff{}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("result (-want +got):\n%s", d)
+			}
+			if len(a.puts) != tt.wantPuts || len(f.sets) != tt.wantSets {
+				t.Fatalf("puts, sets = %d, %d; want %d, %d", len(a.puts), len(f.sets), tt.wantPuts, tt.wantSets)
+			}
+			for _, rec := range a.puts {
+				want := archive.Record{AccountID: "123456789012", Region: "us-east-1", Repository: "team-a/web", Key: "123456789012/us-east-1/team-a/web@k",
+					Previous: tt.wantPrev, New: aws.String(f.sets[0]), BaselineVersion: 7, Trigger: "event:e-1", Mode: string(e.mode())}
+				if d := cmp.Diff(want, rec); d != "" {
+					t.Errorf("record (-want +got):\n%s", d)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ package handler
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/pool"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
@@ -105,6 +108,10 @@ type Continuation struct {
 	// RetryFailed marks the invocation that ends the run: it lists
 	// nothing and enforces only Failed.
 	RetryFailed bool `json:"retryFailed,omitempty"`
+	// RunID names the run in every record its writes archive; the first
+	// invocation sets it (its Lambda request id) and each continuation
+	// carries it, so one run has one name across invocations.
+	RunID string `json:"runId,omitempty"`
 }
 
 // MaxCarried caps the failed repositories a self-continued run carries, so
@@ -273,6 +280,10 @@ func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, err
 		h.Logger.ErrorContext(ctx, "backfill failed", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("backfill: nothing enforced: %w", err)
 	}
+	if req.RunID == "" {
+		req.RunID = requestID(ctx)
+	}
+	ctx = enforcer.WithTrigger(ctx, "run:"+cmp.Or(req.RunID, "unnamed"))
 	if req.RetryFailed {
 		return h.retryFailed(ctx, req)
 	}
@@ -455,13 +466,22 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 		h.Logger.InfoContext(ctx, "skipped event", "event_id", ev.ID, "event_name", ev.EventName, "repository", res.Repository, "action", res.Action, "reason", res.Reason)
 		return Response{Results: []enforcer.Result{res}}, nil
 	}
-	res, err := h.Enforcer.Enforce(ctx, ev.Repository)
+	res, err := h.Enforcer.Enforce(enforcer.WithTrigger(ctx, "event:"+ev.ID), ev.Repository)
 	if err != nil {
 		// Lambda drops the response of a failed invocation; record counts
 		// the error as the event's one failure.
 		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
 	return Response{Results: []enforcer.Result{res}}, nil
+}
+
+// requestID is the Lambda request id of the invocation that starts a run,
+// which names the run; outside Lambda there is none.
+func requestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
 }
 
 // skip returns why an event needs no enforcement, or "" when it does.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
@@ -32,6 +34,8 @@ type fakeEnforcer struct {
 	// carries answers Carries; carriesCalls counts the policies asked about.
 	carries      bool
 	carriesCalls []string
+	// triggers are the enforcer.Trigger of each call's context.
+	triggers []string
 }
 
 func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyText string) (bool, error) {
@@ -39,9 +43,10 @@ func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyT
 	return f.carries, nil
 }
 
-func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
+func (f *fakeEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, repo)
+	f.triggers = append(f.triggers, enforcer.Trigger(ctx))
 	f.mu.Unlock()
 	if f.err != nil {
 		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, f.err
@@ -150,10 +155,13 @@ type fakeBackfill struct {
 	runs []backfill.Options
 	sum  backfill.Summary
 	err  error
+	// triggers are the enforcer.Trigger of each run's context.
+	triggers []string
 }
 
-func (f *fakeBackfill) Run(_ context.Context, opts backfill.Options) (backfill.Summary, error) {
+func (f *fakeBackfill) Run(ctx context.Context, opts backfill.Options) (backfill.Summary, error) {
 	f.runs = append(f.runs, opts)
+	f.triggers = append(f.triggers, enforcer.Trigger(ctx))
 	return f.sum, f.err
 }
 
@@ -565,5 +573,37 @@ func TestRetryFailedStopsAtTheDeadline(t *testing.T) {
 				t.Errorf("enforced (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestTriggers shows what each archived write names as its cause: an
+// event its id; a run the request id of the invocation that started it,
+// carried by each continuation so every invocation names the same run.
+func TestTriggers(t *testing.T) {
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	started := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
+	later := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-2"})
+
+	f := &fakeEnforcer{}
+	h := &Handler{Enforcer: f, Baseline: &fakeBaseline{}, Logger: logger}
+	if _, err := h.Handle(started, json.RawMessage(sample(t, "create-repository.json"))); err != nil {
+		t.Fatal(err)
+	}
+	bf := &fakeBackfill{sum: backfill.Summary{NextToken: "tok"}}
+	cont := &fakeContinuer{}
+	h = &Handler{Backfill: bf, Baseline: &fakeBaseline{version: 7}, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy", Logger: logger}
+	if _, err := h.Handle(started, json.RawMessage(sample(t, "parameter-change.json"))); err != nil {
+		t.Fatal(err)
+	}
+	if len(cont.payloads) != 1 {
+		t.Fatalf("continuations %q, want one", cont.payloads)
+	}
+	// The continuation runs in another invocation, with its own request id.
+	if _, err := h.Handle(later, json.RawMessage(cont.payloads[0])); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"event:6f87d04b-9f74-4f04-a780-7acf4b0a9b38", "run:req-1", "run:req-1"}
+	if diff := cmp.Diff(want, append(f.triggers, bf.triggers...)); diff != "" {
+		t.Errorf("triggers (-want +got):\n%s", diff)
 	}
 }
