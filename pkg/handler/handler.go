@@ -136,6 +136,12 @@ type Handler struct {
 	// ParameterName is the baseline parameter whose changes re-enforce
 	// the fleet.
 	ParameterName string
+	// ApplyToExisting lets the fleet run a parameter change starts write.
+	// Without it that run, and its continuations, is a dry run whose
+	// summary names what it would change: a first deploy must not replace
+	// every team's policy before anyone has read the report. Repository
+	// events are enforced either way.
+	ApplyToExisting bool
 	// SelfRoleARN is the function's role; its own policy writes come back
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
@@ -269,7 +275,8 @@ func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, err
 	}
 	h.Logger.InfoContext(ctx, "backfill summary", "prefix", req.Prefix, "dry_run", *req.DryRun, "baseline_version", version,
 		"scanned", sum.Scanned, "applied", sum.Applied, "would_apply", sum.WouldApply, "unchanged", sum.Unchanged,
-		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken)
+		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken,
+		"would_apply_repositories", sum.WouldApplyRepositories)
 	if !selfContinue {
 		return Response{Summary: &sum}, nil
 	}
@@ -407,9 +414,13 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 		return Response{}, fmt.Errorf("baseline parameter %s was deleted", ch.Name)
 	}
 	h.Baseline.Invalidate()
-	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill")
-	apply := false
-	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &apply}})
+	dryRun := !h.ApplyToExisting
+	msg := "baseline changed: re-enforcing every repository"
+	if dryRun {
+		msg = "baseline changed: reporting what re-enforcing every repository would change (APPLY_TO_EXISTING_REPOSITORIES is false)"
+	}
+	log.InfoContext(ctx, msg, "action", "backfill", "dry_run", dryRun)
+	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &dryRun}})
 }
 
 // event enforces the baseline on the repository an event names.

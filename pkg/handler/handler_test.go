@@ -256,14 +256,19 @@ func TestHandleParameterChange(t *testing.T) {
 		payload       string
 		sum           backfill.Summary
 		continueErr   error
+		apply         bool
 		wantRuns      int
+		wantDryRun    bool
 		wantContinued []string
 		wantErr       string
 	}{
-		{name: "fleet finished in one invocation", payload: change, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{Applied: 50}, Complete: true}, wantRuns: 1},
-		{name: "fleet too big: continues itself with the version it read", payload: change, sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{Applied: 10}, NextToken: "tok"}, wantRuns: 1,
+		{name: "first deploy without opt-in: a dry run", payload: change, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{WouldApply: 50}, NextToken: "tok"},
+			wantRuns: 1, wantDryRun: true,
+			wantContinued: []string{`{"action":"continue","dryRun":true,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
+		{name: "fleet finished in one invocation", payload: change, apply: true, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{Applied: 50}, Complete: true}, wantRuns: 1},
+		{name: "fleet too big: continues itself with the version it read", payload: change, apply: true, sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{Applied: 10}, NextToken: "tok"}, wantRuns: 1,
 			wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
-		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
+		{name: "continuing fails: invocation fails so Lambda retries", payload: change, apply: true, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
 			wantRuns: 1, wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`},
 			wantErr: "backfill could not queue its next invocation: AccessDenied"},
 		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
@@ -275,7 +280,7 @@ func TestHandleParameterChange(t *testing.T) {
 			bf := &fakeBackfill{sum: tt.sum}
 			bl := &fakeBaseline{version: 7}
 			cont := &fakeContinuer{err: tt.continueErr}
-			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy",
+			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: tt.apply,
 				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
 			if tt.wantErr != "" {
@@ -287,6 +292,9 @@ func TestHandleParameterChange(t *testing.T) {
 			}
 			if len(bf.runs) != tt.wantRuns {
 				t.Fatalf("backfill runs = %d, want %d", len(bf.runs), tt.wantRuns)
+			}
+			if tt.wantRuns > 0 && bf.runs[0].DryRun != tt.wantDryRun {
+				t.Errorf("run dry = %v, want %v", bf.runs[0].DryRun, tt.wantDryRun)
 			}
 			if tt.wantRuns > 0 && (bl.invalidated != 1 || len(bl.loads) != 1) {
 				t.Errorf("baseline invalidated %d times and loaded %d; want once each before the run", bl.invalidated, len(bl.loads))
@@ -431,7 +439,7 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 			if tt.account == "-" {
 				account = ""
 			}
-			h := &Handler{Enforcer: enf, Backfill: &segmentBackfill{sums: tt.sums}, Baseline: &fakeBaseline{version: 3}, Continue: cont,
+			h := &Handler{Enforcer: enf, Backfill: &segmentBackfill{sums: tt.sums}, Baseline: &fakeBaseline{version: 3}, Continue: cont, ApplyToExisting: true,
 				ParameterName: "/ecr-baseline/baseline-policy", AccountID: account, Region: "us-east-1",
 				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(sample(t, "parameter-change.json")))
