@@ -48,7 +48,7 @@ func TestFleetRunRetriesFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, tt.rules, repos...)
-			r.h = newHandler(t, r.proxy.URL, instantTimeouts(), "BACKFILL_CONCURRENCY=1", "EXEMPT_TAG=",
+			r.h = newHandler(t, r.proxy.URL, instantTimeouts(), "BACKFILL_CONCURRENCY=1", "EXEMPT_TAG=", "APPLY_TO_EXISTING_REPOSITORIES=true",
 				"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole")
 			q := &queue{}
 			r.h.Continue = q

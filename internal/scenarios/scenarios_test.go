@@ -237,7 +237,7 @@ func TestDriftIsRemediatedAndOwnWritesIgnored(t *testing.T) {
 }
 
 func TestBaselineChangeReenforcesFleet(t *testing.T) {
-	e := newEnv(t, envconfig.Config{}, baseline)
+	e := newEnv(t, envconfig.Config{ApplyToExisting: true}, baseline)
 	names := make([]string, 50)
 	for i := range names {
 		names[i] = "fleet/svc-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
@@ -384,8 +384,8 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 
 // TestCallsPerEventWithDefaults counts the AWS calls of a function with
 // nothing configured but the parameter, as the stack deploys it: each event
-// reads the repository's tags (tag exemption is on by default) and its
-// policy, writes only when needed, and SSM is read once per cache period.
+// reads the repository's policy (tag exemption is off by default, so no
+// tags), writes only when needed, and SSM is read once per cache period.
 func TestCallsPerEventWithDefaults(t *testing.T) {
 	e := newEnv(t, envconfig.Config{}, baseline)
 	cfg, err := envconfig.Load(func(k string) (string, bool) {
@@ -404,7 +404,7 @@ func TestCallsPerEventWithDefaults(t *testing.T) {
 		for _, name := range names {
 			e.handle(event(t, "create-repository.json", name))
 		}
-		want := map[string]int{"ListTagsForResource": len(names), "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "GetParameter": 1 - round}
+		want := map[string]int{"ListTagsForResource": 0, "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "GetParameter": 1 - round}
 		for op, n := range want {
 			if got := e.counter.Count(op); got != n {
 				t.Errorf("delivery %d of %d events: %d %s calls, want %d", round+1, len(names), got, op, n)

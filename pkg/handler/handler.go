@@ -69,6 +69,8 @@ const (
 type Response struct {
 	Results []enforcer.Result `json:"results,omitempty"`
 	Summary *backfill.Summary `json:"summary,omitempty"`
+	// ExemptedByTag counts repositories a TagResource event just exempted.
+	ExemptedByTag int `json:"exemptedByTag,omitempty"`
 }
 
 // BackfillRequest is the payload of a manual invoke, e.g.
@@ -142,6 +144,11 @@ type Handler struct {
 	// every team's policy before anyone has read the report. Repository
 	// events are enforced either way.
 	ApplyToExisting bool
+	// ExemptTagKey is the key of the exemption tag ("" when tag exemption
+	// is off): a TagResource event setting it that leaves the repository
+	// exempt is logged at WARN with who tagged it and counted, since
+	// whoever may tag a repository can take it out of the baseline.
+	ExemptTagKey string
 	// SelfRoleARN is the function's role; its own policy writes come back
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
@@ -235,6 +242,7 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 	for _, r := range res.Results {
 		inv.Count(r.Action)
 	}
+	inv.ExemptedByTag = res.ExemptedByTag
 	if err != nil && inv.Failed == 0 {
 		inv.Failed++
 	}
@@ -452,7 +460,23 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 		// the error as the event's one failure.
 		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	return Response{Results: []enforcer.Result{res}}, nil
+	out := Response{Results: []enforcer.Result{res}}
+	if h.newlyExemptedByTag(ev, res) {
+		out.ExemptedByTag = 1
+		h.Logger.WarnContext(ctx, "repository exempted by tag", "event_id", ev.ID, "repository", res.Repository,
+			"action", res.Action, "reason", res.Reason, "tagged_by", ev.Actor)
+	}
+	return out, nil
+}
+
+// newlyExemptedByTag reports whether ev set the exemption tag and left the
+// repository exempt.
+func (h *Handler) newlyExemptedByTag(ev ecrevent.Event, res enforcer.Result) bool {
+	if h.ExemptTagKey == "" || ev.EventName != ecrevent.EventTagResource || res.Action != enforcer.Exempt {
+		return false
+	}
+	_, ok := ev.TagsAdded[h.ExemptTagKey]
+	return ok
 }
 
 // skip returns why an event needs no enforcement, or "" when it does.

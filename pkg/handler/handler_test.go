@@ -32,6 +32,8 @@ type fakeEnforcer struct {
 	// carries answers Carries; carriesCalls counts the policies asked about.
 	carries      bool
 	carriesCalls []string
+	// action, when set, is the outcome of every Enforce that succeeds.
+	action enforcer.Action
 }
 
 func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyText string) (bool, error) {
@@ -48,6 +50,9 @@ func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enf
 	}
 	if f.failing[repo.Name] {
 		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, errors.New("enforce " + repo.Name + ": set policy: denied")
+	}
+	if f.action != "" {
+		return enforcer.Result{Repository: repo.Name, Action: f.action}, nil
 	}
 	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
 }
