@@ -24,6 +24,12 @@ type ECR interface {
 	ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, opts ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error)
 }
 
+// writeReserver is a paced client that can take a write token before the
+// read (ratelimit.ECR).
+type writeReserver interface {
+	ReserveWrite(ctx context.Context) (context.Context, func(), error)
+}
+
 // ErrElsewhere marks a repository outside the function's region or account:
 // its ECR client cannot reach it, so it would look deleted.
 var ErrElsewhere = errors.New("repository is outside this function's region or account")
@@ -146,6 +152,17 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 		if err := e.guard().CheckLockOut(renderedDoc); err != nil {
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
+	}
+	// The write token is taken before the read, so read, decide and write
+	// happen back to back: a team's SetRepositoryPolicy landing while this
+	// waited for a token between read and write would be overwritten, and
+	// in merge mode its statements lost. Unspent, it is given back.
+	if wr, ok := e.ECR.(writeReserver); ok && !e.DryRun {
+		var release func()
+		if ctx, release, err = wr.ReserveWrite(ctx); err != nil {
+			return res, err
+		}
+		defer release()
 	}
 	current, err := e.current(ctx, repo)
 	if err != nil {
