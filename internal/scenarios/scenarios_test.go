@@ -12,18 +12,22 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
@@ -60,7 +64,9 @@ type env struct {
 	ssm     *ssm.Client
 	counter *moto.Counter
 	awsCfg  aws.Config
-	h       *handler.Handler
+	// cfg is the function's configuration, for a second instance.
+	cfg envconfig.Config
+	h   *handler.Handler
 }
 
 func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
@@ -84,6 +90,7 @@ func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
 		cfg.Mode = "replace"
 	}
 	cfg.ReadTPS, cfg.WriteTPS, cfg.Concurrency = 1000, 1000, 8
+	e.cfg = cfg
 	e.h = app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
 	return e
 }
@@ -457,5 +464,67 @@ func TestExemptionTagChangesReenforce(t *testing.T) {
 	}
 	if n := e.counter.Count("SetRepositoryPolicy"); n != 3+2 { // three setup writes, two re-enforcements
 		t.Errorf("%d writes in all, want 5", n)
+	}
+}
+
+// afterFirstRead runs fn once, synchronously, right after the first
+// GetRepositoryPolicy made through the client it is installed on has been
+// answered: a team's write that lands, deterministically, between the
+// function's read and its write.
+type afterFirstRead struct {
+	once sync.Once
+	fn   func()
+}
+
+func (a *afterFirstRead) Middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("afterFirstRead",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if awsmiddleware.GetOperationName(ctx) == "GetRepositoryPolicy" {
+				a.once.Do(a.fn)
+			}
+			return out, md, err
+		}), middleware.After)
+}
+
+// TestRaceLostStatementIsPutBack is issue 10's item 2 in merge mode: a
+// team sets a policy, and sets another one (adding TeamB) right after the
+// function read the first; the function's merged write drops TeamB. The
+// team's second event, which carries the policy it set, must put TeamB
+// back: before, it read the merged policy, found it compliant and left
+// TeamB lost.
+func TestRaceLostStatementIsPutBack(t *testing.T) {
+	e := newEnv(t, envconfig.Config{Mode: "merge"}, baseline)
+	const name = "race/web"
+	e.create(name, nil)
+	e.setPolicy(name, team)
+	withTeamB := strings.Replace(team, `{"Sid":"BaselinePull"`,
+		`{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"},{"Sid":"BaselinePull"`, 1)
+	hook := &afterFirstRead{fn: func() { e.setPolicy(name, withTeamB) }}
+	hooked, err := server.Config(context.Background(), e.counter.Middleware, hook.Middleware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := app.New(e.cfg, hooked, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+
+	first := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
+	if res, err := racing.Handle(context.Background(), first); err != nil || res.Results[0].Action != enforcer.Applied {
+		t.Fatalf("first event: %+v, %v; want applied", res, err)
+	}
+	if got := e.policy(name); policy.Contains(got, doc(t, `{"Version":"2012-10-17","Statement":[{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"}]}`)) {
+		t.Fatalf("the race did not happen: TeamB survived the first write: %+v", got)
+	}
+
+	second := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), withTeamB)
+	res := e.handle(second)
+	if res.Results[0].Action != enforcer.Applied {
+		t.Errorf("second event: %+v; want applied, putting TeamB back", res.Results)
+	}
+	wantDoc, err := policy.Merge(withTeamB, strings.ReplaceAll(baseline, "${AccountId}", moto.AccountID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.policy(name); !policy.Equal(got, doc(t, wantDoc)) {
+		t.Errorf("%s holds %+v, want the team's TeamB and TeamPush merged with the baseline", name, got)
 	}
 }

@@ -113,7 +113,14 @@ type Enforcer struct {
 // branch on and never count. Errors wrap their cause, so callers can tell
 // a bad baseline (policy.ErrInvalid) from an AWS failure.
 func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
-	res, err := e.enforce(ctx, repo)
+	return e.EnforceAfterWrite(ctx, repo, "")
+}
+
+// EnforceAfterWrite is Enforce for a foreign SetRepositoryPolicy event
+// whose call set written: in merge mode, a statement of written that the
+// repository no longer holds is put back (see decide).
+func (e *Enforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, written string) (Result, error) {
+	res, err := e.enforce(ctx, repo, written)
 	if isRepoNotFound(err) {
 		res, err = Result{Repository: repo.Name, Action: Skipped, Reason: "repository not found (deleted before enforcement)"}, nil
 	}
@@ -129,7 +136,7 @@ func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 
 // enforce is exempt, render, read, decide, write. Every ECR error is
 // wrapped, so Enforce finds a repository deleted meanwhile at any step.
-func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
+func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository, written string) (Result, error) {
 	res := Result{Repository: repo.Name}
 	if err := e.reachable(repo); err != nil {
 		return res, err
@@ -168,7 +175,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 	if err != nil {
 		return res, err
 	}
-	d, err := decide(current, rendered, e.mode(), e.guard(), e.DryRun)
+	d, err := decide(current, written, rendered, e.mode(), e.guard(), e.DryRun)
 	if err != nil {
 		return res, err
 	}

@@ -27,6 +27,7 @@ import (
 // policy the function's own role wrote holds the baseline it has.
 type Enforcer interface {
 	Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error)
+	EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, written string) (enforcer.Result, error)
 	Carries(ctx context.Context, repo ecrevent.Repository, policyText string) (bool, error)
 }
 
@@ -454,7 +455,15 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 		h.Logger.InfoContext(ctx, "skipped event", "event_id", ev.ID, "event_name", ev.EventName, "repository", res.Repository, "action", res.Action, "reason", res.Reason)
 		return Response{Results: []enforcer.Result{res}}, nil
 	}
-	res, err := h.Enforcer.Enforce(ctx, ev.Repository)
+	// A foreign policy write is enforced with the policy it set, so merge
+	// mode puts back what a racing write of this function dropped from it;
+	// an own write (reaching here only with a stale baseline) restores
+	// nothing.
+	written := ev.PolicyText
+	if h.SelfRoleARN != "" && ev.Actor == h.SelfRoleARN {
+		written = ""
+	}
+	res, err := h.Enforcer.EnforceAfterWrite(ctx, ev.Repository, written)
 	if err != nil {
 		// Lambda drops the response of a failed invocation; record counts
 		// the error as the event's one failure.

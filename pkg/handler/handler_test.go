@@ -41,6 +41,10 @@ func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyT
 	return f.carries, nil
 }
 
+func (f *fakeEnforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, _ string) (enforcer.Result, error) {
+	return f.Enforce(ctx, repo)
+}
+
 func (f *fakeEnforcer) Enforce(_ context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, repo)

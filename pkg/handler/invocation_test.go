@@ -117,6 +117,10 @@ func (d *deadlineEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository
 	return d.fakeEnforcer.Enforce(ctx, repo)
 }
 
+func (d *deadlineEnforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, _ string) (enforcer.Result, error) {
+	return d.Enforce(ctx, repo)
+}
+
 type deadlineBackfill struct {
 	opts     backfill.Options
 	deadline time.Time
