@@ -143,6 +143,13 @@ func event(t *testing.T, file, name string) json.RawMessage {
 	return json.RawMessage(strings.ReplaceAll(string(samples.Read(t, file)), "team-a/web", name))
 }
 
+// teamWrote is the event of setting team on repository name: CloudTrail
+// records the policy the call set, which merge mode restores from.
+func teamWrote(t *testing.T, name string) json.RawMessage {
+	t.Helper()
+	return samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
+}
+
 func (e *env) handle(payload json.RawMessage) handler.Response {
 	e.t.Helper()
 	res, err := e.h.Handle(context.Background(), payload)
@@ -184,7 +191,7 @@ func TestModes(t *testing.T) {
 			e.create("svc", nil)
 			e.setPolicy("svc", team)
 			e.counter.Reset()
-			e.handle(event(t, "set-repository-policy.json", "svc"))
+			e.handle(teamWrote(t, "svc"))
 			want := tt.want(t)
 			if got := e.policy("svc"); !policy.Equal(got, want) {
 				t.Errorf("policy %s\nwant %s", got.Canonical(), want.Canonical())
@@ -194,7 +201,7 @@ func TestModes(t *testing.T) {
 			}
 			// Idempotent: the same event again writes nothing.
 			e.counter.Reset()
-			res := e.handle(event(t, "set-repository-policy.json", "svc"))
+			res := e.handle(teamWrote(t, "svc"))
 			if n := e.counter.Count("SetRepositoryPolicy"); n != 0 || res.Results[0].Action != "unchanged" {
 				t.Errorf("second delivery: %d writes, result %+v; want none, unchanged", n, res.Results)
 			}
@@ -359,9 +366,12 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 					queue = append(queue[:i], queue[i+1:]...)
 				}
 				var payload json.RawMessage
-				if written, own := strings.CutPrefix(ev, "own:"); own {
+				switch written, own := strings.CutPrefix(ev, "own:"); {
+				case own:
 					payload = samples.WithPolicyText(t, event(t, "set-repository-policy-by-enforcer.json", "race"), written)
-				} else {
+				case ev == "set-repository-policy.json":
+					payload = teamWrote(t, "race")
+				default:
 					payload = event(t, ev, "race")
 				}
 				res := e.handle(payload)
