@@ -88,9 +88,11 @@ func run(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
-	// SELF_ROLE_ARN is the role the sample of the function's own write names.
+	// SELF_ROLE_ARN is the role the sample of the function's own write
+	// names; the demo has opted in to applying a baseline change to the
+	// existing repositories (the default only reports it).
 	cmd, err := rt.Run(bin, append(srv.Env(), "BASELINE_PARAMETER_NAME="+parameterName,
-		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"), logFile)
+		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole", "APPLY_TO_EXISTING_REPOSITORIES=true"), logFile)
 	if err != nil {
 		return err
 	}

@@ -273,7 +273,7 @@ func TestBootstrapContinuesFleetRunItself(t *testing.T) {
 	// speed (a slower one only does fewer per invocation).
 	rt.AsyncTimeout = app.StopBefore + 3*time.Second
 	runFunction(t, rt, "BASELINE_PARAMETER_NAME=/ecr-baseline/baseline-policy",
-		"BACKFILL_CONCURRENCY=1", "ECR_WRITE_TPS=2", "AWS_ENDPOINT_URL_LAMBDA=http://"+rt.Addr())
+		"BACKFILL_CONCURRENCY=1", "ECR_WRITE_TPS=2", "APPLY_TO_EXISTING_REPOSITORIES=true", "AWS_ENDPOINT_URL_LAMBDA=http://"+rt.Addr())
 
 	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
