@@ -92,14 +92,14 @@ func checkShape(t *testing.T, rec emfRecord) {
 	t.Helper()
 	wantMetrics := []struct{ Name, Unit string }{
 		{"Applied", "Count"}, {"Unchanged", "Count"}, {"Skipped", "Count"}, {"Exempt", "Count"},
-		{"Failed", "Count"}, {"WouldApply", "Count"}, {"Duration", "Milliseconds"},
+		{"Failed", "Count"}, {"WouldApply", "Count"}, {"ExemptedByTag", "Count"}, {"Duration", "Milliseconds"},
 	}
 	if len(rec.AWS.CloudWatchMetrics) != 1 {
 		t.Fatalf("%d metric directives, want 1", len(rec.AWS.CloudWatchMetrics))
 	}
 	d := rec.AWS.CloudWatchMetrics[0]
 	if d.Namespace != "EcrBaseline" || !cmp.Equal(d.Dimensions, [][]string{{"FunctionName"}}) || !cmp.Equal(d.Metrics, wantMetrics) {
-		t.Errorf("directive %+v, want namespace EcrBaseline, dimension FunctionName and the seven metrics", d)
+		t.Errorf("directive %+v, want namespace EcrBaseline, dimension FunctionName and the eight metrics", d)
 	}
 	if rec.FunctionName != "ecr-baseline-enforcer" {
 		t.Errorf("FunctionName %q, want the function's own name", rec.FunctionName)

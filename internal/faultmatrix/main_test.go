@@ -96,9 +96,10 @@ func newHandler(t *testing.T, endpoint string, client aws.HTTPClient, env ...str
 	}
 	awsCfg.HTTPClient = client
 	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
-	// The function's defaults (exemption tag on, so ListTagsForResource is
-	// called too), with pacing out of the way.
-	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000"}
+	// The function's defaults with pacing out of the way, and tag
+	// exemption on, so ListTagsForResource is called too.
+	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000",
+		"EXEMPT_TAG": "ecr-baseline:exempt=true"}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v

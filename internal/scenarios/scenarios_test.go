@@ -13,14 +13,17 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
@@ -62,7 +65,9 @@ type env struct {
 	ssm     *ssm.Client
 	counter *moto.Counter
 	awsCfg  aws.Config
-	h       *handler.Handler
+	// cfg is the function's configuration, for a second instance.
+	cfg envconfig.Config
+	h   *handler.Handler
 }
 
 func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
@@ -90,6 +95,7 @@ func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
 		cfg.Mode = "replace"
 	}
 	cfg.ReadTPS, cfg.WriteTPS, cfg.Concurrency = 1000, 1000, 8
+	e.cfg = cfg
 	e.h = app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
 	return e
 }
@@ -146,6 +152,13 @@ func event(t *testing.T, file, name string) json.RawMessage {
 	return json.RawMessage(strings.ReplaceAll(string(samples.Read(t, file)), "team-a/web", name))
 }
 
+// teamWrote is the event of setting team on repository name: CloudTrail
+// records the policy the call set, which merge mode restores from.
+func teamWrote(t *testing.T, name string) json.RawMessage {
+	t.Helper()
+	return samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
+}
+
 func (e *env) handle(payload json.RawMessage) handler.Response {
 	e.t.Helper()
 	res, err := e.h.Handle(context.Background(), payload)
@@ -187,7 +200,7 @@ func TestModes(t *testing.T) {
 			e.create("svc", nil)
 			e.setPolicy("svc", team)
 			e.counter.Reset()
-			e.handle(event(t, "set-repository-policy.json", "svc"))
+			e.handle(teamWrote(t, "svc"))
 			want := tt.want(t)
 			if got := e.policy("svc"); !policy.Equal(got, want) {
 				t.Errorf("policy %s\nwant %s", got.Canonical(), want.Canonical())
@@ -197,7 +210,7 @@ func TestModes(t *testing.T) {
 			}
 			// Idempotent: the same event again writes nothing.
 			e.counter.Reset()
-			res := e.handle(event(t, "set-repository-policy.json", "svc"))
+			res := e.handle(teamWrote(t, "svc"))
 			if n := e.counter.Count("SetRepositoryPolicy"); n != 0 || res.Results[0].Action != "unchanged" {
 				t.Errorf("second delivery: %d writes, result %+v; want none, unchanged", n, res.Results)
 			}
@@ -385,9 +398,12 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 					queue = append(queue[:i], queue[i+1:]...)
 				}
 				var payload json.RawMessage
-				if written, own := strings.CutPrefix(ev, "own:"); own {
+				switch written, own := strings.CutPrefix(ev, "own:"); {
+				case own:
 					payload = samples.WithPolicyText(t, event(t, "set-repository-policy-by-enforcer.json", "race"), written)
-				} else {
+				case ev == "set-repository-policy.json":
+					payload = teamWrote(t, "race")
+				default:
 					payload = event(t, ev, "race")
 				}
 				res := e.handle(payload)
@@ -417,9 +433,10 @@ func TestRacingDeliveriesConverge(t *testing.T) {
 
 // TestCallsPerEventWithDefaults counts the AWS calls of a function with
 // nothing configured but the parameter and the archive bucket, as the
-// stack deploys it: each event reads the repository's tags (tag exemption
-// is on by default) and its policy, writes only when needed, archiving
-// each write with one PutObject, and SSM is read once per cache period.
+// stack deploys it: each event reads the repository's policy (tag
+// exemption is off by default, so no tags), writes only when needed,
+// archiving each write with one PutObject, and SSM is read once per cache
+// period.
 func TestCallsPerEventWithDefaults(t *testing.T) {
 	e := newEnv(t, envconfig.Config{}, baseline)
 	set := map[string]string{"BASELINE_PARAMETER_NAME": param, "ARCHIVE_BUCKET": archiveBucket}
@@ -443,7 +460,7 @@ func TestCallsPerEventWithDefaults(t *testing.T) {
 		for _, name := range names {
 			e.handle(event(t, "create-repository.json", name))
 		}
-		want := map[string]int{"ListTagsForResource": len(names), "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "PutObject": wantSets, "GetParameter": 1 - round}
+		want := map[string]int{"ListTagsForResource": 0, "GetRepositoryPolicy": len(names), "SetRepositoryPolicy": wantSets, "PutObject": wantSets, "GetParameter": 1 - round}
 		for op, n := range want {
 			if got := e.counter.Count(op); got != n {
 				t.Errorf("delivery %d of %d events: %d %s calls, want %d", round+1, len(names), got, op, n)
@@ -496,5 +513,67 @@ func TestExemptionTagChangesReenforce(t *testing.T) {
 	}
 	if n := e.counter.Count("SetRepositoryPolicy"); n != 3+2 { // three setup writes, two re-enforcements
 		t.Errorf("%d writes in all, want 5", n)
+	}
+}
+
+// afterFirstRead runs fn once, synchronously, right after the first
+// GetRepositoryPolicy made through the client it is installed on has been
+// answered: a team's write that lands, deterministically, between the
+// function's read and its write.
+type afterFirstRead struct {
+	once sync.Once
+	fn   func()
+}
+
+func (a *afterFirstRead) Middleware(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("afterFirstRead",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleInitialize(ctx, in)
+			if awsmiddleware.GetOperationName(ctx) == "GetRepositoryPolicy" {
+				a.once.Do(a.fn)
+			}
+			return out, md, err
+		}), middleware.After)
+}
+
+// TestRaceLostStatementIsPutBack is issue 10's item 2 in merge mode: a
+// team sets a policy, and sets another one (adding TeamB) right after the
+// function read the first; the function's merged write drops TeamB. The
+// team's second event, which carries the policy it set, must put TeamB
+// back: before, it read the merged policy, found it compliant and left
+// TeamB lost.
+func TestRaceLostStatementIsPutBack(t *testing.T) {
+	e := newEnv(t, envconfig.Config{Mode: "merge"}, baseline)
+	const name = "race/web"
+	e.create(name, nil)
+	e.setPolicy(name, team)
+	withTeamB := strings.Replace(team, `{"Sid":"BaselinePull"`,
+		`{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"},{"Sid":"BaselinePull"`, 1)
+	hook := &afterFirstRead{fn: func() { e.setPolicy(name, withTeamB) }}
+	hooked, err := server.Config(context.Background(), e.counter.Middleware, hook.Middleware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := app.New(e.cfg, hooked, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+
+	first := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
+	if res, err := racing.Handle(context.Background(), first); err != nil || res.Results[0].Action != enforcer.Applied {
+		t.Fatalf("first event: %+v, %v; want applied", res, err)
+	}
+	if got := e.policy(name); policy.Contains(got, doc(t, `{"Version":"2012-10-17","Statement":[{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"}]}`)) {
+		t.Fatalf("the race did not happen: TeamB survived the first write: %+v", got)
+	}
+
+	second := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), withTeamB)
+	res := e.handle(second)
+	if res.Results[0].Action != enforcer.Applied {
+		t.Errorf("second event: %+v; want applied, putting TeamB back", res.Results)
+	}
+	wantDoc, err := policy.Merge(withTeamB, strings.ReplaceAll(baseline, "${AccountId}", moto.AccountID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.policy(name); !policy.Equal(got, doc(t, wantDoc)) {
+		t.Errorf("%s holds %+v, want the team's TeamB and TeamPush merged with the baseline", name, got)
 	}
 }

@@ -15,10 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
@@ -129,6 +131,53 @@ func change(t *testing.T, f *fleet.Fleet, template string) {
 	f.Template = template
 }
 
+const applyToExisting = "APPLY_TO_EXISTING_REPOSITORIES=true"
+
+// TestFirstDeploy delivers the parameter's creation event to a fresh
+// container, as the first deploy does: without the opt-in the fleet run
+// reports what it would change and writes nothing; with it, it writes.
+func TestFirstDeploy(t *testing.T) {
+	tests := []struct {
+		name       string
+		env        []string
+		wantWrites int
+		wantSum    backfill.Summary
+	}{
+		{name: "without the opt-in: a dry run with a report",
+			wantSum: backfill.Summary{Scanned: 2, Tally: enforcer.Tally{WouldApply: 1, Unchanged: 1}, WouldApplyRepositories: []string{"team-a/web"}, Complete: true}},
+		{name: "opted in: applied", env: []string{applyToExisting}, wantWrites: 1,
+			wantSum: backfill.Summary{Scanned: 2, Tally: enforcer.Tally{Applied: 1, Unchanged: 1}, Complete: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			team := `{"Version":"2012-10-17","Statement":[{"Sid":"TeamA","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:BatchGetImage"}]}`
+			compliant, err := policy.Render(policies.Baseline, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: "team-b/api"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := seed(t, fleet.Repo{Name: "team-a/web", Policy: team}, fleet.Repo{Name: "team-b/api", Policy: compliant})
+			c := newContainer(t, tt.env...)
+			res, err := c.Handler.Handle(context.Background(), samples.Read(t, "parameter-change.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(&tt.wantSum, res.Summary); diff != "" {
+				t.Errorf("summary (-want +got):\n%s", diff)
+			}
+			if n := c.calls.Count("SetRepositoryPolicy"); n != tt.wantWrites {
+				t.Errorf("wrote %d policies, want %d", n, tt.wantWrites)
+			}
+			held, err := f.ReadBack(context.Background(), []string{"team-a/web"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := held["team-a/web"].Compliant; got != (tt.wantWrites == 1) {
+				t.Errorf("team-a/web compliant = %v after the run, holds %s", got, held["team-a/web"].Policy)
+			}
+		})
+	}
+}
+
 // TestContinuationInStaleContainer changes the baseline while container B
 // holds the old one, runs the change in container A until it is told to
 // stop (as its deadline would), and delivers A's continuation to B: B must
@@ -146,8 +195,7 @@ func TestContinuationInStaleContainer(t *testing.T) {
 		repos[i] = fleet.Repo{Name: names[i], Policy: old}
 	}
 	f := seed(t, repos...)
-	// Opted in, so the fleet run a baseline change starts writes.
-	a, b := newContainer(t, "BACKFILL_CONCURRENCY=1", "APPLY_TO_EXISTING_REPOSITORIES=true"), newContainer(t, "APPLY_TO_EXISTING_REPOSITORIES=true")
+	a, b := newContainer(t, "BACKFILL_CONCURRENCY=1", applyToExisting), newContainer(t, applyToExisting)
 	b.handle(t, []byte(`{"action":"backfill","dryRun":true}`)) // warm: B caches the old baseline, which every repository holds
 
 	change(t, f, updated)

@@ -73,6 +73,9 @@ type Summary struct {
 	// Tally's counts are fields of the summary's JSON.
 	enforcer.Tally
 	Failures []Failure `json:"failures,omitempty"`
+	// WouldApplyRepositories names the repositories a dry run would
+	// write: the report an operator reads before opting in.
+	WouldApplyRepositories []string `json:"wouldApplyRepositories,omitempty"`
 	// Complete is false when the run stopped early; NextToken resumes it.
 	Complete  bool   `json:"complete"`
 	NextToken string `json:"nextToken,omitempty"`
@@ -83,14 +86,18 @@ func (s *Summary) Add(o Summary) {
 	s.Scanned += o.Scanned
 	s.Tally.Add(o.Tally)
 	s.Failures = append(s.Failures, o.Failures...)
+	s.WouldApplyRepositories = append(s.WouldApplyRepositories, o.WouldApplyRepositories...)
 	s.Complete, s.NextToken = o.Complete, o.NextToken
 }
 
 func (s *Summary) record(r enforcer.Result) {
 	s.Scanned++
 	s.Count(r.Action)
-	if r.Action == enforcer.Failed {
+	switch r.Action {
+	case enforcer.Failed:
 		s.Failures = append(s.Failures, Failure{Repository: r.Repository, Reason: r.Reason})
+	case enforcer.WouldApply:
+		s.WouldApplyRepositories = append(s.WouldApplyRepositories, r.Repository)
 	}
 }
 

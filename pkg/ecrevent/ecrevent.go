@@ -118,6 +118,11 @@ type requestParameters struct {
 	PolicyText     string `json:"policyText"`
 	// ResourceARN is the repository TagResource and UntagResource act on.
 	ResourceARN string `json:"resourceArn"`
+	// Tags are those TagResource adds.
+	Tags []struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	} `json:"tags"`
 }
 
 // responseElements carry the repository ECR created.
@@ -154,6 +159,9 @@ type Event struct {
 	// PolicyText is the policy a SetRepositoryPolicy call wrote, "" for
 	// other calls.
 	PolicyText string
+	// TagsAdded are the tags a TagResource call set, by key; nil for
+	// other calls.
+	TagsAdded map[string]string
 }
 
 var (
@@ -201,6 +209,12 @@ func Parse(raw []byte) (Event, error) {
 	ev.Repository = repo
 	if d.EventName == EventSetRepoPolicy {
 		ev.PolicyText = policyTextOf(d)
+	}
+	if d.EventName == EventTagResource && d.RequestParameters != nil && len(d.RequestParameters.Tags) > 0 {
+		ev.TagsAdded = make(map[string]string, len(d.RequestParameters.Tags))
+		for _, t := range d.RequestParameters.Tags {
+			ev.TagsAdded[t.Key] = t.Value
+		}
 	}
 	// A failed call is only logged, whatever it named.
 	if ev.FailedCall != "" {

@@ -36,7 +36,7 @@ func TestParseSamples(t *testing.T) {
 		{file: "delete-repository-policy.json", want: Event{ID: "f2a4c6e8-0b1d-4f3b-8d5f-7a9c1e3a5c79", EventName: "DeleteRepositoryPolicy",
 			Actor: admin, Repository: teamA}},
 		{file: "tag-resource.json", want: Event{ID: "3b5d7f91-a2c4-4e6b-8d0f-2a4c6e8b0d13", EventName: "TagResource",
-			Actor: admin, Repository: teamA}},
+			Actor: admin, Repository: teamA, TagsAdded: map[string]string{"ecr-baseline:exempt": "false"}}},
 		{file: "untag-resource.json", want: Event{ID: "4c6e8a02-b3d5-4f7c-9e1a-3b5d7f9c1e24", EventName: "UntagResource",
 			Actor: admin, Repository: teamA}},
 		{file: "untag-resource-failed.json", want: Event{ID: "5d7f9b13-c4e6-4a8d-8f2b-4c6e8a0d2f35", EventName: "UntagResource",

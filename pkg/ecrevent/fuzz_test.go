@@ -2,6 +2,7 @@ package ecrevent
 
 import (
 	"errors"
+	"reflect"
 	"regexp"
 	"testing"
 
@@ -31,7 +32,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) {
 				t.Fatalf("error %v wraps neither ErrMalformed nor ErrUnsupported", err)
 			}
-			if ev != (Event{}) {
+			if !reflect.DeepEqual(ev, Event{}) {
 				t.Fatalf("error %v came with an event %+v", err, ev)
 			}
 			return

@@ -26,10 +26,18 @@ type decision struct {
 // itself runs before the read (see Enforcer.enforce), so only the
 // statements merge mode keeps are checked here, by guard (whose Force
 // lets them through).
-func decide(current, rendered string, mode Mode, guard policy.Guard, dryRun bool) (decision, error) {
+//
+// written, in merge mode, is the policy a team's SetRepositoryPolicy set
+// ("" for other events): its statements current lacks were lost to a write
+// that read the repository before the team's landed, and are put back.
+func decide(current, written, rendered string, mode Mode, guard policy.Guard, dryRun bool) (decision, error) {
 	want := rendered
 	if mode == Merge {
-		merged, err := policy.Merge(current, rendered)
+		kept, err := policy.Restore(current, written)
+		if err != nil {
+			return decision{}, fmt.Errorf("merge: %w; left as it is (fix the policy or use replace mode)", err)
+		}
+		merged, err := policy.Merge(kept, rendered)
 		if errors.Is(err, policy.ErrUnmergeable) {
 			// Replacing it would drop statements its team wrote; merge
 			// mode promises to keep them, so the repository is left as it

@@ -21,6 +21,8 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name    string
 		current string
+		// written is the policy a team's SetRepositoryPolicy set.
+		written string
 		mode    Mode
 		force   bool
 		dryRun  bool
@@ -50,11 +52,17 @@ func TestDecide(t *testing.T) {
 		{name: "merge with force writes them", current: lockOut, mode: Merge, force: true,
 			want:       decision{Action: Applied, Reason: "policy differs from baseline"},
 			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"DenyAll","Effect":"Deny","Principal":"*","Action":["ecr:*"]},{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]}]}`},
+		{name: "merge puts back a team statement lost to a race", current: teamAndBaseline, mode: Merge,
+			written:    `{"Version":"2012-10-17","Statement":[{"Sid":"Team","Effect":"Allow","Principal":"*","Action":"ecr:PutImage"},{"Sid":"TeamB","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}`,
+			want:       decision{Action: Applied, Reason: "policy differs from baseline"},
+			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]},{"Sid":"Team","Effect":"Allow","Principal":"*","Action":["ecr:putimage"]},{"Sid":"TeamB","Effect":"Allow","Principal":"*","Action":["ecr:batchgetimage"]}]}`},
+		{name: "merge: a written policy the repository still holds changes nothing", current: teamAndBaseline, written: team, mode: Merge, want: decision{Action: Unchanged}},
+		{name: "replace ignores the written policy", current: compliant, written: team, want: decision{Action: Unchanged}},
 		{name: "merge leaves a compliant lock-out alone: nothing to write", current: lockOutAndBaseline, mode: Merge, want: decision{Action: Unchanged}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decide(tt.current, rendered, tt.mode, policy.Guard{Force: tt.force}, tt.dryRun)
+			got, err := decide(tt.current, tt.written, rendered, tt.mode, policy.Guard{Force: tt.force}, tt.dryRun)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr || !errors.Is(err, tt.wantErrIs) {
 					t.Fatalf("decide error = %v, want %q wrapping %v", err, tt.wantErr, tt.wantErrIs)

@@ -26,6 +26,12 @@ type ECR interface {
 	ListTagsForResource(ctx context.Context, in *ecr.ListTagsForResourceInput, opts ...func(*ecr.Options)) (*ecr.ListTagsForResourceOutput, error)
 }
 
+// writeReserver is a paced client that can take a write token before the
+// read (ratelimit.ECR).
+type writeReserver interface {
+	ReserveWrite(ctx context.Context) (context.Context, func(), error)
+}
+
 // ErrElsewhere marks a repository outside the function's region or account:
 // its ECR client cannot reach it, so it would look deleted.
 var ErrElsewhere = errors.New("repository is outside this function's region or account")
@@ -151,7 +157,14 @@ type Enforcer struct {
 // branch on and never count. Errors wrap their cause, so callers can tell
 // a bad baseline (policy.ErrInvalid) from an AWS failure.
 func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
-	res, err := e.enforce(ctx, repo)
+	return e.EnforceAfterWrite(ctx, repo, "")
+}
+
+// EnforceAfterWrite is Enforce for a foreign SetRepositoryPolicy event
+// whose call set written: in merge mode, a statement of written that the
+// repository no longer holds is put back (see decide).
+func (e *Enforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, written string) (Result, error) {
+	res, err := e.enforce(ctx, repo, written)
 	if isRepoNotFound(err) {
 		res, err = Result{Repository: repo.Name, Action: Skipped, Reason: "repository not found (deleted before enforcement)"}, nil
 	}
@@ -168,7 +181,7 @@ func (e *Enforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 
 // enforce is exempt, render, read, decide, write. Every ECR error is
 // wrapped, so Enforce finds a repository deleted meanwhile at any step.
-func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Result, error) {
+func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository, written string) (Result, error) {
 	res := Result{Repository: repo.Name}
 	if err := e.reachable(repo); err != nil {
 		return res, err
@@ -192,11 +205,22 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository) (Resul
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
 	}
+	// The write token is taken before the read, so read, decide and write
+	// happen back to back: a team's SetRepositoryPolicy landing while this
+	// waited for a token between read and write would be overwritten, and
+	// in merge mode its statements lost. Unspent, it is given back.
+	if wr, ok := e.ECR.(writeReserver); ok && !e.DryRun {
+		var release func()
+		if ctx, release, err = wr.ReserveWrite(ctx); err != nil {
+			return res, err
+		}
+		defer release()
+	}
 	current, err := e.current(ctx, repo)
 	if err != nil {
 		return res, err
 	}
-	d, err := decide(current, rendered, e.mode(), e.guard(), e.DryRun)
+	d, err := decide(current, written, rendered, e.mode(), e.guard(), e.DryRun)
 	if err != nil {
 		return res, err
 	}

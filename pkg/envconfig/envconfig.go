@@ -82,7 +82,7 @@ var (
 		Default: "false", Usage: "apply a baseline that fails the lock-out guard"},
 		func(c *Config) *bool { return &c.Force })
 	ExemptTag = tag(Setting{Env: "EXEMPT_TAG", Context: "exemptTag", Flag: "exempt-tag", emptyIsValue: true,
-		Default: "ecr-baseline:exempt=true", Usage: "key=value tag that exempts a repository, empty for none"})
+		Usage: "key=value tag that exempts a repository, empty (the default) for none"})
 	ExemptRepositories = patterns(Setting{Env: "EXEMPT_REPOSITORIES", Context: "exemptRepositories", Flag: "exempt", emptyIsValue: true,
 		Usage: "comma-separated name patterns to exempt (Go path.Match)"})
 	ReadTPS = rate(Setting{Env: "ECR_READ_TPS", Context: "readTps", Flag: "read-tps",

@@ -12,8 +12,7 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 func TestLoad(t *testing.T) {
-	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace",
-		ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
+	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace"}
 	with := func(change func(*Config)) Config { c := defaults; change(&c); return c }
 	tests := []struct {
 		name    string
@@ -32,8 +31,9 @@ func TestLoad(t *testing.T) {
 				SelfRoleARN: "arn:aws:iam::123456789012:role/r", FunctionName: "fn"}, ""},
 		{"spaces around patterns are dropped", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_REPOSITORIES": " sandbox/* , legacy-*"},
 			with(func(c *Config) { c.ExemptGlobs = []string{"sandbox/*", "legacy-*"} }), ""},
-		{"tag exemption off", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_TAG": ""},
-			with(func(c *Config) { c.ExemptTagKey, c.ExemptTagValue = "", "" }), ""},
+		{"tag exemption off", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_TAG": ""}, defaults, ""},
+		{"tag exemption opted in", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_TAG": "ecr-baseline:exempt=true"},
+			with(func(c *Config) { c.ExemptTagKey, c.ExemptTagValue = "ecr-baseline:exempt", "true" }), ""},
 		{"zero TTL reads every time", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BASELINE_CACHE_TTL": "0s"},
 			with(func(c *Config) { c.CacheTTL = 0 }), ""},
 		{"slowest and fastest rates", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "0.1", "ECR_WRITE_TPS": "1e4"},
@@ -161,7 +161,7 @@ func TestFormatReadsBack(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	want := Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10,
-		Concurrency: 8, Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
+		Concurrency: 8, Mode: "replace"}
 	if d := cmp.Diff(want, Defaults()); d != "" {
 		t.Errorf("Defaults() (-want +got):\n%s", d)
 	}

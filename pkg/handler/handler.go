@@ -30,6 +30,7 @@ import (
 // policy the function's own role wrote holds the baseline it has.
 type Enforcer interface {
 	Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error)
+	EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, written string) (enforcer.Result, error)
 	Carries(ctx context.Context, repo ecrevent.Repository, policyText string) (bool, error)
 }
 
@@ -72,6 +73,8 @@ const (
 type Response struct {
 	Results []enforcer.Result `json:"results,omitempty"`
 	Summary *backfill.Summary `json:"summary,omitempty"`
+	// ExemptedByTag counts repositories a TagResource event just exempted.
+	ExemptedByTag int `json:"exemptedByTag,omitempty"`
 }
 
 // BackfillRequest is the payload of a manual invoke, e.g.
@@ -143,10 +146,17 @@ type Handler struct {
 	// ParameterName is the baseline parameter whose changes re-enforce
 	// the fleet.
 	ParameterName string
-	// ApplyToExisting lets the fleet run a baseline change starts write;
-	// without it that run only reports what it would change, so neither a
-	// first deploy nor a baseline edit rewrites the fleet unreviewed.
+	// ApplyToExisting lets the fleet run a parameter change starts write.
+	// Without it that run, and its continuations, is a dry run whose
+	// summary names what it would change: a first deploy must not replace
+	// every team's policy before anyone has read the report. Repository
+	// events are enforced either way.
 	ApplyToExisting bool
+	// ExemptTagKey is the key of the exemption tag ("" when tag exemption
+	// is off): a TagResource event setting it that leaves the repository
+	// exempt is logged at WARN with who tagged it and counted, since
+	// whoever may tag a repository can take it out of the baseline.
+	ExemptTagKey string
 	// SelfRoleARN is the function's role; its own policy writes come back
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
@@ -252,6 +262,7 @@ func (h *Handler) record(ctx context.Context, entry string, res Response, err er
 	for _, r := range res.Results {
 		inv.Count(r.Action)
 	}
+	inv.ExemptedByTag = res.ExemptedByTag
 	if err != nil && inv.Failed == 0 {
 		inv.Failed++
 	}
@@ -296,7 +307,8 @@ func (h *Handler) backfill(ctx context.Context, req Continuation) (Response, err
 	}
 	h.Logger.InfoContext(ctx, "backfill summary", "prefix", req.Prefix, "dry_run", *req.DryRun, "baseline_version", version,
 		"scanned", sum.Scanned, "applied", sum.Applied, "would_apply", sum.WouldApply, "unchanged", sum.Unchanged,
-		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken)
+		"skipped", sum.Skipped, "exempt", sum.Exempt, "failed", sum.Failed, "complete", sum.Complete, "next_token", sum.NextToken,
+		"would_apply_repositories", sum.WouldApplyRepositories)
 	if !selfContinue {
 		return Response{Summary: &sum}, nil
 	}
@@ -434,12 +446,12 @@ func (h *Handler) parameterChange(ctx context.Context, payload json.RawMessage) 
 		return Response{}, fmt.Errorf("baseline parameter %s was deleted", ch.Name)
 	}
 	h.Baseline.Invalidate()
-	// A deploy creates the parameter and a change rewrites it: either way
-	// the run below would rewrite every existing repository's policy. It
-	// is a dry run unless the operator opted in after reading its report
-	// (the "enforced" lines with action would-apply and the summary).
 	dryRun := !h.ApplyToExisting
-	log.InfoContext(ctx, "baseline changed: re-enforcing every repository", "action", "backfill", "dry_run", dryRun)
+	msg := "baseline changed: re-enforcing every repository"
+	if dryRun {
+		msg = "baseline changed: reporting what re-enforcing every repository would change (APPLY_TO_EXISTING_REPOSITORIES is false)"
+	}
+	log.InfoContext(ctx, msg, "action", "backfill", "dry_run", dryRun)
 	return h.backfill(ctx, Continuation{BackfillRequest: BackfillRequest{Action: actionContinue, DryRun: &dryRun}})
 }
 
@@ -466,13 +478,37 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 		h.Logger.InfoContext(ctx, "skipped event", "event_id", ev.ID, "event_name", ev.EventName, "repository", res.Repository, "action", res.Action, "reason", res.Reason)
 		return Response{Results: []enforcer.Result{res}}, nil
 	}
-	res, err := h.Enforcer.Enforce(enforcer.WithTrigger(ctx, "event:"+ev.ID), ev.Repository)
+	// A foreign policy write is enforced with the policy it set, so merge
+	// mode puts back what a racing write of this function dropped from it;
+	// an own write (reaching here only with a stale baseline) restores
+	// nothing.
+	written := ev.PolicyText
+	if h.SelfRoleARN != "" && ev.Actor == h.SelfRoleARN {
+		written = ""
+	}
+	res, err := h.Enforcer.EnforceAfterWrite(enforcer.WithTrigger(ctx, "event:"+ev.ID), ev.Repository, written)
 	if err != nil {
 		// Lambda drops the response of a failed invocation; record counts
 		// the error as the event's one failure.
 		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
-	return Response{Results: []enforcer.Result{res}}, nil
+	out := Response{Results: []enforcer.Result{res}}
+	if h.newlyExemptedByTag(ev, res) {
+		out.ExemptedByTag = 1
+		h.Logger.WarnContext(ctx, "repository exempted by tag", "event_id", ev.ID, "repository", res.Repository,
+			"action", res.Action, "reason", res.Reason, "tagged_by", ev.Actor)
+	}
+	return out, nil
+}
+
+// newlyExemptedByTag reports whether ev set the exemption tag and left the
+// repository exempt.
+func (h *Handler) newlyExemptedByTag(ev ecrevent.Event, res enforcer.Result) bool {
+	if h.ExemptTagKey == "" || ev.EventName != ecrevent.EventTagResource || res.Action != enforcer.Exempt {
+		return false
+	}
+	_, ok := ev.TagsAdded[h.ExemptTagKey]
+	return ok
 }
 
 // requestID is the Lambda request id of the invocation that starts a run,

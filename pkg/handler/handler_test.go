@@ -36,11 +36,17 @@ type fakeEnforcer struct {
 	carriesCalls []string
 	// triggers are the enforcer.Trigger of each call's context.
 	triggers []string
+	// action, when set, is the outcome of every Enforce that succeeds.
+	action enforcer.Action
 }
 
 func (f *fakeEnforcer) Carries(_ context.Context, _ ecrevent.Repository, policyText string) (bool, error) {
 	f.carriesCalls = append(f.carriesCalls, policyText)
 	return f.carries, nil
+}
+
+func (f *fakeEnforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, _ string) (enforcer.Result, error) {
+	return f.Enforce(ctx, repo)
 }
 
 func (f *fakeEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
@@ -53,6 +59,9 @@ func (f *fakeEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (e
 	}
 	if f.failing[repo.Name] {
 		return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, errors.New("enforce " + repo.Name + ": set policy: denied")
+	}
+	if f.action != "" {
+		return enforcer.Result{Repository: repo.Name, Action: f.action}, nil
 	}
 	return enforcer.Result{Repository: repo.Name, Action: enforcer.Applied}, nil
 }
@@ -260,26 +269,25 @@ func TestHandleDriftAndOwnWrites(t *testing.T) {
 func TestHandleParameterChange(t *testing.T) {
 	change := sample(t, "parameter-change.json")
 	tests := []struct {
-		name        string
-		payload     string
-		sum         backfill.Summary
-		continueErr error
-		// notOptedIn leaves ApplyToExisting false, as a first deploy has it.
-		notOptedIn    bool
+		name          string
+		payload       string
+		sum           backfill.Summary
+		continueErr   error
+		apply         bool
 		wantRuns      int
 		wantDryRun    bool
 		wantContinued []string
 		wantErr       string
 	}{
-		{name: "fleet finished in one invocation", payload: change, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{Applied: 50}, Complete: true}, wantRuns: 1},
-		{name: "fleet too big: continues itself with the version it read", payload: change, sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{Applied: 10}, NextToken: "tok"}, wantRuns: 1,
+		{name: "first deploy without opt-in: a dry run", payload: change, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{WouldApply: 50}, NextToken: "tok"},
+			wantRuns: 1, wantDryRun: true,
+			wantContinued: []string{`{"action":"continue","dryRun":true,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
+		{name: "fleet finished in one invocation", payload: change, apply: true, sum: backfill.Summary{Scanned: 50, Tally: enforcer.Tally{Applied: 50}, Complete: true}, wantRuns: 1},
+		{name: "fleet too big: continues itself with the version it read", payload: change, apply: true, sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{Applied: 10}, NextToken: "tok"}, wantRuns: 1,
 			wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
-		{name: "continuing fails: invocation fails so Lambda retries", payload: change, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
+		{name: "continuing fails: invocation fails so Lambda retries", payload: change, apply: true, sum: backfill.Summary{NextToken: "tok"}, continueErr: errors.New("AccessDenied"),
 			wantRuns: 1, wantContinued: []string{`{"action":"continue","dryRun":false,"prefix":"","continuationToken":"tok","baselineVersion":7}`},
 			wantErr: "backfill could not queue its next invocation: AccessDenied"},
-		{name: "not opted in: the fleet run is a dry run, and so are its continuations", payload: change, notOptedIn: true,
-			sum: backfill.Summary{Scanned: 10, Tally: enforcer.Tally{WouldApply: 10}, NextToken: "tok"}, wantRuns: 1, wantDryRun: true,
-			wantContinued: []string{`{"action":"continue","dryRun":true,"prefix":"","continuationToken":"tok","baselineVersion":7}`}},
 		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other"), wantRuns: 0},
 		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1), wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
 		{name: "malformed", payload: `{"source":"aws.ssm","detail-type":"Parameter Store Change","id":"x"}`, wantErr: "malformed parameter change event: event x lacks detail.name or detail.operation"},
@@ -289,8 +297,8 @@ func TestHandleParameterChange(t *testing.T) {
 			bf := &fakeBackfill{sum: tt.sum}
 			bl := &fakeBaseline{version: 7}
 			cont := &fakeContinuer{err: tt.continueErr}
-			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy",
-				ApplyToExisting: !tt.notOptedIn, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
+			h := &Handler{Backfill: bf, Baseline: bl, Continue: cont, ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: tt.apply,
+				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
@@ -450,8 +458,8 @@ func TestSelfContinuedRunRetriesFailures(t *testing.T) {
 			if tt.account == "-" {
 				account = ""
 			}
-			h := &Handler{Enforcer: enf, Backfill: &segmentBackfill{sums: tt.sums}, Baseline: &fakeBaseline{version: 3}, Continue: cont,
-				ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: true, AccountID: account, Region: "us-east-1",
+			h := &Handler{Enforcer: enf, Backfill: &segmentBackfill{sums: tt.sums}, Baseline: &fakeBaseline{version: 3}, Continue: cont, ApplyToExisting: true,
+				ParameterName: "/ecr-baseline/baseline-policy", AccountID: account, Region: "us-east-1",
 				Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
 			_, err := h.Handle(context.Background(), json.RawMessage(sample(t, "parameter-change.json")))
 			var carried [][]string

@@ -117,6 +117,10 @@ func (d *deadlineEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository
 	return d.fakeEnforcer.Enforce(ctx, repo)
 }
 
+func (d *deadlineEnforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, _ string) (enforcer.Result, error) {
+	return d.Enforce(ctx, repo)
+}
+
 type deadlineBackfill struct {
 	opts     backfill.Options
 	deadline time.Time
@@ -193,5 +197,54 @@ func TestBackfillStopsStopBeforeTheLambdaDeadline(t *testing.T) {
 	// before the Lambda deadline, as StopBefore says.
 	if !bf.deadline.Equal(lambdaDeadline.Add(-2*time.Second)) || bf.opts.StopBefore != 28*time.Second {
 		t.Errorf("backfill ran with deadline %s and StopBefore %s; want %s and 28s", bf.deadline, bf.opts.StopBefore, lambdaDeadline.Add(-2*time.Second))
+	}
+}
+
+// TestExemptionByTagIsReported: a TagResource event that sets the
+// exemption tag and leaves the repository exempt is logged at WARN with
+// who tagged it and counted in ExemptedByTag; anything else is not.
+func TestExemptionByTagIsReported(t *testing.T) {
+	tagged := strings.Replace(sample(t, "tag-resource.json"), `"value": "false"`, `"value": "true"`, 1)
+	tests := []struct {
+		name    string
+		payload string
+		tagKey  string
+		action  enforcer.Action
+		want    int
+		wantLog string
+	}{
+		{name: "tag set, repository exempt", payload: tagged, tagKey: "ecr-baseline:exempt", action: enforcer.Exempt, want: 1,
+			wantLog: `{"level":"WARN","msg":"repository exempted by tag","event_id":"3b5d7f91-a2c4-4e6b-8d0f-2a4c6e8b0d13","repository":"team-a/web","action":"exempt","reason":"","tagged_by":"arn:aws:iam::123456789012:role/PlatformAdmin"}`},
+		{name: "tag exemption off", payload: tagged, action: enforcer.Exempt},
+		{name: "another tag key", payload: tagged, tagKey: "owner", action: enforcer.Exempt},
+		{name: "tag set, repository enforced", payload: tagged, tagKey: "ecr-baseline:exempt", action: enforcer.Applied},
+		{name: "untagged", payload: sample(t, "untag-resource.json"), tagKey: "ecr-baseline:exempt", action: enforcer.Exempt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &fakeRecorder{}
+			var logs bytes.Buffer
+			h := &Handler{Enforcer: &fakeEnforcer{action: tt.action}, ExemptTagKey: tt.tagKey, Metrics: rec,
+				Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn,
+					ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+						if a.Key == slog.TimeKey {
+							return slog.Attr{}
+						}
+						return a
+					}}))}
+			if _, err := h.Handle(context.Background(), json.RawMessage(tt.payload)); err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.got) != 1 || rec.got[0].ExemptedByTag != tt.want {
+				t.Errorf("records %+v, want one with ExemptedByTag %d", rec.got, tt.want)
+			}
+			want := ""
+			if tt.wantLog != "" {
+				want = tt.wantLog + "\n"
+			}
+			if diff := cmp.Diff(want, logs.String()); diff != "" {
+				t.Errorf("WARN lines (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -30,6 +30,9 @@ const (
 	Failed     = "Failed"
 	WouldApply = "WouldApply"
 	Duration   = "Duration"
+	// ExemptedByTag counts repositories a TagResource event just took out
+	// of the baseline; the stack alarms on it.
+	ExemptedByTag = "ExemptedByTag"
 )
 
 // Units, as EMF spells them.
@@ -48,7 +51,9 @@ type Invocation struct {
 	// CloudWatch Logs Insights, not a dimension.
 	Entry string
 	enforcer.Tally
-	Duration time.Duration
+	// ExemptedByTag is how many repositories a TagResource event exempted.
+	ExemptedByTag int
+	Duration      time.Duration
 }
 
 // Emitter writes one EMF record per Emit.
@@ -84,21 +89,22 @@ type metadata struct {
 // record is the root node: the metadata, then the target members the
 // directive names, in a fixed order.
 type record struct {
-	AWS          metadata `json:"_aws"`
-	FunctionName string   `json:"FunctionName,omitempty"`
-	Entry        string   `json:"Entry,omitempty"`
-	Applied      int      `json:"Applied"`
-	Unchanged    int      `json:"Unchanged"`
-	Skipped      int      `json:"Skipped"`
-	Exempt       int      `json:"Exempt"`
-	Failed       int      `json:"Failed"`
-	WouldApply   int      `json:"WouldApply"`
-	Duration     float64  `json:"Duration"`
+	AWS           metadata `json:"_aws"`
+	FunctionName  string   `json:"FunctionName,omitempty"`
+	Entry         string   `json:"Entry,omitempty"`
+	Applied       int      `json:"Applied"`
+	Unchanged     int      `json:"Unchanged"`
+	Skipped       int      `json:"Skipped"`
+	Exempt        int      `json:"Exempt"`
+	Failed        int      `json:"Failed"`
+	WouldApply    int      `json:"WouldApply"`
+	ExemptedByTag int      `json:"ExemptedByTag"`
+	Duration      float64  `json:"Duration"`
 }
 
 var definitions = []metricDefinition{
 	{Applied, UnitCount}, {Unchanged, UnitCount}, {Skipped, UnitCount}, {Exempt, UnitCount},
-	{Failed, UnitCount}, {WouldApply, UnitCount}, {Duration, UnitMilliseconds},
+	{Failed, UnitCount}, {WouldApply, UnitCount}, {ExemptedByTag, UnitCount}, {Duration, UnitMilliseconds},
 }
 
 // Emit writes inv as one line. Every metric is written, zeros included, so
@@ -117,7 +123,7 @@ func (e *Emitter) Emit(inv Invocation) error {
 		},
 		FunctionName: e.functionName, Entry: inv.Entry,
 		Applied: inv.Applied, Unchanged: inv.Unchanged, Skipped: inv.Skipped, Exempt: inv.Exempt,
-		Failed: inv.Failed, WouldApply: inv.WouldApply,
+		Failed: inv.Failed, WouldApply: inv.WouldApply, ExemptedByTag: inv.ExemptedByTag,
 		Duration: float64(inv.Duration) / float64(time.Millisecond),
 	}
 	line, err := json.Marshal(rec)

@@ -166,3 +166,56 @@ func statementsInOrder(text string) (*Document, []json.RawMessage, []Statement, 
 	}
 	return doc, raw, stmts, nil
 }
+
+// Restore returns current with the statements of written that current
+// lacks appended, in written's order: written is a policy a team set, and
+// a statement of it missing from what the repository holds now was lost to
+// a write that read the repository before the team's landed. A statement
+// with a Sid is missing when current has no statement with that Sid (a
+// baseline Sid is then replaced by Merge as usual); one without a Sid when
+// current has no statement that means the same. A written text that does
+// not parse restores nothing (ECR refused it, so nothing was lost); a
+// current one that does not parse is an ErrUnmergeable error.
+func Restore(current, written string) (string, error) {
+	_, wRaw, wStmts, err := statementsInOrder(written)
+	if err != nil || current == "" {
+		if err == nil && len(wRaw) > 0 {
+			return written, nil
+		}
+		return current, nil
+	}
+	cur, cRaw, cStmts, err := statementsInOrder(current)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnmergeable, err)
+	}
+	has := func(w Statement) bool {
+		for _, c := range cStmts {
+			if (w.Sid != "" && c.Sid == w.Sid) || (w.Sid == "" && c.Sid == "" && Equal(&Document{Statement: []Statement{c}}, &Document{Statement: []Statement{w}})) {
+				return true
+			}
+		}
+		return false
+	}
+	out := cRaw
+	for i, w := range wStmts {
+		if !has(w) {
+			out = append(out, wRaw[i])
+		}
+	}
+	if len(out) == len(cRaw) {
+		return current, nil
+	}
+	doc := struct {
+		Version   string            `json:"Version,omitempty"`
+		ID        string            `json:"Id,omitempty"`
+		Statement []json.RawMessage `json:"Statement"`
+	}{Version: cur.Version, ID: cur.ID, Statement: out}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// As in Merge: the statements come back as the team wrote them.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}

@@ -8,6 +8,8 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"golang.org/x/time/rate"
@@ -57,10 +59,55 @@ func (e *ECR) GetRepositoryPolicy(ctx context.Context, in *ecr.GetRepositoryPoli
 	return e.Client.GetRepositoryPolicy(ctx, in, opts...)
 }
 
-// SetRepositoryPolicy waits for a write token, then calls ECR.
+// heldKey marks a context that holds a write token ReserveWrite took.
+type heldKey struct{}
+
+// ReserveWrite waits for a write token and takes it, before the caller
+// reads the policy it may write: read, decide and write then happen back to
+// back, with no wait for a token between them in which a team's own
+// SetRepositoryPolicy would be overwritten. The first SetRepositoryPolicy
+// made with the returned context spends the token without waiting again.
+//
+// release gives the token back if no write spent it, as of the moment it
+// was taken (Reservation.CancelAt), so a compliant repository costs no
+// write budget when no other write was reserved meanwhile; a token a later
+// reservation already counted on stays spent, as x/time/rate cannot move
+// that reservation earlier. Call it when the repository is done.
+func (e *ECR) ReserveWrite(ctx context.Context) (context.Context, func(), error) {
+	taken := time.Now()
+	r := e.Write.ReserveN(taken, 1)
+	if !r.OK() {
+		return ctx, nil, fmt.Errorf("SetRepositoryPolicy: reserve rate limit: burst %d", e.Write.Burst())
+	}
+	if d := r.DelayFrom(taken); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			r.Cancel()
+			return ctx, nil, fmt.Errorf("SetRepositoryPolicy: wait for rate limit: %w", ctx.Err())
+		}
+	}
+	held := &atomic.Bool{}
+	held.Store(true)
+	release := func() {
+		// A token SetRepositoryPolicy spent is not given back.
+		if held.Swap(false) {
+			r.CancelAt(taken)
+		}
+	}
+	return context.WithValue(ctx, heldKey{}, held), release, nil
+}
+
+// SetRepositoryPolicy waits for a write token, then calls ECR; with a
+// context from ReserveWrite it spends the token reserved there instead.
 func (e *ECR) SetRepositoryPolicy(ctx context.Context, in *ecr.SetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error) {
-	if err := wait(ctx, e.Write, "SetRepositoryPolicy"); err != nil {
-		return nil, err
+	held, _ := ctx.Value(heldKey{}).(*atomic.Bool)
+	if held == nil || !held.Swap(false) {
+		if err := wait(ctx, e.Write, "SetRepositoryPolicy"); err != nil {
+			return nil, err
+		}
 	}
 	return e.Client.SetRepositoryPolicy(ctx, in, opts...)
 }

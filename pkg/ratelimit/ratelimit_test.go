@@ -110,3 +110,54 @@ func TestNewRates(t *testing.T) {
 			e.Read.Limit(), e.Read.Burst(), e.Write.Limit(), e.Write.Burst())
 	}
 }
+
+// TestReserveWrite: the token taken before the read is what the write
+// spends, with no second wait; unspent, it goes back to the bucket. The
+// bucket refills once an hour, so an empty one fails any wait at once.
+func TestReserveWrite(t *testing.T) {
+	const perHour = 1.0 / 3600
+	tests := []struct {
+		name  string
+		write bool
+		// wantTokens is the write bucket after release.
+		wantTokens float64
+	}{
+		{name: "written: the reserved token is spent", write: true, wantTokens: 0},
+		{name: "compliant: the token is given back", wantTokens: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := &counting{calls: map[string]int{}}
+			e := New(client, perHour, perHour)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			held, release, err := e.ReserveWrite(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.Write.Tokens(); got > 0.01 {
+				t.Errorf("after ReserveWrite the write bucket holds %.3f tokens, want it taken", got)
+			}
+			if _, err := e.GetRepositoryPolicy(held, &ecr.GetRepositoryPolicyInput{}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.write {
+				if _, err := e.SetRepositoryPolicy(held, &ecr.SetRepositoryPolicyInput{}); err != nil {
+					t.Fatalf("write with the reserved token: %v", err)
+				}
+				// A second write must wait for a token of its own.
+				if _, err := e.SetRepositoryPolicy(held, &ecr.SetRepositoryPolicyInput{}); err == nil {
+					t.Error("second write spent the reserved token again")
+				}
+			}
+			release()
+			release() // idempotent
+			if got := e.Write.Tokens(); got < tt.wantTokens-0.01 || got > tt.wantTokens+0.01 {
+				t.Errorf("after release the write bucket holds %.3f tokens, want %v", got, tt.wantTokens)
+			}
+			if n, want := client.calls["SetRepositoryPolicy"], map[bool]int{true: 1}[tt.write]; n != want {
+				t.Errorf("ECR got %d writes, want %d", n, want)
+			}
+		})
+	}
+}
