@@ -364,7 +364,7 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"DRY_RUN": "false",
 			"ENFORCEMENT_MODE": "replace",
 			"FORCE": "false",
-			"EXEMPT_TAG": "ecr-baseline:exempt=true",
+			"EXEMPT_TAG": "",
 			"EXEMPT_REPOSITORIES": "",
 			"ECR_READ_TPS": "20",
 			"ECR_WRITE_TPS": "10",

@@ -50,7 +50,7 @@ const defaultSettings = `settings:
   --dry-run             "false"                          default
   --mode                "replace"                        default
   --force               "false"                          default
-  --exempt-tag          "ecr-baseline:exempt=true"       default
+  --exempt-tag          ""                               default
   --exempt              ""                               default
   --read-tps            "20"                             default
   --write-tps           "10"                             default
@@ -126,7 +126,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
   --dry-run             "true"                           environment ECR_BASELINE_DRY_RUN
   --mode                "merge"                          flag
   --force               "false"                          default
-  --exempt-tag          "ecr-baseline:exempt=true"       default
+  --exempt-tag          ""                               default
   --exempt              "lib/*"                          environment ECR_BASELINE_EXEMPT
   --read-tps            "20"                             default
   --write-tps           "10"                             default
