@@ -121,20 +121,11 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 				"app/one     unchanged        ",
 				"lib/three   exempt           name matches exemption pattern \"lib/*\"",
 				"scanned 3: applied 0, would apply 0, unchanged 2, skipped 0, exempt 1, failed 0"},
-			`settings:
-  --parameter           "/ecr-baseline/baseline-policy"  default
-  --dry-run             "true"                           environment ECR_BASELINE_DRY_RUN
-  --mode                "merge"                          flag
-  --force               "false"                          default
-  --exempt-tag          ""                               default
-  --exempt              "lib/*"                          environment ECR_BASELINE_EXEMPT
-  --read-tps            "20"                             default
-  --write-tps           "10"                             default
-  --concurrency         "8"                              default
-  --allowed-principals  ""                               default
-  --allow-public        "false"                          default
-  --archive-bucket      ""                               default
-`},
+			strings.NewReplacer(
+				`--dry-run             "false"                          default`, `--dry-run             "true"                           environment ECR_BASELINE_DRY_RUN`,
+				`--mode                "replace"                        default`, `--mode                "merge"                          flag`,
+				`--exempt              ""                               default`, `--exempt              "lib/*"                          environment ECR_BASELINE_EXEMPT`,
+			).Replace(defaultSettings)},
 		{"a flag error names the flag", ctx, nil, []string{"backfill", "--concurrency", "0"}, ExitUsage, nil,
 			"--concurrency must be a positive whole number, got \"0\"\n"},
 		{"an environment error names the variable", ctx, map[string]string{"ECR_BASELINE_CONCURRENCY": "many"}, []string{"backfill"}, ExitUsage, nil,
