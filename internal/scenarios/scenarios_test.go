@@ -541,39 +541,59 @@ func (a *afterFirstRead) Middleware(stack *middleware.Stack) error {
 // function read the first; the function's merged write drops TeamB. The
 // team's second event, which carries the policy it set, must put TeamB
 // back: before, it read the merged policy, found it compliant and left
-// TeamB lost.
+// TeamB lost. The same event delivered late or redriven from the DLQ
+// (older than handler.RaceRepairMaxAge) puts nothing back: the team may
+// have removed the statement since.
 func TestRaceLostStatementIsPutBack(t *testing.T) {
-	e := newEnv(t, envconfig.Config{Mode: "merge"}, baseline)
-	const name = "race/web"
-	e.create(name, nil)
-	e.setPolicy(name, team)
-	withTeamB := strings.Replace(team, `{"Sid":"BaselinePull"`,
-		`{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"},{"Sid":"BaselinePull"`, 1)
-	hook := &afterFirstRead{fn: func() { e.setPolicy(name, withTeamB) }}
-	hooked, err := server.Config(context.Background(), e.counter.Middleware, hook.Middleware)
+	sent, err := time.Parse(time.RFC3339, "2026-11-02T11:12:09Z") // the sample's time
 	if err != nil {
 		t.Fatal(err)
 	}
-	racing := app.New(e.cfg, hooked, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+	const teamB = `{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"}`
+	for _, tt := range []struct {
+		name     string
+		age      time.Duration
+		wantBack bool
+	}{
+		{name: "delivered at once", age: 5 * time.Second, wantBack: true},
+		{name: "delivered within the repair window", age: handler.RaceRepairMaxAge, wantBack: true},
+		{name: "delivered an hour late", age: time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envconfig.Config{Mode: "merge"}, baseline)
+			e.h.Now = func() time.Time { return sent.Add(tt.age) }
+			const name = "race/web"
+			e.create(name, nil)
+			e.setPolicy(name, team)
+			withTeamB := strings.Replace(team, `{"Sid":"BaselinePull"`, teamB+`,{"Sid":"BaselinePull"`, 1)
+			hook := &afterFirstRead{fn: func() { e.setPolicy(name, withTeamB) }}
+			hooked, err := server.Config(context.Background(), e.counter.Middleware, hook.Middleware)
+			if err != nil {
+				t.Fatal(err)
+			}
+			racing := app.New(e.cfg, hooked, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
 
-	first := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
-	if res, err := racing.Handle(context.Background(), first); err != nil || res.Results[0].Action != enforcer.Applied {
-		t.Fatalf("first event: %+v, %v; want applied", res, err)
-	}
-	if got := e.policy(name); policy.Contains(got, doc(t, `{"Version":"2012-10-17","Statement":[{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"}]}`)) {
-		t.Fatalf("the race did not happen: TeamB survived the first write: %+v", got)
-	}
+			first := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
+			if res, err := racing.Handle(context.Background(), first); err != nil || res.Results[0].Action != enforcer.Applied {
+				t.Fatalf("first event: %+v, %v; want applied", res, err)
+			}
+			lost := doc(t, `{"Version":"2012-10-17","Statement":[`+teamB+`]}`)
+			if got := e.policy(name); policy.Contains(got, lost) {
+				t.Fatalf("the race did not happen: TeamB survived the first write: %+v", got)
+			}
 
-	second := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), withTeamB)
-	res := e.handle(second)
-	if res.Results[0].Action != enforcer.Applied {
-		t.Errorf("second event: %+v; want applied, putting TeamB back", res.Results)
-	}
-	wantDoc, err := policy.Merge(withTeamB, strings.ReplaceAll(baseline, "${AccountId}", moto.AccountID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := e.policy(name); !policy.Equal(got, doc(t, wantDoc)) {
-		t.Errorf("%s holds %+v, want the team's TeamB and TeamPush merged with the baseline", name, got)
+			second := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), withTeamB)
+			res := e.handle(second)
+			want := enforcer.Unchanged
+			if tt.wantBack {
+				want = enforcer.Applied
+			}
+			if res.Results[0].Action != want {
+				t.Errorf("second event: %+v; want %s", res.Results, want)
+			}
+			if got := e.policy(name); policy.Contains(got, lost) != tt.wantBack {
+				t.Errorf("%s holds %+v; TeamB put back: %v, want %v", name, got, !tt.wantBack, tt.wantBack)
+			}
+		})
 	}
 }

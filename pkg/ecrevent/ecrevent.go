@@ -147,6 +147,8 @@ type Repository struct {
 // Event is a parsed repository event.
 type Event struct {
 	ID string
+	// Time is when the call was made (the envelope's RFC 3339 time).
+	Time string
 	// EventName is CreateRepository, SetRepositoryPolicy,
 	// DeleteRepositoryPolicy, TagResource or UntagResource.
 	EventName  string
@@ -198,7 +200,7 @@ func Parse(raw []byte) (Event, error) {
 	if !eventSources[d.EventSource] || !eventNames[d.EventName] {
 		return Event{}, fmt.Errorf("%w: event %s is %s %s", ErrUnsupported, env.ID, d.EventSource, d.EventName)
 	}
-	ev := Event{ID: env.ID, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.actor()}
+	ev := Event{ID: env.ID, Time: env.Time, EventName: d.EventName, FailedCall: d.ErrorCode, Actor: d.UserIdentity.actor()}
 	var repo Repository
 	var arnErr error
 	if taggingEvents[d.EventName] {

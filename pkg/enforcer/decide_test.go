@@ -57,6 +57,8 @@ func TestDecide(t *testing.T) {
 			want:       decision{Action: Applied, Reason: "policy differs from baseline"},
 			wantPolicy: `{"Version":"2012-10-17","Statement":[{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["123456789012"]},"Action":["ecr:batchgetimage","ecr:getdownloadurlforlayer"]},{"Sid":"Team","Effect":"Allow","Principal":"*","Action":["ecr:putimage"]},{"Sid":"TeamB","Effect":"Allow","Principal":"*","Action":["ecr:batchgetimage"]}]}`},
 		{name: "merge: a written policy the repository still holds changes nothing", current: teamAndBaseline, written: team, mode: Merge, want: decision{Action: Unchanged}},
+		{name: "merge: a policy deleted since the team wrote stays deleted but for the baseline", current: "", written: team, mode: Merge,
+			want: decision{Action: Applied, Reason: "repository had no policy", Policy: rendered}},
 		{name: "replace ignores the written policy", current: compliant, written: team, want: decision{Action: Unchanged}},
 		{name: "merge leaves a compliant lock-out alone: nothing to write", current: lockOutAndBaseline, mode: Merge, want: decision{Action: Unchanged}},
 	}

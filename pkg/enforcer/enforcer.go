@@ -205,11 +205,15 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository, writte
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
 	}
-	// The write token is taken before the read, so read, decide and write
-	// happen back to back: a team's SetRepositoryPolicy landing while this
-	// waited for a token between read and write would be overwritten, and
-	// in merge mode its statements lost. Unspent, it is given back.
-	if wr, ok := e.ECR.(writeReserver); ok && !e.DryRun {
+	// In merge mode the write token is taken before the read, so read,
+	// decide and write happen back to back: a team's SetRepositoryPolicy
+	// landing while this waited for a token between read and write would be
+	// overwritten and its statements lost. Replace mode overwrites the
+	// team's statements anyway, so it does not pay the cost: with several
+	// workers an unspent token often cannot be given back (another
+	// reservation came after it), which paces a run over compliant
+	// repositories at the write rate.
+	if wr, ok := e.ECR.(writeReserver); ok && !e.DryRun && e.mode() == Merge {
 		var release func()
 		if ctx, release, err = wr.ReserveWrite(ctx); err != nil {
 			return res, err

@@ -184,6 +184,8 @@ type Handler struct {
 	// there is time left to return the error, log it and emit metrics,
 	// rather than Lambda ending the invocation as timed out.
 	Reserve time.Duration
+	// Now, when set, replaces time.Now for judging an event's age.
+	Now func() time.Time
 	// Metrics, when set, receives one record per invocation.
 	Metrics Recorder
 	Logger  *slog.Logger
@@ -483,7 +485,7 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 	// an own write (reaching here only with a stale baseline) restores
 	// nothing.
 	written := ev.PolicyText
-	if h.SelfRoleARN != "" && ev.Actor == h.SelfRoleARN {
+	if h.SelfRoleARN != "" && ev.Actor == h.SelfRoleARN || !h.recent(ev) {
 		written = ""
 	}
 	res, err := h.Enforcer.EnforceAfterWrite(enforcer.WithTrigger(ctx, "event:"+ev.ID), ev.Repository, written)
@@ -509,6 +511,24 @@ func (h *Handler) newlyExemptedByTag(ev ecrevent.Event, res enforcer.Result) boo
 	}
 	_, ok := ev.TagsAdded[h.ExemptTagKey]
 	return ok
+}
+
+// RaceRepairMaxAge is how old a foreign SetRepositoryPolicy event may be
+// for its policy to be merged back (Enforcer.EnforceAfterWrite). A race
+// with this function's write lasts one read-to-write, seconds; an older
+// event, delivered late or redriven from the DLQ, may carry statements the
+// team has removed since, and putting those back could re-open access.
+const RaceRepairMaxAge = 2 * time.Minute
+
+// recent reports whether ev happened at most RaceRepairMaxAge ago; an
+// event whose time cannot be read is not.
+func (h *Handler) recent(ev ecrevent.Event) bool {
+	at, err := time.Parse(time.RFC3339, ev.Time)
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	return err == nil && now().Sub(at) <= RaceRepairMaxAge
 }
 
 // requestID is the Lambda request id of the invocation that starts a run,

@@ -176,12 +176,13 @@ func statementsInOrder(text string) (*Document, []json.RawMessage, []Statement, 
 // current has no statement that means the same. A written text that does
 // not parse restores nothing (ECR refused it, so nothing was lost); a
 // current one that does not parse is an ErrUnmergeable error.
+//
+// A repository that holds no policy now restores nothing: its policy was
+// deleted after the team's write (a write of this function replaces, it
+// never deletes), and bringing the old text back would undo that.
 func Restore(current, written string) (string, error) {
 	_, wRaw, wStmts, err := statementsInOrder(written)
 	if err != nil || current == "" {
-		if err == nil && len(wRaw) > 0 {
-			return written, nil
-		}
 		return current, nil
 	}
 	cur, cRaw, cStmts, err := statementsInOrder(current)
