@@ -95,7 +95,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 		Handler: &handler.Handler{
 			Enforcer: live, Backfill: runner, Baseline: loader,
 			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
-			ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
+			ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
 			Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 		},

@@ -118,7 +118,8 @@ type requestParameters struct {
 	PolicyText     string `json:"policyText"`
 	// ResourceARN is the repository TagResource and UntagResource act on.
 	ResourceARN string `json:"resourceArn"`
-	// Tags are those TagResource adds.
+	// Tags are those TagResource adds, or CreateRepository creates the
+	// repository with.
 	Tags []struct {
 		Key   string `json:"key"`
 		Value string `json:"value"`
@@ -161,8 +162,8 @@ type Event struct {
 	// PolicyText is the policy a SetRepositoryPolicy call wrote, "" for
 	// other calls.
 	PolicyText string
-	// TagsAdded are the tags a TagResource call set, by key; nil for
-	// other calls.
+	// TagsAdded are the tags a TagResource call set, or a CreateRepository
+	// call created the repository with, by key; nil for other calls.
 	TagsAdded map[string]string
 }
 
@@ -212,7 +213,7 @@ func Parse(raw []byte) (Event, error) {
 	if d.EventName == EventSetRepoPolicy {
 		ev.PolicyText = policyTextOf(d)
 	}
-	if d.EventName == EventTagResource && d.RequestParameters != nil && len(d.RequestParameters.Tags) > 0 {
+	if (d.EventName == EventTagResource || d.EventName == EventCreateRepo) && d.RequestParameters != nil && len(d.RequestParameters.Tags) > 0 {
 		ev.TagsAdded = make(map[string]string, len(d.RequestParameters.Tags))
 		for _, t := range d.RequestParameters.Tags {
 			ev.TagsAdded[t.Key] = t.Value

@@ -157,6 +157,8 @@ type Handler struct {
 	// exempt is logged at WARN with who tagged it and counted, since
 	// whoever may tag a repository can take it out of the baseline.
 	ExemptTagKey string
+	// ExemptTagValue is the value of that tag that exempts.
+	ExemptTagValue string
 	// SelfRoleARN is the function's role; its own policy writes come back
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
@@ -503,14 +505,16 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 	return out, nil
 }
 
-// newlyExemptedByTag reports whether ev set the exemption tag and left the
-// repository exempt.
+// newlyExemptedByTag reports whether ev set the exemption tag to its
+// exempting value, on an existing repository (TagResource) or a new one
+// (CreateRepository with tags), and left the repository exempt.
 func (h *Handler) newlyExemptedByTag(ev ecrevent.Event, res enforcer.Result) bool {
-	if h.ExemptTagKey == "" || ev.EventName != ecrevent.EventTagResource || res.Action != enforcer.Exempt {
+	tagging := ev.EventName == ecrevent.EventTagResource || ev.EventName == ecrevent.EventCreateRepo
+	if h.ExemptTagKey == "" || !tagging || res.Action != enforcer.Exempt {
 		return false
 	}
-	_, ok := ev.TagsAdded[h.ExemptTagKey]
-	return ok
+	v, ok := ev.TagsAdded[h.ExemptTagKey]
+	return ok && v == h.ExemptTagValue
 }
 
 // RaceRepairMaxAge is how old a foreign SetRepositoryPolicy event may be

@@ -205,6 +205,8 @@ func TestBackfillStopsStopBeforeTheLambdaDeadline(t *testing.T) {
 // who tagged it and counted in ExemptedByTag; anything else is not.
 func TestExemptionByTagIsReported(t *testing.T) {
 	tagged := strings.Replace(sample(t, "tag-resource.json"), `"value": "false"`, `"value": "true"`, 1)
+	createdTagged := strings.Replace(sample(t, "create-repository.json"), `"repositoryName": "team-a/web",`,
+		`"repositoryName": "team-a/web", "tags": [{"key": "ecr-baseline:exempt", "value": "true"}],`, 1)
 	tests := []struct {
 		name    string
 		payload string
@@ -219,12 +221,15 @@ func TestExemptionByTagIsReported(t *testing.T) {
 		{name: "another tag key", payload: tagged, tagKey: "owner", action: enforcer.Exempt},
 		{name: "tag set, repository enforced", payload: tagged, tagKey: "ecr-baseline:exempt", action: enforcer.Applied},
 		{name: "untagged", payload: sample(t, "untag-resource.json"), tagKey: "ecr-baseline:exempt", action: enforcer.Exempt},
+		{name: "tag set to another value, repository exempt by name", payload: sample(t, "tag-resource.json"), tagKey: "ecr-baseline:exempt", action: enforcer.Exempt},
+		{name: "repository created with the tag", payload: createdTagged, tagKey: "ecr-baseline:exempt", action: enforcer.Exempt, want: 1,
+			wantLog: `{"level":"WARN","msg":"repository exempted by tag","event_id":"6f87d04b-9f74-4f04-a780-7acf4b0a9b38","repository":"team-a/web","action":"exempt","reason":"","tagged_by":"arn:aws:iam::123456789012:role/PlatformAdmin"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &fakeRecorder{}
 			var logs bytes.Buffer
-			h := &Handler{Enforcer: &fakeEnforcer{action: tt.action}, ExemptTagKey: tt.tagKey, Metrics: rec,
+			h := &Handler{Enforcer: &fakeEnforcer{action: tt.action}, ExemptTagKey: tt.tagKey, ExemptTagValue: "true", Metrics: rec,
 				Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn,
 					ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 						if a.Key == slog.TimeKey {
