@@ -354,3 +354,56 @@ func TestEnforceArchivesAndDiffs(t *testing.T) {
 		})
 	}
 }
+
+// reservingECR is a paced client that logs, in order, each reservation of
+// a write token, each call and each release.
+type reservingECR struct {
+	fakeECR
+	log []string
+}
+
+func (r *reservingECR) ReserveWrite(ctx context.Context) (context.Context, func(), error) {
+	r.log = append(r.log, "reserve")
+	return ctx, func() { r.log = append(r.log, "release") }, nil
+}
+
+func (r *reservingECR) GetRepositoryPolicy(ctx context.Context, in *ecr.GetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.GetRepositoryPolicyOutput, error) {
+	r.log = append(r.log, "get")
+	return r.fakeECR.GetRepositoryPolicy(ctx, in, opts...)
+}
+
+func (r *reservingECR) SetRepositoryPolicy(ctx context.Context, in *ecr.SetRepositoryPolicyInput, opts ...func(*ecr.Options)) (*ecr.SetRepositoryPolicyOutput, error) {
+	r.log = append(r.log, "set")
+	return r.fakeECR.SetRepositoryPolicy(ctx, in, opts...)
+}
+
+// TestWriteTokenBeforeRead: in merge mode the enforcer takes the write
+// token before it reads, so nothing waits between read and write, and gives
+// it back once done; replace mode and dry runs take none.
+func TestWriteTokenBeforeRead(t *testing.T) {
+	noPolicy := getFails(&types.RepositoryPolicyNotFoundException{Message: aws.String("none")})
+	tests := []struct {
+		name   string
+		mode   Mode
+		dryRun bool
+		get    func(*ecr.GetRepositoryPolicyInput) (*ecr.GetRepositoryPolicyOutput, error)
+		want   []string
+	}{
+		{name: "merge, a write", mode: Merge, get: noPolicy, want: []string{"reserve", "get", "set", "release"}},
+		{name: "merge, compliant", mode: Merge, get: stored(compliant), want: []string{"reserve", "get", "release"}},
+		{name: "merge, dry run", mode: Merge, dryRun: true, get: noPolicy, want: []string{"get"}},
+		{name: "replace, a write", mode: Replace, get: noPolicy, want: []string{"get", "set"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &reservingECR{fakeECR: fakeECR{get: tt.get}}
+			e := &Enforcer{ECR: c, Baseline: fixedBaseline{text: tmpl}, Mode: tt.mode, DryRun: tt.dryRun, Region: "us-east-1", AccountID: "123456789012"}
+			if _, err := e.Enforce(context.Background(), repo); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, c.log); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
