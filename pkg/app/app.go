@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
@@ -22,11 +22,12 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ratelimit"
-	"github.com/ecr-baseline/ecr-baseline/pkg/selfinvoke"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 )
 
-// StopBefore is how long before a Lambda deadline a backfill stops starting
-// repositories: one enforcement, SDK retries included, fits well inside it.
+// StopBefore is how long before a Lambda deadline a sweep batch stops
+// starting items: one enforcement, SDK retries included, fits well inside
+// it.
 const StopBefore = 30 * time.Second
 
 // Reserve is how long before a Lambda deadline every AWS call is cut off:
@@ -82,10 +83,15 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
-	live := enforcerFor(cfg.DryRun)
+	live, dry := enforcerFor(cfg.DryRun), enforcerFor(true)
 	runner := &backfill.Runner{
-		ECR: client, Enforcer: live, DryRunEnforcer: enforcerFor(true),
+		ECR: client, Enforcer: live, DryRunEnforcer: dry,
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
+	}
+	queues := sqs.NewFromConfig(awsCfg)
+	var deadLetter handler.DeadLetter
+	if cfg.SweepDeadLetterQueueURL != "" {
+		deadLetter = sweep.DeadLetter{SQS: queues, URL: cfg.SweepDeadLetterQueueURL}
 	}
 	return &app{
 		Backfill: runner,
@@ -93,8 +99,9 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 		Enforcer: live,
 		Archive:  store,
 		Handler: &handler.Handler{
-			Enforcer: live, Backfill: runner, Baseline: loader,
-			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
+			Enforcer: live, DryRunEnforcer: dry, Baseline: loader, Lister: client,
+			Queue:      sweep.Queue{SQS: queues, URL: cfg.SweepQueueURL},
+			DeadLetter: deadLetter, MaxReceiveCount: cfg.SweepMaxReceiveCount,
 			ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
 			Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
