@@ -135,14 +135,14 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 				"--write-tps must be a number of calls per second from 0.1 to 10000, got \"0\"\n"},
 		{"unknown mode", ctx, nil, []string{"backfill", "--mode", "append"}, ExitUsage, nil, "--mode must be replace or merge, got \"append\"\n"},
 		{"a write without an archive", ctx, nil, []string{"backfill", "--quiet"}, ExitUsage, nil,
-			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET) to archive each policy it replaces, or --no-archive to write without\n"},
+			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET), or --function to use the function's, to archive each policy it replaces, or --no-archive to write without\n"},
 		{"an archive and none", ctx, map[string]string{"ECR_BASELINE_ARCHIVE_BUCKET": "b"}, []string{"backfill", "--no-archive"}, ExitUsage, nil,
 			"--no-archive and --archive-bucket both given: choose one\n"},
 		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--no-archive", "--token", "not-a-token!"}, ExitUsage, nil,
 			defaultSettings + "--token: invalid continuation token: \"not-a-token!\"\n"},
 		{"interrupted while loading the baseline", interrupted, nil, []string{"backfill", "--quiet", "--no-archive"}, ExitIncomplete, nil,
 			defaultSettings + "interrupted before any repository: nothing enforced\n"},
-		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, usage},
+		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, "ecr-baseline: unknown command \"sync\"\n\n" + usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
