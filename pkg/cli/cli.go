@@ -230,6 +230,7 @@ func (r *run[R, S]) configure(ctx context.Context, args []string, sp spec) (s se
 	if s.aws, err = awsconfig.Load(ctx, opts...); err != nil {
 		return s, r.fail(ExitUsage, err), false
 	}
+	r.Region = s.aws.Region
 	sources := []envconfig.Source{previewSource(by), flagSource(f.given)}
 	if f.function != "" {
 		vars, err := functionVariables(ctx, lambda.NewFromConfig(s.aws), f.function)

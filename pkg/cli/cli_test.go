@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -70,16 +71,8 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 		}
 	}
 
-	// run adds env to moto's environment.
 	run := func(ctx context.Context, env map[string]string, args ...string) (int, string, string) {
-		var out, errOut bytes.Buffer
-		code := Run(ctx, args, &out, &errOut, func(k string) (string, bool) {
-			if v, ok := env[k]; ok {
-				return v, true
-			}
-			return lookup(k)
-		})
-		return code, out.String(), errOut.String()
+		return runWith(ctx, lookup, env, args...)
 	}
 
 	// No baseline parameter yet: the run stops before any repository,
@@ -153,6 +146,29 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runWith runs the command with env over lookup's environment and returns
+// its exit code, stdout and stderr.
+func runWith(ctx context.Context, lookup func(string) (string, bool), env map[string]string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := Run(ctx, args, &out, &errOut, func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		return lookup(k)
+	})
+	return code, out.String(), errOut.String()
+}
+
+// writeFile writes text to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // checkRun checks a command's exit code and that stdout holds each wanted

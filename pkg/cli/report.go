@@ -22,6 +22,8 @@ type Report[R, S any] struct {
 	// Error says why the run failed, stopped or was refused; "" when it
 	// did not.
 	Error string `json:"error,omitempty"`
+	// Region is the AWS region the run worked in.
+	Region string `json:"region,omitempty"`
 	// Settings are those the run used and where each came from.
 	Settings []Setting `json:"settings,omitempty"`
 	// Baseline is where the template came from: "parameter NAME" or

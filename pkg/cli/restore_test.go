@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -52,11 +51,7 @@ func TestRestoreCommandOnMoto(t *testing.T) {
 		}
 		return aws.ToString(out.PolicyText)
 	}
-	run := func(args ...string) (int, string, string) {
-		var out, errOut bytes.Buffer
-		code := Run(ctx, args, &out, &errOut, lookup)
-		return code, out.String(), errOut.String()
-	}
+	run := func(args ...string) (int, string, string) { return runWith(ctx, lookup, nil, args...) }
 	const bucket = "--archive-bucket=cli-archive"
 	for _, args := range [][]string{
 		{"backfill", "--quiet", bucket, "--prefix", "svc/replaced"},
