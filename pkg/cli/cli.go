@@ -219,36 +219,24 @@ func (r *run[R, S]) configure(ctx context.Context, args []string, sp spec) (s se
 			return s, r.fail(ExitUsage, fmt.Errorf("%s never writes: --dry-run=false is refused", by)), false
 		}
 	}
-	var opts []func(*config.LoadOptions) error
-	if f.region != "" {
-		opts = append(opts, config.WithRegion(f.region))
-	}
-	if f.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(f.profile))
-	}
 	var err error
-	if s.aws, err = awsconfig.Load(ctx, opts...); err != nil {
+	if s.aws, err = loadAWS(ctx, f.region, f.profile); err != nil {
 		return s, r.fail(ExitUsage, err), false
 	}
 	r.Region = s.aws.Region
 	sources := []envconfig.Source{previewSource(by), flagSource(f.given)}
-	if f.function != "" {
-		vars, err := functionVariables(ctx, lambda.NewFromConfig(s.aws), f.function)
+	if f.function == "" {
+		sources = append(sources, r.environment())
+	} else {
+		fn, deployed, err := readFunction(ctx, lambda.NewFromConfig(s.aws), f.function)
 		if err != nil && ctx.Err() != nil {
 			return s, r.fail(ExitIncomplete, errors.New(r.interrupted)), false
 		}
 		if err != nil {
 			return s, r.fail(ExitUsage, err), false
 		}
-		fn := functionSource(f.function, vars)
-		deployed, _, err := envconfig.Resolve(fn)
-		if err != nil {
-			return s, r.fail(ExitUsage, fmt.Errorf("--function %s: %w", f.function, err)), false
-		}
 		s.deployed = &deployed
 		sources = append(sources, except(fn, sp.own...))
-	} else {
-		sources = append(sources, r.environment())
 	}
 	cfg, values, err := envconfig.Resolve(sources...)
 	s.cfg = cfg
@@ -261,6 +249,19 @@ func (r *run[R, S]) configure(ctx context.Context, args []string, sp spec) (s se
 	r.Settings = settingsOf(cfg, values, f.function)
 	printSettings(r.stderr, r.Settings)
 	return s, ExitOK, true
+}
+
+// loadAWS loads the AWS configuration, in region and with profile when
+// they are given.
+func loadAWS(ctx context.Context, region, profile string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	return awsconfig.Load(ctx, opts...)
 }
 
 // flagSource gives the settings' flags.

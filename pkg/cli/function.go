@@ -17,18 +17,26 @@ type functionConfig interface {
 
 var _ functionConfig = (*lambda.Client)(nil)
 
-// functionVariables reads the environment of the deployed function name
-// (a name or an ARN): the variables the stack set from the settings
-// table, which the function resolves its settings from.
-func functionVariables(ctx context.Context, client functionConfig, name string) (map[string]string, error) {
+// readFunction reads the configuration of the deployed function name (a
+// name or an ARN): its environment variables, which the stack set from
+// the settings table, as a Source, and the configuration the function
+// resolves from them — refused, naming the variable, where the function
+// would refuse it.
+func readFunction(ctx context.Context, client functionConfig, name string) (envconfig.Source, envconfig.Config, error) {
 	out, err := client.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
 	if err != nil {
-		return nil, fmt.Errorf("--function %s: %w", name, err)
+		return nil, envconfig.Config{}, fmt.Errorf("--function %s: %w", name, err)
 	}
-	if out.Environment == nil {
-		return map[string]string{}, nil
+	vars := map[string]string{}
+	if out.Environment != nil {
+		vars = out.Environment.Variables
 	}
-	return out.Environment.Variables, nil
+	src := functionSource(name, vars)
+	cfg, _, err := envconfig.Resolve(src)
+	if err != nil {
+		return nil, envconfig.Config{}, fmt.Errorf("--function %s: %w", name, err)
+	}
+	return src, cfg, nil
 }
 
 // functionSource gives the settings from the function's variables, each

@@ -134,6 +134,13 @@ func TestFunctionSettingsOnMoto(t *testing.T) {
 		})
 	}
 
+	interrupted, cancel := context.WithCancel(ctx)
+	cancel()
+	if code, _, errOut := runWith(interrupted, lookup, nil, "check", "--function", "enforcer", "--quiet"); code != ExitIncomplete ||
+		errOut != "interrupted before any repository: nothing enforced\n" {
+		t.Errorf("interrupted while reading the function: exit %d, want %d\n%s", code, ExitIncomplete, errOut)
+	}
+
 	// legacy-api is exempt in the function: once a backfill that ignored
 	// the exemption wrote it, restore puts it back with the function's
 	// settings, read from the function's archive.
