@@ -55,9 +55,31 @@ type app struct {
 	Archive *archive.Archive
 }
 
+// Option changes what New builds.
+type Option func(*options)
+
+type options struct {
+	templates baseline.ParameterGetter
+	source    string
+}
+
+// WithPolicyFile reads the baseline template from a local file instead of
+// the SSM parameter, checked the same way: the CLI's preview of a template
+// before it is stored.
+func WithPolicyFile(path string) Option {
+	return func(o *options) { o.templates, o.source = baseline.File{}, path }
+}
+
 // New builds the engine. One rate-limited ECR client is shared by event
 // handling and backfill, so a container never exceeds the configured pace.
-func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
+func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...Option) *app {
+	o := options{source: cfg.ParameterName}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.templates == nil {
+		o.templates = ssm.NewFromConfig(awsCfg)
+	}
 	client := ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
 	mode := enforcer.Mode(cfg.Mode)
 	var checks []func(string) error
@@ -67,7 +89,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	account := accountOf(cfg.SelfRoleARN)
 	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
-	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
+	loader := baseline.NewLoader(o.templates, o.source, cfg.CacheTTL, guard, checks...)
 	var store *archive.Archive
 	// A nil interface, not a nil *archive.Archive, when there is no bucket:
 	// the enforcer tests Archive against nil.
