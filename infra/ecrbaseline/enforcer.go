@@ -77,13 +77,21 @@ const (
 
 // NewEnforcer adds an ecr-baseline enforcer to scope. It returns an error,
 // before creating anything, when the props are incomplete, a setting is
-// one the function would refuse, or the baseline is invalid or too large
-// for an SSM parameter.
-func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*Enforcer, error) {
+// one the function would refuse, the baseline is invalid or too large
+// for an SSM parameter, or CodePath holds no linux/arm64 bootstrap. It
+// also returns an error when building the function fails, which happens
+// while the function is created: scope is then incomplete, and must not
+// be synthesized.
+func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (_ *Enforcer, err error) {
 	p, cfg, tier, err := checkProps(props)
 	if err != nil {
 		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
 	}
+	code, build, err := functionCode(p.CodePath)
+	if err != nil {
+		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
+	}
+	defer build.recoverFailure(id, &err)
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	e := &Enforcer{Construct: c}
@@ -106,10 +114,11 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 		Separator: jsii.String("-"),
 	})
 	role := newRole(c, e, logGroup, functionName, p.EncryptionKey)
-	e.Function = newFunction(c, e, p, cfg, functionName, role, logGroup)
+	e.Function = newFunction(c, e, p, cfg, code, functionName, role, logGroup)
 	newAsyncConfig(c, e, role)
 	e.Rule, e.BaselineChangeRule = newRules(c, e, cfg.ParameterName)
 	e.Alarms = newAlarms(c, e)
+	newOutputs(c, id, e)
 	suppressNagFindings(e, role)
 	return e, nil
 }
@@ -174,7 +183,7 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, fun
 	return role
 }
 
-func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config, name *string,
+func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config, code awslambda.Code, name *string,
 	role awsiam.Role, logGroup awslogs.LogGroup) awslambda.Function {
 	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
 		FunctionName: name,
@@ -182,7 +191,7 @@ func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envco
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(p.CodePath), nil),
+		Code:         code,
 		MemorySize:   jsii.Number(128),
 		// Room for the backfill run, which walks every repository.
 		Timeout:                      awscdk.Duration_Minutes(jsii.Number(5)),
