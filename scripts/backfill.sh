@@ -6,6 +6,8 @@
 #   make backfill                      # dry run, whole registry
 #   make backfill PREFIX=team-a/       # dry run, one prefix
 #   make backfill DRY_RUN=false        # apply
+#   make backfill STACK=Platform       # the enforcer in another stack
+#   make backfill FUNCTION=my-fn       # this function, no stack lookup
 set -euo pipefail
 
 STACK=${STACK:-EcrBaseline}
@@ -23,9 +25,18 @@ command -v aws >/dev/null || { echo "backfill: the AWS CLI (aws) is required" >&
 aws sts get-caller-identity >/dev/null 2>&1 || {
   echo "backfill: no AWS credentials: configure a profile or export AWS_PROFILE first" >&2; exit 2; }
 
-FUNCTION=${FUNCTION:-$(aws cloudformation describe-stacks --stack-name "$STACK" \
-  --query "Stacks[0].Outputs[?OutputKey=='FunctionName'].OutputValue" --output text)}
-[ -n "$FUNCTION" ] && [ "$FUNCTION" != "None" ] || { echo "backfill: stack $STACK has no FunctionName output: deploy it first" >&2; exit 2; }
+# The construct names its outputs after its id (EnforcerFunctionName in the
+# EcrBaseline stack, <id>FunctionName in yours) and starts their
+# descriptions with "ecr-baseline: "; the stack's other outputs may have
+# no description.
+if [ -z "${FUNCTION:-}" ]; then
+  FUNCTION=$(aws cloudformation describe-stacks --stack-name "$STACK" --output text --query \
+    "Stacks[0].Outputs[?ends_with(OutputKey, 'FunctionName') && starts_with(Description || '', 'ecr-baseline: ')].OutputValue")
+  case "$FUNCTION" in
+    ""|None) echo "backfill: stack $STACK has no ecr-baseline FunctionName output: deploy it first, or name the stack holding the construct (STACK=) or the function (FUNCTION=)" >&2; exit 2 ;;
+    *[[:space:]]*) echo "backfill: stack $STACK holds more than one enforcer (${FUNCTION//[[:space:]]/, }): name one with FUNCTION=" >&2; exit 2 ;;
+  esac
+fi
 
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 token="" total="{}" run=0

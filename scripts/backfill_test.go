@@ -10,17 +10,21 @@ import (
 	"testing"
 )
 
-// fakeAWS answers the calls backfill.sh makes: two invocations, the first
-// stopping at its deadline with a token. It records each payload.
+// fakeAWS answers the calls backfill.sh makes: the stack's ecr-baseline
+// function outputs (FAKE_OUTPUTS, tab-separated), then two invocations,
+// the first stopping at its deadline with a token. It records each
+// payload, and the stack lookups and functions invoked when asked to.
 const fakeAWS = `#!/usr/bin/env bash
 set -eu
 case "$1 $2" in
   "sts get-caller-identity") echo '{"Account":"123456789012"}' ;;
-  "cloudformation describe-stacks") echo "ecr-baseline-enforcer" ;;
+  "cloudformation describe-stacks")
+    echo "$*" >> "${FAKE_CFN_LOG:-/dev/null}"
+    printf '%b\n' "${FAKE_OUTPUTS-ecr-baseline-enforcer}" ;;
   "lambda invoke")
     payload="" out=""
     while [ $# -gt 0 ]; do
-      case "$1" in --payload) payload=$2; shift ;; --*) [ "$1" = --cli-binary-format ] || [ "$1" = --function-name ] || [ "$1" = --cli-read-timeout ] || [ "$1" = --query ] || [ "$1" = --output ] && shift ;; *) out=$1 ;; esac
+      case "$1" in --payload) payload=$2; shift ;; --function-name) echo "$2" >> "${FAKE_FN_LOG:-/dev/null}"; shift ;; --*) [ "$1" = --cli-binary-format ] || [ "$1" = --function-name ] || [ "$1" = --cli-read-timeout ] || [ "$1" = --query ] || [ "$1" = --output ] && shift ;; *) out=$1 ;; esac
       shift
     done
     echo "$payload" >> "$FAKE_LOG"
@@ -99,4 +103,65 @@ func TestBackfillScriptRefusesUnclearDryRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBackfillScriptFindsTheFunction: the function is the stack's one
+// ecr-baseline FunctionName output, in the stack STACK names (EcrBaseline
+// by default), unless FUNCTION names it; anything else stops before any
+// invocation.
+func TestBackfillScriptFindsTheFunction(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "aws"), []byte(fakeAWS), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		lookup   string // the describe-stacks call, "" for none
+		function string // the function invoked, "" for none
+		message  string // the error, for exit status 2
+	}{
+		{"default stack", nil, "--stack-name EcrBaseline", "ecr-baseline-enforcer", ""},
+		{"another stack", []string{"STACK=Platform"}, "--stack-name Platform", "ecr-baseline-enforcer", ""},
+		{"function given", []string{"STACK=Platform", "FUNCTION=my-fn"}, "", "my-fn", ""},
+		{"no output", []string{"FAKE_OUTPUTS=None"}, "--stack-name EcrBaseline", "",
+			"backfill: stack EcrBaseline has no ecr-baseline FunctionName output: deploy it first, or name the stack holding the construct (STACK=) or the function (FUNCTION=)"},
+		{"two enforcers", []string{"STACK=Platform", `FAKE_OUTPUTS=fn-a\tfn-b`}, "--stack-name Platform", "",
+			"backfill: stack Platform holds more than one enforcer (fn-a, fn-b): name one with FUNCTION="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := t.TempDir()
+			cfnLog, fnLog := filepath.Join(logs, "cfn"), filepath.Join(logs, "fn")
+			cmd := exec.Command("bash", "backfill.sh")
+			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "FAKE_LOG="+filepath.Join(logs, "payloads"),
+				"FAKE_CFN_LOG="+cfnLog, "FAKE_FN_LOG="+fnLog, "STACK=", "FUNCTION=")
+			cmd.Env = append(cmd.Env, tc.env...)
+			out, err := cmd.CombinedOutput()
+			if tc.message != "" {
+				if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), tc.message) {
+					t.Errorf("exit %v, want 2 and %q\n%s", err, tc.message, out)
+				}
+			}
+			if got := read(t, cfnLog); (tc.lookup == "") != (got == "") || !strings.Contains(got, tc.lookup) {
+				t.Errorf("stack lookup %q, want %q", got, tc.lookup)
+			}
+			want := ""
+			if tc.function != "" {
+				want = tc.function + "\n" + tc.function + "\n" // both invocations
+			}
+			if got := read(t, fnLog); got != want {
+				t.Errorf("functions invoked %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// read returns the file's content, "" when it does not exist.
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
 }
