@@ -91,6 +91,8 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (_
 	if err != nil {
 		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
 	}
+	// CDK builds the function inside awslambda.NewFunction, and a failed
+	// build comes back from it as a panic.
 	defer build.recoverFailure(id, &err)
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
