@@ -1,6 +1,6 @@
 module github.com/ecr-baseline/ecr-baseline
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/aws/aws-cdk-go/awscdk/v2 v2.270.0
@@ -20,7 +20,6 @@ require (
 	github.com/cdklabs/cdk-nag-go/cdknag/v2 v2.35.0
 	github.com/google/go-cmp v0.7.0
 	golang.org/x/time v0.16.0
-	quamina.net/go/quamina v1.4.0
 )
 
 require (
@@ -53,7 +52,5 @@ require (
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
 )
-
-replace quamina.net/go/quamina => github.com/timbray/quamina v1.4.0
 
 ignore ./node_modules

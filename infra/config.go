@@ -18,8 +18,9 @@ type Config struct {
 	// PolicyFile is context key "policyFile": the baseline template,
 	// relative to the directory cdk runs in (the repository root).
 	PolicyFile string
-	// CodePath is context key "codePath": the directory holding the
-	// function's bootstrap, written by `make build`.
+	// CodePath is context key "codePath": a directory holding a prebuilt
+	// bootstrap (`make build` writes build/enforcer); empty, the default,
+	// builds the function at synth (the construct's CodePath).
 	CodePath string
 	// KMSKeyARN is context key "kmsKeyArn": when set, the baseline is a
 	// SecureString parameter encrypted with this key, created outside the
@@ -34,7 +35,7 @@ type Config struct {
 // DefaultConfig is the configuration with no context set: every function
 // setting at its default.
 func DefaultConfig() Config {
-	return Config{PolicyFile: "policies/baseline.json", CodePath: "build/enforcer", Settings: map[string]string{}}
+	return Config{PolicyFile: "policies/baseline.json", Settings: map[string]string{}}
 }
 
 // kmsKeyARN accepts key ARNs only: an alias ARN is not a valid resource for

@@ -19,7 +19,7 @@ $(NPM_STAMP): package.json package-lock.json
 	touch $@
 
 .PHONY: synth
-synth: build $(NPM_STAMP) ## synthesize the CDK stack into cdk.out (no AWS account needed)
+synth: $(NPM_STAMP) ## synthesize the CDK stack into cdk.out, building the function (no AWS account needed)
 	$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "cdk.out/$$(cd cdk.out && ls *.template.json)"
 
@@ -28,11 +28,11 @@ cfn-lint: synth $(VENV)/.installed ## run cfn-lint on the synthesized templates
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 
 .PHONY: diff
-diff: aws-credentials build $(NPM_STAMP) ## compare the stack with the deployed one
+diff: aws-credentials $(NPM_STAMP) ## compare the stack with the deployed one
 	$(CDK) diff $(CDK_ARGS)
 
 .PHONY: deploy
-deploy: aws-credentials build $(NPM_STAMP) ## deploy the stack (after make cdk-bootstrap; see infra/README.md)
+deploy: aws-credentials $(NPM_STAMP) ## deploy the stack (after make cdk-bootstrap; see infra/README.md)
 	$(CDK) deploy $(CDK_ARGS)
 
 .PHONY: cdk-bootstrap

@@ -20,8 +20,8 @@ type StackProps struct {
 	Config Config
 }
 
-// NewStack returns the ecr-baseline stack: the Enforcer construct, its
-// outputs, and cdk-nag's AwsSolutions checks, so every synth reports a
+// NewStack returns the ecr-baseline stack: the Enforcer construct, with
+// its outputs, and cdk-nag's AwsSolutions checks, so every synth reports a
 // finding that is neither fixed nor suppressed with a reason as an error.
 //
 // The stack sets no account or region: it synthesizes without AWS
@@ -45,24 +45,10 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	if cfg.KMSKeyARN != "" {
 		enforcerProps.EncryptionKey = awskms.Key_FromKeyArn(stack, jsii.String("BaselineKey"), jsii.String(cfg.KMSKeyARN))
 	}
-	e, err := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps)
-	if err != nil {
+	if _, err := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps); err != nil {
 		return nil, err
 	}
 
-	output(stack, "FunctionName", "the enforcer Lambda", e.Function.FunctionName())
-	output(stack, "ParameterName", "the SSM parameter holding the baseline policy template", e.Parameter.ParameterName())
-	output(stack, "RuleDeadLetterQueueUrl", "events EventBridge could not deliver to the function", e.RuleDeadLetterQueue.QueueUrl())
-	output(stack, "FailureQueueUrl", "events the function failed on after its retries", e.FailureQueue.QueueUrl())
-	output(stack, "ArchiveBucketName", "the S3 bucket of archived repository policies, which restore reads", e.Archive.BucketName())
-
 	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return stack, nil
-}
-
-func output(stack awscdk.Stack, id, description string, value *string) {
-	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{
-		Value:       value,
-		Description: jsii.String(description),
-	})
 }

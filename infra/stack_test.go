@@ -19,8 +19,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
-	"quamina.net/go/quamina"
 
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
@@ -95,14 +93,6 @@ func synthesizeApp(t *testing.T) (s *synthesized, err error) {
 	context := readCDKJSON(t).Context
 	// Tests run in infra/, cdk in the module root.
 	context["policyFile"] = filepath.Join(root, fmt.Sprint(context["policyFile"]))
-	code := filepath.Join(root, fmt.Sprint(context["codePath"]))
-	if _, err := os.Stat(filepath.Join(code, "bootstrap")); err != nil {
-		// `make test` builds first; plain `go test` may run before any build.
-		if code, err = cdktest.DummyCode(tmpDir); err != nil {
-			return nil, err
-		}
-	}
-	context["codePath"] = code
 
 	s = &synthesized{outdir: filepath.Join(tmpDir, "cdk.out")}
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(s.outdir), Context: &context})
@@ -236,12 +226,6 @@ func TestBadSettingsFailSynth(t *testing.T) {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
 	cfg := DefaultConfig()
 	cfg.PolicyFile = filepath.Join(root, cfg.PolicyFile)
-	cfg.CodePath = filepath.Join(root, cfg.CodePath)
-	if _, err := os.Stat(filepath.Join(cfg.CodePath, "bootstrap")); err != nil {
-		if cfg.CodePath, err = cdktest.DummyCode(t.TempDir()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	cfg.Settings = map[string]string{"exemptRepositories": "a/[b"}
 	_, err := NewStack(app, StackName, &StackProps{Config: cfg})
 	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b"`
@@ -260,23 +244,18 @@ func TestMissingPolicyFileFailsSynth(t *testing.T) {
 	}
 }
 
-func TestOutputs(t *testing.T) {
+// TestFunctionIsBuiltAtSynth: with cdk.json's empty codePath the app
+// builds the function itself, so synth needs no `make build` first.
+func TestFunctionIsBuiltAtSynth(t *testing.T) {
 	s := stack(t)
-	ids := map[string]string{}
-	for _, typ := range []string{"AWS::Lambda::Function", "AWS::SSM::Parameter", "AWS::S3::Bucket"} {
-		ids[typ] = s.json.LogicalIDs(typ)[0]
+	asset, hash, err := cdktest.FunctionAsset(s.outdir, StackName)
+	if err != nil {
+		t.Fatal(err)
 	}
-	queues := s.json.LogicalIDs("AWS::SQS::Queue")
-	sort.Slice(queues, func(i, j int) bool { return strings.Contains(queues[i], "Rule") })
-	want := cdktest.JSON(t, fmt.Sprintf(`{
-		"FunctionName": {"Description": "the enforcer Lambda", "Value": {"Ref": %q}},
-		"ParameterName": {"Description": "the SSM parameter holding the baseline policy template", "Value": {"Ref": %q}},
-		"RuleDeadLetterQueueUrl": {"Description": "events EventBridge could not deliver to the function", "Value": {"Ref": %q}},
-		"FailureQueueUrl": {"Description": "events the function failed on after its retries", "Value": {"Ref": %q}},
-		"ArchiveBucketName": {"Description": "the S3 bucket of archived repository policies, which restore reads", "Value": {"Ref": %q}}
-	}`, ids["AWS::Lambda::Function"], ids["AWS::SSM::Parameter"], queues[0], queues[1], ids["AWS::S3::Bucket"]))
-	if d := cmp.Diff(want, s.json["Outputs"]); d != "" {
-		t.Errorf("Outputs (-want +got):\n%s", d)
+	cdktest.CheckLinuxARM64(t, filepath.Join(asset, "bootstrap"))
+	fn := s.json.Resource(t, "AWS::Lambda::Function", s.json.LogicalIDs("AWS::Lambda::Function")[0])
+	if key := fn["Code"].(map[string]any)["S3Key"]; key != hash+".zip" {
+		t.Errorf("function code %v, want the built asset %s.zip", key, hash)
 	}
 }
 
@@ -371,120 +350,4 @@ func TestCFNLint(t *testing.T) {
 		t.Fatalf("cfn-lint %s: %v\n%s", template, err, out)
 	}
 	t.Logf("cfn-lint: no findings (%s)", time.Since(start).Round(time.Millisecond))
-}
-
-// The stack's rules, by the id of their construct in the Enforcer.
-const (
-	repositoryRule = "RepositoryEventsRule"
-	baselineRule   = "BaselineChangeRule"
-	noRule         = ""
-)
-
-// eventExpectations says, for every sample in events/, which rule must
-// match it; noRule when neither may. A sample without an entry fails the
-// test, so a new sample cannot go unchecked.
-var eventExpectations = map[string]string{
-	"create-repository.json": repositoryRule,
-	// Repositories ECR creates itself: a pull-through cache rule's arrive
-	// as "AWS Service Event via CloudTrail", replicated ones from
-	// replication.ecr.amazonaws.com.
-	"create-repository-pull-through-cache.json": repositoryRule,
-	"create-repository-replication.json":        repositoryRule,
-	// Drift: policy changes after creation.
-	"set-repository-policy.json":    repositoryRule,
-	"delete-repository-policy.json": repositoryRule,
-	// Tag changes: removing the exemption tag or changing its value.
-	"tag-resource.json":   repositoryRule,
-	"untag-resource.json": repositoryRule,
-	// The function's own write comes back through the rule too: the
-	// function finds its role (SELF_ROLE_ARN) in
-	// userIdentity.sessionContext.sessionIssuer.arn and skips it without
-	// reading the policy. A pattern can't tell, since the role's ARN is
-	// only known at deploy and CloudTrail spells it differently.
-	"set-repository-policy-by-enforcer.json": repositoryRule,
-	"parameter-change.json":                  baselineRule,
-	"create-repository-failed.json":          noRule, // carries detail.errorCode
-	"untag-resource-failed.json":             noRule, // carries detail.errorCode
-	"not-ours.json":                          noRule, // ECR Image Action
-}
-
-// TestEventPatternMatchesSamples feeds every events/ sample to quamina, a
-// Go implementation of EventBridge pattern matching, loaded with the
-// patterns of both rules exactly as they stand in the synthesized
-// template. (moto, the project's other AWS stand-in, does not implement
-// TestEventPattern.)
-func TestEventPatternMatchesSamples(t *testing.T) {
-	s := stack(t)
-	// The schedule rule matches no events: only the two with a pattern.
-	var rules []string
-	for _, id := range s.json.LogicalIDs("AWS::Events::Rule") {
-		if s.json.Resource(t, "AWS::Events::Rule", id)["EventPattern"] != nil {
-			rules = append(rules, id)
-		}
-	}
-	if len(rules) != 2 {
-		t.Fatalf("rules with a pattern: %v, want two", rules)
-	}
-	q, err := quamina.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range rules {
-		name := noRule
-		for _, r := range []string{repositoryRule, baselineRule} {
-			if strings.HasPrefix(id, "Enforcer"+r) {
-				name = r
-			}
-		}
-		if name == noRule {
-			t.Fatalf("rule %s is neither %s nor %s", id, repositoryRule, baselineRule)
-		}
-		pattern, err := json.Marshal(s.json.Resource(t, "AWS::Events::Rule", id)["EventPattern"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.AddPattern(name, string(pattern)); err != nil {
-			t.Fatalf("quamina rejects the pattern of %s %s: %v", name, pattern, err)
-		}
-	}
-
-	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, file := range files {
-		name := filepath.Base(file)
-		seen[name] = true
-		t.Run(name, func(t *testing.T) {
-			want, ok := eventExpectations[name]
-			if !ok {
-				t.Fatalf("events/%s has no entry in eventExpectations: say which rule must match it", name)
-			}
-			event, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			matches, err := q.MatchesForEvent(event)
-			if err != nil {
-				t.Fatalf("quamina cannot read events/%s: %v", name, err)
-			}
-			var got []string
-			for _, m := range matches {
-				got = append(got, fmt.Sprint(m))
-			}
-			wantRules := []string{}
-			if want != noRule {
-				wantRules = []string{want}
-			}
-			if d := cmp.Diff(wantRules, got, cmpopts.EquateEmpty()); d != "" {
-				t.Errorf("rules matching events/%s (-want +got):\n%s", name, d)
-			}
-		})
-	}
-	for name := range eventExpectations {
-		if !seen[name] {
-			t.Errorf("events/%s is expected but missing", name)
-		}
-	}
 }

@@ -104,13 +104,23 @@ const (
 
 // NewEnforcer adds an ecr-baseline enforcer to scope. It returns an error,
 // before creating anything, when the props are incomplete, a setting is
-// one the function would refuse, or the baseline is invalid or too large
-// for an SSM parameter.
-func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*Enforcer, error) {
+// one the function would refuse, the baseline is invalid or too large
+// for an SSM parameter, or CodePath holds no linux/arm64 bootstrap. It
+// also returns an error when building the function fails, which happens
+// while the function is created: scope is then incomplete, and must not
+// be synthesized.
+func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (_ *Enforcer, err error) {
 	p, cfg, tier, err := checkProps(props)
 	if err != nil {
 		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
 	}
+	code, build, err := functionCode(p.CodePath)
+	if err != nil {
+		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
+	}
+	// CDK builds the function inside awslambda.NewFunction, and a failed
+	// build comes back from it as a panic.
+	defer build.recoverFailure(id, &err)
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	e := &Enforcer{Construct: c}
@@ -125,7 +135,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	})
 
 	role := newRole(c, e, logGroup, p.EncryptionKey)
-	e.Function = newFunction(c, e, p, cfg, role, logGroup)
+	e.Function = newFunction(c, e, p, cfg, code, role, logGroup)
 	newAsyncConfig(c, e, role)
 	e.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(e.SweepQueue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(sweepBatchSize),
@@ -134,6 +144,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	}))
 	e.Rule, e.BaselineChangeRule, e.ReconcileRule = newRules(c, e, cfg.ParameterName, p.ReconcileSchedule)
 	e.Alarms = newAlarms(c, e)
+	newOutputs(c, id, e)
 	suppressNagFindings(e, role)
 	return e, nil
 }
@@ -198,14 +209,14 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, key
 	return role
 }
 
-func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config,
+func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config, code awslambda.Code,
 	role awsiam.Role, logGroup awslogs.LogGroup) awslambda.Function {
 	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
 		Description:                  jsii.String("ecr-baseline: applies the baseline policy to ECR repositories"),
 		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:                 awslambda.Architecture_ARM_64(),
 		Handler:                      jsii.String("bootstrap"),
-		Code:                         awslambda.Code_FromAsset(jsii.String(p.CodePath), nil),
+		Code:                         code,
 		MemorySize:                   jsii.Number(128),
 		Timeout:                      awscdk.Duration_Seconds(jsii.Number(functionTimeout.Seconds())),
 		Role:                         role,

@@ -1,6 +1,7 @@
 package ecrbaseline
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"slices"
@@ -816,6 +817,10 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 	key := awskms.Key_FromKeyArn(stack, jsii.String("Key"),
 		jsii.String("arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"))
 	noBootstrap := t.TempDir()
+	amd64 := bootstrapDir(t, cdktest.ELF(elf.EM_X86_64, elf.ET_EXEC, elf.ELFOSABI_NONE), 0o755)
+	empty := bootstrapDir(t, nil, 0o755)
+	notExecutable := bootstrapDir(t, cdktest.ELF(elf.EM_AARCH64, elf.ET_EXEC, elf.ELFOSABI_NONE), 0o644)
+	const buildHint = " (leave CodePath empty to build the function at synth)"
 	settings := func(given map[string]string) *EnforcerProps {
 		return &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, Settings: given}
 	}
@@ -833,8 +838,14 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 			"baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: 11245 characters, ECR accepts at most 10240"},
 		{"too large for SSM", &EnforcerProps{CodePath: codePath, PolicyText: bigPolicy(8300)},
 			"baseline policy: template is 8298 bytes; an SSM parameter holds at most 8192 (advanced tier): shorten it (whitespace counts)"},
-		{"no code path", &EnforcerProps{PolicyText: policies.Baseline}, "CodePath is required: the directory holding the function's bootstrap"},
-		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap}, "CodePath " + noBootstrap + " has no bootstrap file (run `make build`)"},
+		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap},
+			"CodePath " + noBootstrap + ": no bootstrap: stat " + noBootstrap + "/bootstrap: no such file or directory" + buildHint},
+		{"amd64 bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: amd64},
+			"CodePath " + amd64 + ": bootstrap is built for ELFCLASS64 EM_X86_64, the function runs on arm64 (GOARCH=arm64)" + buildHint},
+		{"empty bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: empty},
+			"CodePath " + empty + ": bootstrap is empty" + buildHint},
+		{"bootstrap not executable", &EnforcerProps{PolicyText: policies.Baseline, CodePath: notExecutable},
+			"CodePath " + notExecutable + ": bootstrap has mode 0644: Lambda runs it as another user, so everyone must be able to read and run it (chmod 755)" + buildHint},
 		{"negative archive retention", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ArchiveRetentionDays: -1},
 			"ArchiveRetentionDays must be a positive number of days, got -1"},
 		{"one container for sweeps", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, SweepMaxConcurrency: 1},

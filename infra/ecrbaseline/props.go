@@ -3,8 +3,6 @@ package ecrbaseline
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -20,8 +18,8 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
-// EnforcerProps configures an Enforcer. PolicyText and CodePath are
-// required; everything else is optional.
+// EnforcerProps configures an Enforcer. PolicyText is required unless
+// EncryptionKey is set; everything else is optional.
 type EnforcerProps struct {
 	// PolicyText is the baseline repository policy template, as in
 	// policies/baseline.json. It is validated at synth time with the same
@@ -29,8 +27,12 @@ type EnforcerProps struct {
 	// Required unless EncryptionKey is set, and must be empty then.
 	PolicyText string
 
-	// CodePath is the directory holding the function's `bootstrap`
-	// executable for linux/arm64 (`make build` writes build/enforcer).
+	// CodePath, when set, is a directory holding a prebuilt `bootstrap`,
+	// a linux/arm64 executable (`make build` writes build/enforcer), which
+	// NewEnforcer checks. Default: the function is built from this
+	// module's source at synth, with the Go toolchain of the machine (no
+	// Docker), in the module's directory found with `go list -m` from the
+	// directory the app runs in.
 	CodePath string
 
 	// EncryptionKey, when set, is the customer managed KMS key of a
@@ -146,15 +148,6 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	if err != nil {
 		return p, cfg, "", err
 	}
-	if p.CodePath == "" {
-		return p, cfg, "", errors.New("CodePath is required: the directory holding the function's bootstrap")
-	}
-	// Code_FromAsset accepts any directory; without this check a missing
-	// build would deploy a function that cannot start.
-	if st, err := os.Stat(filepath.Join(p.CodePath, "bootstrap")); err != nil || !st.Mode().IsRegular() {
-		return p, cfg, "", fmt.Errorf("CodePath %s has no bootstrap file (run `make build`)", p.CodePath)
-	}
-
 	if p.EncryptionKey != nil {
 		if p.PolicyText != "" {
 			return p, cfg, "", errors.New("PolicyText must be empty when EncryptionKey is set: " +

@@ -168,7 +168,9 @@ func (e *Enforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Reposito
 	if isRepoNotFound(err) {
 		res, err = Result{Repository: repo.Name, Action: Skipped, Reason: "repository not found (deleted before enforcement)"}, nil
 	}
-	log := e.logger().With("repository", repo.Name, "registry_id", repo.RegistryID)
+	// The trigger ("event:<id>", "sweep:<id>", ...) lets a Logs Insights
+	// query sum one sweep's results.
+	log := e.logger().With("repository", repo.Name, "registry_id", repo.RegistryID, "trigger", Trigger(ctx))
 	if err != nil {
 		res = Result{Repository: repo.Name, Action: Failed, Reason: err.Error()}
 		log.ErrorContext(ctx, "enforce failed", "action", res.Action, "error", err)

@@ -4,6 +4,9 @@
 package cdktest
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,17 +116,93 @@ func LogicalID(c constructs.IConstruct) string {
 	return *awscdk.Stack_Of(c).GetLogicalId(child)
 }
 
-// DummyCode writes an empty bootstrap into a new directory under dir and
-// returns that directory: the construct only needs the file to exist.
+// DummyCode writes a stand-in bootstrap into a new directory under dir and
+// returns that directory, for a CodePath that skips the build: the
+// construct checks the file's ELF header, not the program, so an arm64
+// header with nothing after it passes.
 func DummyCode(dir string) (string, error) {
 	code := filepath.Join(dir, "code")
 	if err := os.MkdirAll(code, 0o755); err != nil {
 		return "", fmt.Errorf("dummy code: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(code, "bootstrap"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+	header := ELF(elf.EM_AARCH64, elf.ET_EXEC, elf.ELFOSABI_NONE)
+	if err := os.WriteFile(filepath.Join(code, "bootstrap"), header, 0o755); err != nil {
 		return "", fmt.Errorf("dummy code: %w", err)
 	}
 	return code, nil
+}
+
+// ELF returns a 64-bit little-endian ELF header for machine, of type typ
+// and OS ABI osabi, with no program or section: what debug/elf reads of a
+// file without anything to run.
+func ELF(machine elf.Machine, typ elf.Type, osabi elf.OSABI) []byte {
+	h := elf.Header64{
+		Type: uint16(typ), Machine: uint16(machine), Version: uint32(elf.EV_CURRENT),
+		Ehsize: 64, Phentsize: 56, Shentsize: 64,
+	}
+	copy(h.Ident[:], elf.ELFMAG)
+	h.Ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
+	h.Ident[elf.EI_DATA] = byte(elf.ELFDATA2LSB)
+	h.Ident[elf.EI_VERSION] = byte(elf.EV_CURRENT)
+	h.Ident[elf.EI_OSABI] = byte(osabi)
+	var b bytes.Buffer
+	// A bytes.Buffer never fails a write.
+	_ = binary.Write(&b, binary.LittleEndian, h)
+	return b.Bytes()
+}
+
+// FunctionAsset returns the directory of the one zip asset, the function's
+// code, in the cloud assembly at outdir for stack, and its hash, which
+// the function's S3Key names.
+func FunctionAsset(outdir, stack string) (dir, hash string, err error) {
+	b, err := os.ReadFile(filepath.Join(outdir, stack+".assets.json"))
+	if err != nil {
+		return "", "", fmt.Errorf("asset manifest: %w", err)
+	}
+	var manifest struct {
+		Files map[string]struct {
+			Source struct{ Path, Packaging string }
+		}
+	}
+	if err := json.Unmarshal(b, &manifest); err != nil {
+		return "", "", fmt.Errorf("asset manifest: %w", err)
+	}
+	for h, f := range manifest.Files {
+		if f.Source.Packaging != "zip" {
+			continue
+		}
+		if dir != "" {
+			return "", "", fmt.Errorf("asset manifest: more than one zip asset")
+		}
+		dir, hash = filepath.Join(outdir, f.Source.Path), h
+	}
+	if dir == "" {
+		return "", "", fmt.Errorf("asset manifest: no zip asset")
+	}
+	return dir, hash, nil
+}
+
+// CheckLinuxARM64 fails t unless the file at path is a linux/arm64 ELF
+// executable everyone may read and run: what provided.al2023 on arm64
+// starts as bootstrap.
+func CheckLinuxARM64(t testing.TB, path string) {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o755 {
+		t.Errorf("%s has mode %04o, want 0755", path, st.Mode().Perm())
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC || f.OSABI != elf.ELFOSABI_NONE {
+		t.Errorf("%s is %s %s %s, want a linux/arm64 executable (EM_AARCH64 ET_EXEC ELFOSABI_NONE)", path, f.Machine, f.Type, f.OSABI)
+	}
+	t.Logf("%s: linux/arm64 executable, %.1f MB", filepath.Base(path), float64(st.Size())/1e6)
 }
 
 // ModuleRoot returns the directory of the go.mod above the working

@@ -1,0 +1,42 @@
+package ecrbaseline
+
+import (
+	"regexp"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// notOutputName is what CloudFormation refuses in an output's logical ID.
+var notOutputName = regexp.MustCompile(`[^A-Za-z0-9]`)
+
+// newOutputs adds the stack outputs operators and scripts need: the
+// function to invoke for a sweep, the parameter to change, the bucket
+// restore reads and the queues to look into. CDK would name an output
+// inside a construct with a hash of its path; these are the construct's id
+// and the name (EnforcerFunctionName for id "Enforcer"), so people and
+// scripts can find them, and two Enforcers with different ids do not
+// collide. scripts/backfill.sh finds the function by the name's ending and
+// the description's "ecr-baseline: ".
+func newOutputs(c constructs.Construct, id string, e *Enforcer) {
+	prefix := notOutputName.ReplaceAllString(id, "")
+	for _, o := range []struct {
+		name, description string
+		value             *string
+	}{
+		{"FunctionName", "the enforcer Lambda", e.Function.FunctionName()},
+		{"ParameterName", "the SSM parameter holding the baseline policy template", e.Parameter.ParameterName()},
+		{"ArchiveBucketName", "the S3 bucket of archived repository policies, which restore reads", e.Archive.BucketName()},
+		{"RuleDeadLetterQueueUrl", "events EventBridge could not deliver to the function", e.RuleDeadLetterQueue.QueueUrl()},
+		{"FailureQueueUrl", "events the function failed on after its retries", e.FailureQueue.QueueUrl()},
+		{"SweepQueueUrl", "the queue sweeps run on: its depth and oldest message are a sweep's progress", e.SweepQueue.QueueUrl()},
+		{"SweepDeadLetterQueueUrl", "sweep items that failed every delivery, each with its reason", e.SweepDeadLetterQueue.QueueUrl()},
+	} {
+		out := awscdk.NewCfnOutput(c, jsii.String(o.name), &awscdk.CfnOutputProps{
+			Value:       o.value,
+			Description: jsii.String("ecr-baseline: " + o.description),
+		})
+		out.OverrideLogicalId(jsii.String(prefix + o.name))
+	}
+}
