@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -21,20 +22,23 @@ type StackProps struct {
 }
 
 // NewStack returns the ecr-baseline stack: the Enforcer construct, with
-// its outputs, and cdk-nag's AwsSolutions checks, so every synth reports a
-// finding that is neither fixed nor suppressed with a reason as an error.
+// its outputs and dashboard, and cdk-nag's AwsSolutions checks, so every
+// synth reports a finding that is neither fixed nor suppressed with a
+// reason as an error. Like the construct, it panics with an error on
+// input it cannot use: a baseline file it cannot read, or what the
+// construct refuses.
 //
 // The stack sets no account or region: it synthesizes without AWS
 // credentials and deploys to whichever the CLI's credentials point at.
-func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.Stack, error) {
+func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.Stack {
 	cfg := props.Config
-	enforcerProps := &ecrbaseline.EnforcerProps{CodePath: cfg.CodePath, Settings: cfg.Settings}
+	enforcerProps := &ecrbaseline.EnforcerProps{CodePath: jsii.String(cfg.CodePath), Settings: cfg.Settings}
 	if cfg.KMSKeyARN == "" {
 		text, err := os.ReadFile(cfg.PolicyFile)
 		if err != nil {
-			return nil, fmt.Errorf("read baseline policy: %w", err)
+			panic(fmt.Errorf("read baseline policy: %w", err))
 		}
-		enforcerProps.PolicyText = string(text)
+		enforcerProps.PolicyText = jsii.String(string(text))
 	}
 
 	stackProps := props.StackProps
@@ -45,10 +49,11 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	if cfg.KMSKeyARN != "" {
 		enforcerProps.EncryptionKey = awskms.Key_FromKeyArn(stack, jsii.String("BaselineKey"), jsii.String(cfg.KMSKeyARN))
 	}
-	if _, err := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps); err != nil {
-		return nil, err
+	if cfg.AlarmTopicARN != "" {
+		enforcerProps.AlarmTopic = awssns.Topic_FromTopicArn(stack, jsii.String("AlarmTopic"), jsii.String(cfg.AlarmTopicARN))
 	}
+	ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps)
 
 	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	return stack, nil
+	return stack
 }

@@ -100,10 +100,7 @@ func synthesizeApp(t *testing.T) (s *synthesized, err error) {
 	if err != nil {
 		return nil, err
 	}
-	stack, err := NewStack(app, StackName, &StackProps{Config: cfg})
-	if err != nil {
-		return nil, err
-	}
+	stack := NewStack(app, StackName, &StackProps{Config: cfg})
 	// Annotations_FromStack synthesizes (running the cdk-nag aspect);
 	// Template_FromStack then reuses that synthesis.
 	s.annotations = assertions.Annotations_FromStack(stack)
@@ -227,7 +224,7 @@ func TestBadSettingsFailSynth(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PolicyFile = filepath.Join(root, cfg.PolicyFile)
 	cfg.Settings = map[string]string{"exemptRepositories": "a/[b"}
-	_, err := NewStack(app, StackName, &StackProps{Config: cfg})
+	err := cdktest.Panic(t, func() { NewStack(app, StackName, &StackProps{Config: cfg}) })
 	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b"`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
@@ -238,7 +235,7 @@ func TestMissingPolicyFileFailsSynth(t *testing.T) {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
 	cfg := DefaultConfig()
 	cfg.PolicyFile = filepath.Join(t.TempDir(), "missing.json")
-	_, err := NewStack(app, StackName, &StackProps{Config: cfg})
+	err := cdktest.Panic(t, func() { NewStack(app, StackName, &StackProps{Config: cfg}) })
 	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "read baseline policy: ") {
 		t.Errorf("err = %v, want a wrapped not-exist error", err)
 	}

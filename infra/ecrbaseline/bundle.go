@@ -25,11 +25,12 @@ const functionPackage = "functions/enforcer"
 var modulePath = strings.TrimSuffix(reflect.TypeFor[Enforcer]().PkgPath(), "/infra/ecrbaseline")
 
 // functionCode is the function's code: by default the function built from
-// this module's source when CDK stages the asset; with codePath, the
-// prebuilt bootstrap in that directory, checked now. The build is nil for
-// a prebuilt bootstrap.
-func functionCode(codePath string) (awslambda.Code, *goBuild, error) {
-	if codePath != "" {
+// this module's source when CDK stages the asset; with the CodePath prop,
+// the prebuilt bootstrap in that directory, checked now. The build is nil
+// for a prebuilt bootstrap.
+func functionCode(prebuilt *string) (awslambda.Code, *goBuild, error) {
+	if prebuilt != nil && *prebuilt != "" {
+		codePath := *prebuilt
 		if err := checkBootstrap(filepath.Join(codePath, "bootstrap")); err != nil {
 			return nil, nil, fmt.Errorf("CodePath %s: %w (leave CodePath empty to build the function at synth)", codePath, err)
 		}
@@ -66,7 +67,7 @@ type goBuild struct {
 // TryBundle builds bootstrap into outputDir. On failure it panics rather
 // than return false, on which CDK would try Docker: jsii hands the panic
 // to CDK as an error, and CDK raises it from the function's constructor,
-// where recoverFailure turns it back into NewEnforcer's error.
+// where panicWithFailure replaces jsii's wrapping with the build's error.
 func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	if err := buildBootstrap(b.moduleDir, *outputDir); err != nil {
 		b.failure = fmt.Errorf("build the function: %w", err)
@@ -75,14 +76,16 @@ func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool 
 	return jsii.Bool(true)
 }
 
-// recoverFailure, deferred in NewEnforcer, turns the panic of a failed
-// build into *err. Any other panic goes on.
-func (b *goBuild) recoverFailure(id string, err *error) {
+// panicWithFailure, deferred in NewEnforcer, panics with the failed
+// build's error, naming the construct, in place of jsii's panic, whose
+// message buries go build's output in a JavaScript stack. Any other
+// panic goes on.
+func (b *goBuild) panicWithFailure(id string) {
 	if b == nil || b.failure == nil {
 		return
 	}
 	recover()
-	*err = fmt.Errorf("ecr-baseline %s: %w", id, b.failure)
+	panic(fmt.Errorf("ecr-baseline %s: %w", id, b.failure))
 }
 
 // moduleDir finds this module's source through the go.mod of the directory

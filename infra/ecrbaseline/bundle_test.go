@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/jsii-runtime-go"
+
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -75,15 +77,17 @@ func TestCheckBootstrap(t *testing.T) {
 }
 
 // TestFailedBuildIsAnError: when building the function fails at synth,
-// NewEnforcer returns go build's message as an error instead of
-// panicking, and never falls back to Docker. The build here cannot fetch
+// NewEnforcer panics with go build's message as its error, not jsii's
+// JavaScript stack, and never falls back to Docker. The build here cannot fetch
 // a single dependency.
 func TestFailedBuildIsAnError(t *testing.T) {
 	t.Setenv("GOMODCACHE", t.TempDir())
 	t.Setenv("GOPROXY", "off")
-	e, err := NewEnforcer(newStack(t.TempDir()), "Enforcer", &EnforcerProps{PolicyText: policies.Baseline})
-	if e != nil || err == nil {
-		t.Fatalf("NewEnforcer = %v, %v; want an error", e, err)
+	err := cdktest.Panic(t, func() {
+		NewEnforcer(newStack(t.TempDir()), "Enforcer", &EnforcerProps{PolicyText: jsii.String(policies.Baseline)})
+	})
+	if err == nil {
+		t.Fatal("NewEnforcer did not panic")
 	}
 	root, rerr := cdktest.ModuleRoot()
 	if rerr != nil {

@@ -32,6 +32,7 @@ func newOutputs(c constructs.Construct, id string, e *Enforcer) {
 		{"FailureQueueUrl", "events the function failed on after its retries", e.FailureQueue.QueueUrl()},
 		{"SweepQueueUrl", "the queue sweeps run on: its depth and oldest message are a sweep's progress", e.SweepQueue.QueueUrl()},
 		{"SweepDeadLetterQueueUrl", "sweep items that failed every delivery, each with its reason", e.SweepDeadLetterQueue.QueueUrl()},
+		{"DashboardName", "the CloudWatch dashboard: alarms, outcomes, sweep progress, dead letters, errors and duration", e.Dashboard.DashboardName()},
 	} {
 		out := awscdk.NewCfnOutput(c, jsii.String(o.name), &awscdk.CfnOutputProps{
 			Value:       o.value,

@@ -19,8 +19,9 @@ func TestOutputs(t *testing.T) {
 		"EnforcerRuleDeadLetterQueueUrl": {"Description": "ecr-baseline: events EventBridge could not deliver to the function", "Value": {"Ref": %q}},
 		"EnforcerFailureQueueUrl": {"Description": "ecr-baseline: events the function failed on after its retries", "Value": {"Ref": %q}},
 		"EnforcerSweepQueueUrl": {"Description": "ecr-baseline: the queue sweeps run on: its depth and oldest message are a sweep's progress", "Value": {"Ref": %q}},
-		"EnforcerSweepDeadLetterQueueUrl": {"Description": "ecr-baseline: sweep items that failed every delivery, each with its reason", "Value": {"Ref": %q}}
+		"EnforcerSweepDeadLetterQueueUrl": {"Description": "ecr-baseline: sweep items that failed every delivery, each with its reason", "Value": {"Ref": %q}},
+		"EnforcerDashboardName": {"Description": "ecr-baseline: the CloudWatch dashboard: alarms, outcomes, sweep progress, dead letters, errors and duration", "Value": {"Ref": %q}}
 	}`, cdktest.LogicalID(e.Function), cdktest.LogicalID(e.Parameter), cdktest.LogicalID(e.Archive),
 		cdktest.LogicalID(e.RuleDeadLetterQueue), cdktest.LogicalID(e.FailureQueue),
-		cdktest.LogicalID(e.SweepQueue), cdktest.LogicalID(e.SweepDeadLetterQueue)))
+		cdktest.LogicalID(e.SweepQueue), cdktest.LogicalID(e.SweepDeadLetterQueue), cdktest.LogicalID(e.Dashboard)))
 }

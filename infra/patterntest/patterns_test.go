@@ -74,10 +74,9 @@ func TestEventPatternMatchesSamples(t *testing.T) {
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(tmpDir)})
 	stack := awscdk.NewStack(app, jsii.String("Test"), nil)
-	e, err := ecrbaseline.NewEnforcer(stack, "Enforcer", &ecrbaseline.EnforcerProps{PolicyText: policies.Baseline, CodePath: code})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := ecrbaseline.NewEnforcer(stack, "Enforcer", &ecrbaseline.EnforcerProps{
+		PolicyText: jsii.String(policies.Baseline), CodePath: jsii.String(code),
+	})
 	var tmpl assertions.Template
 	cdktest.Check(t, func() { tmpl = assertions.Template_FromStack(stack, nil) })
 	template := cdktest.FromAssertions(t, tmpl)
