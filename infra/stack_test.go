@@ -146,6 +146,7 @@ func TestCDKJSONRunsTheAppWithItsDefaults(t *testing.T) {
 
 func TestConfigFromContext(t *testing.T) {
 	const key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	const topic = "arn:aws:sns:eu-west-1:123456789012:platform-alarms"
 	for _, tc := range []struct {
 		name    string
 		context map[string]any
@@ -153,9 +154,10 @@ func TestConfigFromContext(t *testing.T) {
 		wantErr string
 	}{
 		{"empty", nil, func(*Config) {}, ""},
-		{"-c strings", map[string]any{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b", "kmsKeyArn": key, "policyFile": "p.json"},
+		{"-c strings", map[string]any{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b", "kmsKeyArn": key, "policyFile": "p.json",
+			"alarmTopicArn": topic},
 			func(c *Config) {
-				c.KMSKeyARN, c.PolicyFile = key, "p.json"
+				c.KMSKeyARN, c.PolicyFile, c.AlarmTopicARN = key, "p.json", topic
 				c.Settings = map[string]string{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b"}
 			}, ""},
 		{"JSON bool", map[string]any{"dryRun": true}, func(c *Config) { c.Settings["dryRun"] = "true" }, ""},
@@ -164,6 +166,10 @@ func TestConfigFromContext(t *testing.T) {
 		{"number for a duration", map[string]any{"cacheTTL": 300.0}, nil, `context cacheTTL must be a duration such as 5m, got "300"`},
 		{"alias ARN", map[string]any{"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/baseline"}, nil,
 			`context kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/baseline" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)`},
+		{"topic name for an ARN", map[string]any{"alarmTopicArn": "platform-alarms"}, nil,
+			`context alarmTopicArn: "platform-alarms" is not the ARN of a standard SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)`},
+		{"FIFO topic", map[string]any{"alarmTopicArn": topic + ".fifo"}, nil,
+			`context alarmTopicArn: "` + topic + `.fifo" is not the ARN of a standard SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)`},
 		{"options as -c strings", map[string]any{
 			"enforcementMode": "merge", "force": "true", "exemptTag": "", "exemptRepositories": "sandbox/*, legacy-*",
 			"readTps": "2.5", "writeTps": "1", "backfillConcurrency": "3",
@@ -228,6 +234,38 @@ func TestBadSettingsFailSynth(t *testing.T) {
 	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b"`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+// TestAlarmTopicFromContext: with alarmTopicArn, every alarm of the stack
+// notifies that topic when it fires and when it clears.
+func TestAlarmTopicFromContext(t *testing.T) {
+	const topic = "arn:aws:sns:eu-west-1:123456789012:platform-alarms"
+	code, err := cdktest.DummyCode(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir()), Context: &map[string]any{
+		"alarmTopicArn": topic, "codePath": code, "policyFile": filepath.Join(root, DefaultConfig().PolicyFile),
+	}})
+	cfg, err := ConfigFromContext(app.Node())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl assertions.Template
+	cdktest.Check(t, func() { tmpl = assertions.Template_FromStack(NewStack(app, StackName, &StackProps{Config: cfg}), nil) })
+	tm := cdktest.FromAssertions(t, tmpl)
+	alarms := tm.LogicalIDs("AWS::CloudWatch::Alarm")
+	if len(alarms) == 0 {
+		t.Fatal("no alarms")
+	}
+	for _, id := range alarms {
+		alarm := tm.Resource(t, "AWS::CloudWatch::Alarm", id)
+		for _, key := range []string{"AlarmActions", "OKActions"} {
+			if d := cmp.Diff([]any{topic}, alarm[key]); d != "" {
+				t.Errorf("%s %s (-want +got):\n%s", id, key, d)
+			}
+		}
 	}
 }
 

@@ -33,11 +33,16 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
-// Enforcer is the deployed ecr-baseline: the rule, the function, the
-// baseline parameter, the archive of the policies it replaces and the
-// queues that catch what could not be delivered or processed. Its fields let the embedding stack add outputs or alarm
-// actions.
+// Enforcer is the deployed ecr-baseline: the rules, the function, the
+// baseline parameter, the archive of the policies it replaces, the queues
+// sweeps run on and those that catch what could not be delivered or
+// processed, the alarms and the dashboard. Its fields let the embedding
+// stack add outputs, alarm actions, grants or tags.
 type Enforcer struct {
+	// Construct is the construct every resource below is in. Hand it, not
+	// the Enforcer, to a CDK function that takes a construct
+	// (awscdk.Tags_Of(e.Construct), cdknag suppressions): jsii knows the
+	// construct, not the Go struct around it.
 	constructs.Construct
 
 	// Function is the enforcer Lambda.

@@ -98,8 +98,6 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 	diff(t, "archive lifecycle", bucket["LifecycleConfiguration"], archiveLifecycle(30))
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.BaselineChangeRule))
 	diff(t, "baseline rule name", rule["EventPattern"].(map[string]any)["detail"].(map[string]any)["name"], `["/platform/ecr/baseline"]`)
-	dashboard := s.json.Resource(t, "AWS::CloudWatch::Dashboard", cdktest.LogicalID(e.Dashboard))
-	diff(t, "dashboard name", dashboard["DashboardName"], `"platform-ecr-baseline"`)
 
 	cfg := loadEnvironment(t, s, "/platform/ecr/baseline")
 	want := envconfig.Config{
