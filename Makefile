@@ -49,7 +49,7 @@ test: tools lint build ## run every test: unit, moto integration, Lambda Runtime
 # The packages whose tests run against moto server or race goroutines:
 # those a loaded machine or an unlucky schedule would make flaky, if any
 # depended on either.
-FLAKY_PKGS := ./cmd/demo ./functions/enforcer ./internal/faultmatrix ./internal/faultproxy ./internal/scenarios \
+FLAKY_PKGS := ./cmd/demo ./functions/enforcer ./internal/esm ./internal/faultmatrix ./internal/faultproxy ./internal/scenarios \
 	./pkg/app ./pkg/backfill ./pkg/baseline ./pkg/cli ./pkg/enforcer ./pkg/handler
 
 .PHONY: test-flaky

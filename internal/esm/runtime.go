@@ -1,0 +1,33 @@
+package esm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
+)
+
+// RuntimeInvoke invokes the real bootstrap processes polling s, each
+// invocation with timeout as the deadline the function sees. Run as many
+// processes as MaximumConcurrency: s hands each invocation to one poll, so
+// with fewer processes the invocations queue for a free one, as Lambda's
+// would for reserved concurrency.
+//
+// The deadline is not enforced: Lambda would stop a function that outlives
+// it and count a function error, and the emulator would have to watch the
+// clock to do the same. A handler that respects its context (aws-lambda-go
+// cancels it at the deadline) returns an error then, which is the function
+// error Lambda reports.
+func RuntimeInvoke(s *runtimeapi.Server, timeout time.Duration) Invoke {
+	return func(ctx context.Context, payload []byte) ([]byte, bool, error) {
+		res, err := s.Invoke(ctx, payload, timeout)
+		if err != nil {
+			return nil, false, fmt.Errorf("runtime api: %w", err)
+		}
+		if res.Error != nil {
+			return nil, true, nil
+		}
+		return res.Response, false, nil
+	}
+}
