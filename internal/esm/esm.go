@@ -16,8 +16,9 @@
 //     the shape of aws-lambda-go's events.SQSMessageAttribute, as in that
 //     library's captured sample (events/testdata/sqs-event.json).
 //   - Batches: at most BatchSize records (1 to 10, default 10; above 10
-//     AWS requires a batching window, which waits for the clock) — same page,
-//     "Batch size", and the CreateEventSourceMapping BatchSize parameter.
+//     AWS requires a batching window, which waits for the clock) — the
+//     BatchSize parameter of CreateEventSourceMapping,
+//     https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html.
 //   - A batch whose invocation succeeds is deleted. A function error (a
 //     timeout is one) leaves every message of the batch to return after the
 //     queue's visibility timeout — "Handling errors for an SQS event source
@@ -36,7 +37,7 @@
 //     by the minute, which is clock-driven and not emulated) — "Configuring
 //     scaling behavior for SQS event source mappings",
 //     https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html,
-//     and the ScalingConfig API reference.
+//     and https://docs.aws.amazon.com/lambda/latest/api/API_ScalingConfig.html.
 //
 // The dead-letter queue is not the mapping's business but SQS's: "When the
 // ReceiveCount for a message exceeds the maxReceiveCount for a queue, Amazon
@@ -150,7 +151,9 @@ func (s *Stats) add(o Stats) {
 // flight, messages the function sends to the queue meanwhile included (a
 // sweep enqueues more work as it goes), and returns what it did. It stops
 // at the first error of the emulator or of an SQS call, after the
-// invocations in flight have returned.
+// invocations in flight have returned; the batch whose invocation failed
+// that way is left in flight, as Lambda leaves a batch it could not
+// invoke until its visibility timeout ends.
 func (m *Mapping) Drain(ctx context.Context) (Stats, error) {
 	batchSize, concurrency, err := m.limits()
 	if err != nil {

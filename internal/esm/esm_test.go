@@ -592,7 +592,7 @@ func TestDrainStops(t *testing.T) {
 		wantErr   string
 	}{
 		{
-			name: "an emulator error stops Drain and leaves the batch in flight",
+			name: "an emulator error stops Drain, the batch unsettled",
 			setup: func(t *testing.T, q *queue) {
 				q.send(t, "ok")
 			},

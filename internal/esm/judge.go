@@ -26,14 +26,17 @@ type verdict struct {
 // responses (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html)
 // to one invocation of the batch whose message IDs are batch.
 //
-// Where that list is silent the emulator reads the response the way a
-// strict decoder of {"batchItemFailures":[{"itemIdentifier":"…"}]} would:
-// keys are case-sensitive; valid JSON that is not an object or null, a
+// Where that list is silent (undocumented, so the emulator's choice) the
+// response is read the way a strict decoder of the documented syntax
+// {"batchItemFailures":[{"itemIdentifier":"…"}]} would: keys match
+// exactly, case included; valid JSON that is not an object or null, a
 // batchItemFailures that is not an array or null, an item that is not an
 // object and an itemIdentifier that is not a string are invalid (complete
-// failure); other keys are ignored, so a misspelt batchItemFailures is an
-// empty response (complete success), as for Lambda's response classes. A
-// message listed twice returns once.
+// failure). Other keys are ignored, as decoding into a response type such
+// as aws-lambda-go's events.SQSEventResponse ignores them, so a misspelt
+// batchItemFailures is an empty response: a complete success, which deletes
+// the messages the function meant to fail — what a test of that function
+// should see. A message listed twice returns once.
 func judge(reportItemFailures, functionErr bool, response []byte, batch []string) verdict {
 	if functionErr {
 		return verdict{outcome: outcomeFunctionError, failed: batch}

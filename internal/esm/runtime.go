@@ -10,9 +10,9 @@ import (
 
 // RuntimeInvoke invokes the real bootstrap processes polling s, each
 // invocation with timeout as the deadline the function sees. Run as many
-// processes as MaximumConcurrency: s hands each invocation to one poll, so
-// with fewer processes the invocations queue for a free one, as Lambda's
-// would for reserved concurrency.
+// processes as MaximumConcurrency, each an execution environment: s hands
+// each invocation to one poll, so with fewer processes invocations wait
+// for a free one.
 //
 // The deadline is not enforced: Lambda would stop a function that outlives
 // it and count a function error, and the emulator would have to watch the
