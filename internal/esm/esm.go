@@ -47,6 +47,10 @@
 // the queue the source queue's RedrivePolicy names. The emulator relies on
 // it and emulates nothing there.
 //
+// Against moto, point the mapping's SQS client and the function's
+// (AWS_ENDPOINT_URL_SQS) at a moto.SerialSQS: moto's SQS loses or revives
+// messages under concurrent calls, and a mapping makes them by design.
+//
 // Deliberate differences, each so that no test waits for the clock:
 //
 //   - A failed message is made visible again at once
