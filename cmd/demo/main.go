@@ -2,7 +2,9 @@
 // server, stores the embedded default baseline in SSM, creates the
 // repository the sample event names, sends the events/ samples through the
 // real bootstrap binary under a Lambda Runtime API emulator in the order a
-// repository's life brings them, and prints the policy moto then holds.
+// repository's life brings them, consumes the sweeps a baseline change and
+// a manual request queue through an SQS event source mapping emulator,
+// and prints the policy moto then holds.
 // Then the CLI replaces a team's policy, the demo shows the archived
 // record of that write, and the CLI restores it. It exits non-zero when
 // any step ends otherwise than it should.
@@ -17,20 +19,25 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/ecr-baseline/ecr-baseline/events"
+	"github.com/ecr-baseline/ecr-baseline/internal/esm"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
 	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/cli"
+	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -65,6 +72,11 @@ func run(ctx context.Context) error {
 		Name: aws.String(parameterName), Type: types.ParameterTypeString, Value: aws.String(policies.Baseline),
 	}); err != nil {
 		return fmt.Errorf("put parameter: %w", err)
+	}
+	fmt.Println("== creating the sweep queue and its dead-letter queue (as the stack's)")
+	queues, err := moto.NewSweepQueues(ctx, sqs.NewFromConfig(cfg), "ecr-baseline-sweeps", 5)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("== creating the archive bucket %s (versioned, as the stack's)\n", archiveBucket)
 	if err := moto.VersionedBucket(ctx, moto.S3(cfg), archiveBucket); err != nil {
@@ -101,8 +113,9 @@ func run(ctx context.Context) error {
 	defer logFile.Close()
 	logs := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	// SELF_ROLE_ARN is the role the sample of the function's own write names.
-	cmd, err := rt.Run(bin, append(srv.Env(), "BASELINE_PARAMETER_NAME="+parameterName, "ARCHIVE_BUCKET="+archiveBucket,
-		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"), logFile)
+	env := append(srv.Env(), "BASELINE_PARAMETER_NAME="+parameterName, "ARCHIVE_BUCKET="+archiveBucket,
+		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole")
+	cmd, err := rt.Run(bin, append(env, queues.Env()...), logFile)
 	if err != nil {
 		return err
 	}
@@ -112,13 +125,15 @@ func run(ctx context.Context) error {
 	foreign := `{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
 	// failing marks the steps whose invocation must fail (so Lambda
 	// retries it and the DLQ keeps it); any other outcome fails the demo.
-	// A step sends the sample named by event, or payload (a manual invoke).
+	// A step sends the sample named by event, or payload (a manual invoke);
+	// one that starts a sweep has the queue consumed.
 	steps := []struct {
 		say     string
 		before  func() error
 		event   string
 		payload string
 		failing bool
+		sweep   bool
 	}{
 		{say: "a repository is created", event: "create-repository.json"},
 		{say: "EventBridge delivers the same event again", event: "create-repository.json"},
@@ -138,11 +153,11 @@ func run(ctx context.Context) error {
 		}},
 		{say: "an ECR event the rule should never send", event: "not-ours.json", failing: true},
 		{say: "a replication creates a repository in eu-west-1, another region than this function's", event: "create-repository-replication.json", failing: true},
-		{say: "the baseline parameter changes: the fleet run only reports (applyToExistingRepositories is off)", event: "parameter-change.json", before: func() error {
+		{say: "the baseline parameter changes: the sweep only reports (applyToExistingRepositories is off)", event: "parameter-change.json", sweep: true, before: func() error {
 			_, err := ssmClient.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(parameterName), Type: types.ParameterTypeString, Value: aws.String(changed), Overwrite: aws.Bool(true)})
 			return err
 		}},
-		{say: "the operator, having read the report, applies it with a manual backfill", payload: `{"action":"backfill","dryRun":false}`},
+		{say: "the operator, having read the report, applies it with a manual sweep", payload: `{"action":"sweep","dryRun":false}`, sweep: true},
 	}
 	for _, st := range steps {
 		if st.before != nil {
@@ -174,6 +189,11 @@ func run(ctx context.Context) error {
 		default:
 			fmt.Printf("%s\n", res.Response)
 		}
+		if st.sweep {
+			if err := consume(ctx, rt, cfg, queues); err != nil {
+				return fmt.Errorf("%s: %w\nfunction logs:\n%s", st.say, err, logs())
+			}
+		}
 	}
 	fmt.Println("== function logs")
 	fmt.Print(logs())
@@ -191,6 +211,40 @@ func run(ctx context.Context) error {
 	}
 	fmt.Printf("== policy of %s, as GetRepositoryPolicy returns it from moto\n%s\n", repo, pretty.String())
 	return archiveAndRestore(ctx, srv, cfg, ecrClient)
+}
+
+// consume runs the sweep queue's event source mapping (internal/esm) into
+// the function until the queue is empty, and prints what the sweep did.
+func consume(ctx context.Context, rt *runtimeapi.Server, cfg aws.Config, queues moto.SweepQueues) error {
+	var (
+		mu      sync.Mutex
+		results []string
+	)
+	invoke := esm.RuntimeInvoke(rt, time.Minute)
+	m := &esm.Mapping{SQS: sqs.NewFromConfig(cfg), QueueURL: queues.URL, ReportBatchItemFailures: true, MaximumConcurrency: 2,
+		Invoke: func(ctx context.Context, payload []byte) ([]byte, bool, error) {
+			out, failed, err := invoke(ctx, payload)
+			var res handler.Response
+			if err == nil && !failed && json.Unmarshal(out, &res) == nil {
+				mu.Lock()
+				for _, r := range res.Results {
+					results = append(results, fmt.Sprintf("%s %s", r.Repository, r.Action))
+				}
+				mu.Unlock()
+			}
+			return out, failed, err
+		}}
+	stats, err := m.Drain(ctx)
+	if err != nil {
+		return fmt.Errorf("consume the sweep: %w", err)
+	}
+	slices.Sort(results)
+	fmt.Printf("   the queue delivered %d items in %d batches: %s\n", stats.Records, stats.Invocations, strings.Join(results, ", "))
+	dead, err := moto.Drain(ctx, sqs.NewFromConfig(cfg), queues.DeadLetterURL)
+	if err != nil || len(dead) > 0 {
+		return fmt.Errorf("dead letters %+v (%v), want none", dead, err)
+	}
+	return nil
 }
 
 // archiveAndRestore has the CLI replace a team's policy, shows the record

@@ -1,5 +1,7 @@
 // Command ecr-baseline runs the enforcement engine from a workstation:
-// `ecr-baseline backfill --dry-run` shows what the baseline would change.
+// `ecr-baseline check --function NAME` shows, with the deployed function's
+// settings, what the baseline would change and exits 4 if anything would;
+// `ecr-baseline -h` lists the commands.
 package main
 
 import (

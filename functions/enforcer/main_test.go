@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -22,7 +21,6 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
-	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -294,73 +292,5 @@ func TestBootstrapRefusesBadConfiguration(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestBootstrapContinuesFleetRunItself changes the baseline of a fleet too
-// big for one invocation: the function re-enforces what fits before its
-// deadline, then invokes itself through the Lambda Invoke API (served here
-// by the emulator) until the run is complete.
-//
-// Its subject is real time: the built binary, whose only stop decision is
-// the Lambda deadline, continues itself end to end. So it paces writes
-// and gives each invocation a real deadline, and takes about 8 s. Every
-// test of what a stopped run does next stops it by count instead
-// (Handler.Stop, backfill.Options.Stop).
-func TestBootstrapContinuesFleetRunItself(t *testing.T) {
-	ctx := context.Background()
-	const size = 16
-	repos := make([]fleet.Repo, size)
-	for i := range repos {
-		repos[i].Name = fmt.Sprintf("fleet/r%02d", i)
-	}
-	seed(t, repos...)
-	rt := newRuntime(t)
-	// One repository at a time and at most 2 writes a second, with 3 s
-	// before the stop margin (counted from queueing, so a loaded machine
-	// still has seconds of work): no invocation can do more than 7, so
-	// the run continues itself at least twice, whatever the machine's
-	// speed (a slower one only does fewer per invocation).
-	rt.AsyncTimeout = app.StopBefore + 3*time.Second
-	runFunction(t, rt, "BASELINE_PARAMETER_NAME=/ecr-baseline/baseline-policy",
-		"BACKFILL_CONCURRENCY=1", "ECR_WRITE_TPS=2", "APPLY_TO_EXISTING_REPOSITORIES=true", "AWS_ENDPOINT_URL_LAMBDA=http://"+rt.Addr())
-
-	ictx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	first, err := rt.Invoke(ictx, samples.Read(t, "parameter-change.json"), rt.AsyncTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := []runtimeapi.Result{first}
-	for {
-		var resp struct{ Summary backfill.Summary }
-		last := results[len(results)-1]
-		if last.Error != nil {
-			t.Fatalf("invocation %d failed: %+v", len(results), last.Error)
-		}
-		if err := json.Unmarshal(last.Response, &resp); err != nil {
-			t.Fatalf("invocation %d: %v: %s", len(results), err, last.Response)
-		}
-		if resp.Summary.Complete {
-			break
-		}
-		select {
-		case r := <-rt.Async:
-			results = append(results, r)
-		case <-ictx.Done():
-			t.Fatalf("after %d invocations the run was not complete", len(results))
-		}
-	}
-	var total backfill.Summary
-	for _, r := range results {
-		var resp struct{ Summary backfill.Summary }
-		_ = json.Unmarshal(r.Response, &resp)
-		total.Add(resp.Summary)
-	}
-	if len(results) < 3 {
-		t.Errorf("finished in %d invocations; want the run to continue itself more than once", len(results))
-	}
-	if total.Applied != size || total.Scanned != size || total.Failed != 0 {
-		t.Errorf("summed over %d invocations: %+v, want %d applied exactly once each", len(results), total, size)
 	}
 }

@@ -7,10 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 )
 
 // emfRecord is the part of an EMF line the alarms depend on.
@@ -24,7 +28,7 @@ type emfRecord struct {
 		}
 	} `json:"_aws"`
 	FunctionName                                            string
-	Entry                                                   string
+	Entry, Sweep                                            string
 	Applied, Unchanged, Skipped, Exempt, Failed, WouldApply int
 	Duration                                                *float64
 }
@@ -35,10 +39,25 @@ type emfRecord struct {
 func TestBootstrapEmitsMetrics(t *testing.T) {
 	ctx := context.Background()
 	seed(t, fleet.Repo{Name: "team-a/web"})
-	rt, _, logs := startFunction(t, "BASELINE_PARAMETER_NAME="+fleet.Parameter)
+	cfg, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queues, err := moto.NewSweepQueues(ctx, sqs.NewFromConfig(cfg), "sweeps", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _, logs := startFunction(t, append(queues.Env(), "BASELINE_PARAMETER_NAME="+fleet.Parameter,
+		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole")...)
+	item := sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", Account: moto.AccountID, Region: moto.Region, Repository: "team-a/web"}
+	batch, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: item.Encode(), EventSource: "aws:sqs",
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type counts struct {
-		Entry                                                   string
+		Entry, Sweep                                            string
 		Applied, Unchanged, Skipped, Exempt, Failed, WouldApply int
 	}
 	invocations := []struct {
@@ -48,7 +67,8 @@ func TestBootstrapEmitsMetrics(t *testing.T) {
 		{samples.Read(t, "create-repository.json"), counts{Entry: "event", Applied: 1}},
 		{samples.Read(t, "create-repository.json"), counts{Entry: "event", Unchanged: 1}},
 		{samples.Read(t, "not-ours.json"), counts{Entry: "event", Failed: 1}},
-		{[]byte(`{"action":"backfill","dryRun":true}`), counts{Entry: "backfill", Unchanged: 1}},
+		{[]byte(`{"action":"sweep","dryRun":true}`), counts{Entry: "sweep-request", Sweep: "<id>"}},
+		{batch, counts{Entry: "sweep-batch", Sweep: "s1", Unchanged: 1}},
 	}
 	for i, inv := range invocations {
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -77,7 +97,10 @@ func TestBootstrapEmitsMetrics(t *testing.T) {
 			t.Fatalf("EMF line is not JSON: %v\n%s", err, line)
 		}
 		checkShape(t, rec)
-		got = append(got, counts{rec.Entry, rec.Applied, rec.Unchanged, rec.Skipped, rec.Exempt, rec.Failed, rec.WouldApply})
+		if rec.Entry == "sweep-request" && rec.Sweep != "" {
+			rec.Sweep = "<id>" // random
+		}
+		got = append(got, counts{rec.Entry, rec.Sweep, rec.Applied, rec.Unchanged, rec.Skipped, rec.Exempt, rec.Failed, rec.WouldApply})
 	}
 	want := make([]counts, len(invocations))
 	for i, inv := range invocations {

@@ -1,8 +1,9 @@
-// Package ecrbaseline is the reusable CDK construct of ecr-baseline: two
+// Package ecrbaseline is the reusable CDK construct of ecr-baseline:
 // EventBridge rules — successful ECR repository creations, policy and tag
-// changes, and changes to the baseline parameter — that send their events
-// to the enforcer Lambda, which applies the baseline repository policy kept
-// in SSM Parameter Store. Embed it in any stack with NewEnforcer.
+// changes, changes to the baseline parameter, and a daily reconciliation —
+// that send their events to the enforcer Lambda, which applies the baseline
+// repository policy kept in SSM Parameter Store; and the SQS queue that
+// sweeps of the whole fleet run on. Embed it in any stack with NewEnforcer.
 package ecrbaseline
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -24,6 +26,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
@@ -44,6 +47,14 @@ type Enforcer struct {
 	Rule awsevents.Rule
 	// BaselineChangeRule matches changes to the baseline parameter.
 	BaselineChangeRule awsevents.Rule
+	// ReconcileRule starts the scheduled reconciliation sweep.
+	ReconcileRule awsevents.Rule
+	// SweepQueue holds the items of fleet sweeps — pages to list and
+	// repositories to enforce — which the function consumes through an
+	// event source mapping; SweepDeadLetterQueue receives an item that
+	// failed maxReceiveCount times, as itself and with its reason.
+	SweepQueue           awssqs.Queue
+	SweepDeadLetterQueue awssqs.Queue
 	// RuleDeadLetterQueue receives events EventBridge could not deliver to
 	// the function.
 	RuleDeadLetterQueue awssqs.Queue
@@ -73,6 +84,22 @@ const (
 	functionMaxEventAge   = 6 * time.Hour
 	// SQS's maximum retention, to leave time to notice the alarm.
 	queueRetention = 14 * 24 * time.Hour
+	// functionTimeout bounds one invocation: an event, a sweep request, or
+	// a sweep batch of sweepBatchSize items (the function stops starting
+	// them app.StopBefore ahead of it).
+	functionTimeout = 2 * time.Minute
+	// sweepVisibilityTimeout is AWS's guidance for a queue a Lambda
+	// consumes: at least six times the function's timeout, so a batch
+	// still being retried by the mapping is not delivered twice. It is
+	// also how long a failed item waits before it is delivered again.
+	sweepVisibilityTimeout = 6 * functionTimeout
+	// sweepMaxReceiveCount is how many times an item is delivered before
+	// it goes to the dead-letter queue: AWS recommends at least five, so
+	// a throttled or briefly failing call is retried over about an hour
+	// (five visibility timeouts).
+	sweepMaxReceiveCount = 5
+	// sweepBatchSize is SQS's largest batch without a batching window.
+	sweepBatchSize = 10
 )
 
 // NewEnforcer adds an ecr-baseline enforcer to scope. It returns an error,
@@ -90,25 +117,22 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (*
 	e.Parameter = newParameter(c, p, cfg.ParameterName, tier)
 	e.RuleDeadLetterQueue = newDeadLetterQueue(c, "RuleDeadLetterQueue")
 	e.FailureQueue = newDeadLetterQueue(c, "FailureQueue")
+	e.SweepDeadLetterQueue = newDeadLetterQueue(c, "SweepDeadLetterQueue")
+	e.SweepQueue = newSweepQueue(c, e.SweepDeadLetterQueue)
 	e.Archive = newArchive(c, p.ArchiveRetentionDays)
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
 		Retention: p.LogRetention,
 	})
 
-	// The function invokes itself to continue a fleet run, so its role's
-	// policy names the function. A name fixed at synth time keeps that
-	// statement free of the function's own attributes, which would make
-	// policy -> function -> policy a cycle: the function depends on its role
-	// and the role's policy. PhysicalName_GENERATE_IF_NEEDED only generates
-	// a name for references from another environment, so it can't be used.
-	functionName := awscdk.Names_UniqueResourceName(c, &awscdk.UniqueResourceNameOptions{
-		MaxLength: jsii.Number(64), // Lambda's limit
-		Separator: jsii.String("-"),
-	})
-	role := newRole(c, e, logGroup, functionName, p.EncryptionKey)
-	e.Function = newFunction(c, e, p, cfg, functionName, role, logGroup)
+	role := newRole(c, e, logGroup, p.EncryptionKey)
+	e.Function = newFunction(c, e, p, cfg, role, logGroup)
 	newAsyncConfig(c, e, role)
-	e.Rule, e.BaselineChangeRule = newRules(c, e, cfg.ParameterName)
+	e.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(e.SweepQueue, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(sweepBatchSize),
+		ReportBatchItemFailures: jsii.Bool(true),
+		MaxConcurrency:          jsii.Number(float64(p.SweepMaxConcurrency)),
+	}))
+	e.Rule, e.BaselineChangeRule, e.ReconcileRule = newRules(c, e, cfg.ParameterName, p.ReconcileSchedule)
 	e.Alarms = newAlarms(c, e)
 	suppressNagFindings(e, role)
 	return e, nil
@@ -133,7 +157,7 @@ func newParameter(c constructs.Construct, p EnforcerProps, name string, tier aws
 // newRole is an explicit role instead of the default
 // AWSLambdaBasicExecutionRole, which allows writing to every log group in
 // the account: one statement per thing the function does.
-func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, functionName *string, key awskms.IKey) awsiam.Role {
+func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, key awskms.IKey) awsiam.Role {
 	stack := awscdk.Stack_Of(c)
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
@@ -148,13 +172,13 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, fun
 		Resource:     jsii.String("repository"),
 		ResourceName: jsii.String("*"),
 	}))
-	addStatement(role, "ContinueFleetRun", []string{"lambda:InvokeFunction"}, stack.FormatArn(&awscdk.ArnComponents{
-		Service:      jsii.String("lambda"),
-		Resource:     jsii.String("function"),
-		ResourceName: functionName,
-		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
-	}))
 	addStatement(role, "ReportFailure", []string{"sqs:SendMessage"}, e.FailureQueue.QueueArn())
+	// A sweep queues its pages and repositories (SendMessageBatch is
+	// authorised as sqs:SendMessage), and sends an item that failed its
+	// last receive to the dead-letter queue with the reason. The event
+	// source mapping adds what consuming the queue takes.
+	addStatement(role, "QueueSweepItems", []string{"sqs:SendMessage"}, e.SweepQueue.QueueArn())
+	addStatement(role, "DeadLetterSweepItems", []string{"sqs:SendMessage"}, e.SweepDeadLetterQueue.QueueArn())
 	// Put only: the function never reads the archive back (restore runs
 	// with the operator's credentials) and must not be able to delete or
 	// overwrite a record's earlier versions.
@@ -174,18 +198,16 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, fun
 	return role
 }
 
-func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config, name *string,
+func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config,
 	role awsiam.Role, logGroup awslogs.LogGroup) awslambda.Function {
 	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
-		FunctionName: name,
-		Description:  jsii.String("ecr-baseline: applies the baseline policy to ECR repositories"),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(p.CodePath), nil),
-		MemorySize:   jsii.Number(128),
-		// Room for the backfill run, which walks every repository.
-		Timeout:                      awscdk.Duration_Minutes(jsii.Number(5)),
+		Description:                  jsii.String("ecr-baseline: applies the baseline policy to ECR repositories"),
+		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:                 awslambda.Architecture_ARM_64(),
+		Handler:                      jsii.String("bootstrap"),
+		Code:                         awslambda.Code_FromAsset(jsii.String(p.CodePath), nil),
+		MemorySize:                   jsii.Number(128),
+		Timeout:                      awscdk.Duration_Seconds(jsii.Number(functionTimeout.Seconds())),
 		Role:                         role,
 		LogGroup:                     logGroup,
 		LoggingFormat:                awslambda.LoggingFormat_JSON,
@@ -204,9 +226,10 @@ func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envco
 }
 
 // environment is every setting of the table in the text the function
-// parses back, with the three the stack knows itself: the parameter and
-// the archive bucket, by reference, and the function's own role, whose
-// policy writes come back as SetRepositoryPolicy events the function skips.
+// parses back, with those the stack knows itself: the parameter, the
+// archive bucket and the sweep queues, by reference, and the function's
+// own role, whose policy writes come back as SetRepositoryPolicy events
+// the function skips.
 func environment(cfg envconfig.Config, e *Enforcer, role awsiam.Role) *map[string]*string {
 	env := map[string]*string{}
 	for _, s := range envconfig.Settings {
@@ -216,6 +239,9 @@ func environment(cfg envconfig.Config, e *Enforcer, role awsiam.Role) *map[strin
 	}
 	env[envconfig.ParameterName.Env] = e.Parameter.ParameterName()
 	env[envconfig.ArchiveBucket.Env] = e.Archive.BucketName()
+	env[envconfig.SweepQueueURL.Env] = e.SweepQueue.QueueUrl()
+	env[envconfig.SweepDeadLetterQueueURL.Env] = e.SweepDeadLetterQueue.QueueUrl()
+	env[envconfig.SweepMaxReceiveCount.Env] = jsii.String(fmt.Sprint(sweepMaxReceiveCount))
 	env[envconfig.SelfRoleARN.Env] = role.RoleArn()
 	return &env
 }
@@ -240,9 +266,10 @@ func newAsyncConfig(c constructs.Construct, e *Enforcer, role awsiam.Role) {
 	asyncConfig.Node().AddDependency(role)
 }
 
-// newRules returns the repository rule and the baseline rule, both
-// delivering to the function with the same retries and dead-letter queue.
-func newRules(c constructs.Construct, e *Enforcer, parameterName string) (awsevents.Rule, awsevents.Rule) {
+// newRules returns the repository rule, the baseline rule and the
+// reconciliation schedule, all delivering to the function with the same
+// retries and dead-letter queue.
+func newRules(c constructs.Construct, e *Enforcer, parameterName string, schedule awsevents.Schedule) (awsevents.Rule, awsevents.Rule, awsevents.Rule) {
 	repository := awsevents.NewRule(c, jsii.String("RepositoryEventsRule"), &awsevents.RuleProps{
 		Description:  jsii.String("ecr-baseline: successful ECR repository creations, policy changes and tag changes"),
 		EventPattern: EventPattern(),
@@ -253,14 +280,37 @@ func newRules(c constructs.Construct, e *Enforcer, parameterName string) (awseve
 		Description:  jsii.String("ecr-baseline: changes to the baseline parameter"),
 		EventPattern: BaselineChangePattern(parameterName),
 	})
-	for _, rule := range []awsevents.Rule{repository, baseline} {
-		rule.AddTarget(awseventstargets.NewLambdaFunction(e.Function, &awseventstargets.LambdaFunctionProps{
+	reconcile := awsevents.NewRule(c, jsii.String("ReconcileRule"), &awsevents.RuleProps{
+		Description: jsii.String("ecr-baseline: scheduled sweep that catches what events missed"),
+		Schedule:    schedule,
+	})
+	for _, rule := range []awsevents.Rule{repository, baseline, reconcile} {
+		props := &awseventstargets.LambdaFunctionProps{
 			DeadLetterQueue: e.RuleDeadLetterQueue,
 			RetryAttempts:   jsii.Number(ruleRetryAttempts),
 			MaxEventAge:     awscdk.Duration_Seconds(jsii.Number(ruleMaxEventAge.Seconds())),
-		}))
+		}
+		if rule == reconcile {
+			// The function's APPLY_TO_EXISTING_REPOSITORIES, not the
+			// payload, decides whether it writes.
+			props.Event = awsevents.RuleTargetInput_FromObject(map[string]string{"action": handler.ActionReconcile})
+		}
+		rule.AddTarget(awseventstargets.NewLambdaFunction(e.Function, props))
 	}
-	return repository, baseline
+	return repository, baseline, reconcile
+}
+
+// newSweepQueue is the queue sweeps run on: encrypted and TLS-only like the
+// dead-letter queues, kept as long as SQS allows so a sweep held up for a
+// while still finishes.
+func newSweepQueue(c constructs.Construct, dlq awssqs.Queue) awssqs.Queue {
+	return awssqs.NewQueue(c, jsii.String("SweepQueue"), &awssqs.QueueProps{
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(queueRetention.Seconds())),
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(sweepVisibilityTimeout.Seconds())),
+		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(sweepMaxReceiveCount)},
+	})
 }
 
 func newAlarms(c constructs.Construct, e *Enforcer) []awscloudwatch.Alarm {
@@ -274,6 +324,8 @@ func newAlarms(c constructs.Construct, e *Enforcer) []awscloudwatch.Alarm {
 			e.RuleDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
 		newAlarm(c, "FunctionFailures", "ecr-baseline: the function gave up on events; see the failure queue",
 			e.FailureQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
+		newAlarm(c, "SweepDeadLetters", "ecr-baseline: sweep items failed every delivery; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute) and redrive it once fixed",
+			e.SweepDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
 		// The function's own metric (pkg/metrics, Embedded Metric Format)
 		// also sees a backfill's failed repositories, which end the
 		// invocation successfully and so never count as Lambda errors.

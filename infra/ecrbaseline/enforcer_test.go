@@ -3,7 +3,6 @@ package ecrbaseline
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -135,8 +134,12 @@ func TestRulesMatchRepositoryEventsAndBaselineChanges(t *testing.T) {
 		}
 	}`)
 	diff(t, "baseline rule State", rule["State"], `"ENABLED"`)
-	if got := s.json.LogicalIDs("AWS::Events::Rule"); len(got) != 2 {
-		t.Errorf("rules: %v, want exactly two", got)
+
+	rule = s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.ReconcileRule))
+	diff(t, "reconcile rule ScheduleExpression", rule["ScheduleExpression"], `"rate(1 day)"`)
+	diff(t, "reconcile rule input", rule["Targets"].([]any)[0].(map[string]any)["Input"], `"{\"action\":\"reconcile\"}"`)
+	if got := s.json.LogicalIDs("AWS::Events::Rule"); len(got) != 3 {
+		t.Errorf("rules: %v, want exactly three", got)
 	}
 }
 
@@ -148,15 +151,19 @@ func TestRuleTargetsRetryThenDeadLetter(t *testing.T) {
 		p := s.json.Resource(t, "AWS::Lambda::Permission", id)
 		permissionOf[fmt.Sprint(p["SourceArn"])] = p
 	}
-	if len(permissionOf) != 2 {
+	if len(permissionOf) != 3 {
 		t.Errorf("Lambda permissions: %v, want one for each rule", permissionOf)
 	}
-	for _, r := range []awsevents.Rule{e.Rule, e.BaselineChangeRule} {
+	for _, r := range []awsevents.Rule{e.Rule, e.BaselineChangeRule, e.ReconcileRule} {
 		ruleID := cdktest.LogicalID(r)
 		rule := s.json.Resource(t, "AWS::Events::Rule", ruleID)
+		input := ""
+		if r == e.ReconcileRule {
+			input = `"Input": "{\"action\":\"reconcile\"}",`
+		}
 		diff(t, ruleID+" Targets", rule["Targets"], `[{
 			"Id": "Target0",
-			"Arn": `+getAtt(cdktest.LogicalID(e.Function), "Arn")+`,
+			"Arn": `+getAtt(cdktest.LogicalID(e.Function), "Arn")+`,`+input+`
 			"DeadLetterConfig": {"Arn": `+getAtt(cdktest.LogicalID(e.RuleDeadLetterQueue), "Arn")+`},
 			"RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 		}]`)
@@ -215,12 +222,17 @@ func TestRolePolicyIsExactlyWhatTheFunctionCalls(t *testing.T) {
 			{"Sid": "EnforceRepositoryPolicy", "Effect": "Allow",
 			 "Action": ["ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:DescribeRepositories"],
 			 "Resource": `+ecrRepositories+`},
-			{"Sid": "ContinueFleetRun", "Effect": "Allow", "Action": "lambda:InvokeFunction",
-			 "Resource": `+ownFunction(t, s)+`},
 			{"Sid": "ReportFailure", "Effect": "Allow", "Action": "sqs:SendMessage",
 			 "Resource": `+getAtt(cdktest.LogicalID(e.FailureQueue), "Arn")+`},
+			{"Sid": "QueueSweepItems", "Effect": "Allow", "Action": "sqs:SendMessage",
+			 "Resource": `+getAtt(cdktest.LogicalID(e.SweepQueue), "Arn")+`},
+			{"Sid": "DeadLetterSweepItems", "Effect": "Allow", "Action": "sqs:SendMessage",
+			 "Resource": `+getAtt(cdktest.LogicalID(e.SweepDeadLetterQueue), "Arn")+`},
 			{"Sid": "ArchivePolicies", "Effect": "Allow", "Action": "s3:PutObject",
-			 "Resource": `+archiveObjects(e)+`}
+			 "Resource": `+archiveObjects(e)+`},
+			{"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl",
+			  "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+			 "Resource": `+getAtt(cdktest.LogicalID(e.SweepQueue), "Arn")+`}
 		]
 	}`)
 }
@@ -228,19 +240,6 @@ func TestRolePolicyIsExactlyWhatTheFunctionCalls(t *testing.T) {
 // archiveObjects is the ARN of every object in the archive bucket.
 func archiveObjects(e *Enforcer) string {
 	return `{"Fn::Join": ["", [` + getAtt(cdktest.LogicalID(e.Archive), "Arn") + `, "/*"]]}`
-}
-
-// ownFunction is the ARN of the function, built from the name it is given
-// at synth time: the role may invoke that function and no other.
-func ownFunction(t *testing.T, s *synthesized) string {
-	t.Helper()
-	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(s.enforcer.Function))
-	name, ok := fn["FunctionName"].(string)
-	if !ok || name == "" || strings.Contains(name, "*") {
-		t.Fatalf("function name %v: want a fixed name, known at synth", fn["FunctionName"])
-	}
-	return `{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":lambda:", {"Ref": "AWS::Region"},
-		":", {"Ref": "AWS::AccountId"}, ":function:` + name + `"]]}`
 }
 
 // TestNoWildcardResourceOutsideECR walks every policy in the template: the
@@ -344,19 +343,13 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 	e := s.enforcer
 	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))
 	delete(fn, "Code") // an asset location that changes with the bootstrap
-	// The stack, the construct's id and a hash of its path: unique in the
-	// account and region, and stable while the construct stays where it is.
-	if name := fmt.Sprint(fn["FunctionName"]); !regexp.MustCompile(`^Test-Enforcer-[0-9A-F]{8}$`).MatchString(name) {
-		t.Errorf("FunctionName %q, want Test-Enforcer-HASH", name)
-	}
-	delete(fn, "FunctionName")
 	diff(t, "function", fn, `{
 		"Description": "ecr-baseline: applies the baseline policy to ECR repositories",
 		"Runtime": "provided.al2023",
 		"Architectures": ["arm64"],
 		"Handler": "bootstrap",
 		"MemorySize": 128,
-		"Timeout": 300,
+		"Timeout": 120,
 		"Role": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`,
 		"Environment": {"Variables": {
 			"BASELINE_PARAMETER_NAME": `+ref(cdktest.LogicalID(e.Parameter))+`,
@@ -373,6 +366,9 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"ALLOW_PUBLIC": "false",
 			"APPLY_TO_EXISTING_REPOSITORIES": "false",
 			"ARCHIVE_BUCKET": `+ref(cdktest.LogicalID(e.Archive))+`,
+			"SWEEP_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepQueue))+`,
+			"SWEEP_DEAD_LETTER_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepDeadLetterQueue))+`,
+			"SWEEP_MAX_RECEIVE_COUNT": "5",
 			"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`
 		}},
 		"LoggingConfig": {
@@ -392,8 +388,10 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 // roleARN and archiveBucket stand for the role's ARN and the bucket's
 // name, which CloudFormation resolves at deploy.
 const (
-	roleARN       = "arn:aws:iam::123456789012:role/Test-EnforcerRole"
-	archiveBucket = "test-enforcerarchive"
+	roleARN            = "arn:aws:iam::123456789012:role/Test-EnforcerRole"
+	archiveBucket      = "test-enforcerarchive"
+	sweepQueueURL      = "https://sqs.us-east-1.amazonaws.com/123456789012/test-sweeps"
+	sweepDeadLetterURL = "https://sqs.us-east-1.amazonaws.com/123456789012/test-sweeps-dlq"
 )
 
 // loadEnvironment feeds the environment the construct set to the
@@ -411,6 +409,10 @@ func loadEnvironment(t *testing.T, s *synthesized, parameterName string) envconf
 			resolved[key] = parameterName
 		case cmp.Equal(v, map[string]any{"Ref": cdktest.LogicalID(s.enforcer.Archive)}):
 			resolved[key] = archiveBucket
+		case cmp.Equal(v, map[string]any{"Ref": cdktest.LogicalID(s.enforcer.SweepQueue)}):
+			resolved[key] = sweepQueueURL
+		case cmp.Equal(v, map[string]any{"Ref": cdktest.LogicalID(s.enforcer.SweepDeadLetterQueue)}):
+			resolved[key] = sweepDeadLetterURL
 		case cmp.Equal(v, cdktest.JSON(t, getAtt(cdktest.LogicalID(s.enforcer.Function.Role()), "Arn"))):
 			resolved[key] = roleARN
 		default:
@@ -439,6 +441,7 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 	cfg := loadEnvironment(t, s, envconfig.ParameterName.Default)
 	want := envconfig.Defaults()
 	want.SelfRoleARN, want.ArchiveBucket = roleARN, archiveBucket
+	want.SweepQueueURL, want.SweepDeadLetterQueueURL = sweepQueueURL, sweepDeadLetterURL
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
 	}
@@ -446,18 +449,17 @@ func TestFunctionEnvironmentLoads(t *testing.T) {
 		t.Errorf("the function checks tag %s on every repository, but the role may not call ecr:ListTagsForResource",
 			cfg.ExemptTagKey)
 	}
-	// Backfill and the fleet run after a baseline change page through
-	// every repository.
+	// A sweep pages through every repository.
 	if !slices.Contains(policy.EnforcerActions, "ecr:DescribeRepositories") {
-		t.Error("the role may not call ecr:DescribeRepositories, which backfill pages through")
+		t.Error("the role may not call ecr:DescribeRepositories, which a sweep pages through")
 	}
 }
 
 func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 	s := defaults(t)
 	e := s.enforcer
-	if got := s.json.LogicalIDs("AWS::SQS::Queue"); len(got) != 2 {
-		t.Errorf("queues: %v, want the rule's DLQ and the failure queue", got)
+	if got := s.json.LogicalIDs("AWS::SQS::Queue"); len(got) != 4 {
+		t.Errorf("queues: %v, want the rule's DLQ, the failure queue, the sweep queue and its DLQ", got)
 	}
 	allowEventRule := func(queueID, ruleID string) string {
 		return `{"Sid": "AllowEventRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
@@ -478,17 +480,25 @@ func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 		policyOf[fmt.Sprint(queues[0].(map[string]any)["Ref"])] = pid
 	}
 	ruleDLQ, failures := cdktest.LogicalID(e.RuleDeadLetterQueue), cdktest.LogicalID(e.FailureQueue)
+	sweeps, sweepDLQ := cdktest.LogicalID(e.SweepQueue), cdktest.LogicalID(e.SweepDeadLetterQueue)
+	const encryptedTwoWeeks = `"SqsManagedSseEnabled": true, "MessageRetentionPeriod": 1209600`
 	for _, q := range []struct {
 		id         string
+		queue      string
 		statements string
 	}{
-		{ruleDLQ, sslOnly(ruleDLQ) + `, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.Rule)) +
-			`, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.BaselineChangeRule))},
+		{ruleDLQ, encryptedTwoWeeks, sslOnly(ruleDLQ) + `, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.Rule)) +
+			`, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.BaselineChangeRule)) +
+			`, ` + allowEventRule(ruleDLQ, cdktest.LogicalID(e.ReconcileRule))},
 		// Lambda sends failure records with the function's role, not as a service principal.
-		{failures, sslOnly(failures)},
+		{failures, encryptedTwoWeeks, sslOnly(failures)},
+		// Six times the function's 120 s timeout, as AWS advises for a
+		// queue a function consumes; five receives, then the DLQ.
+		{sweeps, encryptedTwoWeeks + `, "VisibilityTimeout": 720,
+			"RedrivePolicy": {"deadLetterTargetArn": ` + getAtt(sweepDLQ, "Arn") + `, "maxReceiveCount": 5}`, sslOnly(sweeps)},
+		{sweepDLQ, encryptedTwoWeeks, sslOnly(sweepDLQ)},
 	} {
-		diff(t, q.id, s.json.Resource(t, "AWS::SQS::Queue", q.id),
-			`{"SqsManagedSseEnabled": true, "MessageRetentionPeriod": 1209600}`)
+		diff(t, q.id, s.json.Resource(t, "AWS::SQS::Queue", q.id), `{`+q.queue+`}`)
 		pid, ok := policyOf[q.id]
 		if !ok {
 			t.Errorf("queue %s has no queue policy", q.id)
@@ -509,8 +519,8 @@ func TestQueuesAreEncryptedSSLOnlyAndKeepTwoWeeks(t *testing.T) {
 func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 	s := defaults(t)
 	e := s.enforcer
-	if got := s.json.LogicalIDs("AWS::CloudWatch::Alarm"); len(got) != 5 {
-		t.Errorf("alarms: %v, want five", got)
+	if got := s.json.LogicalIDs("AWS::CloudWatch::Alarm"); len(got) != 6 {
+		t.Errorf("alarms: %v, want six", got)
 	}
 	queueAlarm := func(queue string) string {
 		return `"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
@@ -524,6 +534,8 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 		` + queueAlarm(cdktest.LogicalID(e.RuleDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: the function gave up on events; see the failure queue",
 		` + queueAlarm(cdktest.LogicalID(e.FailureQueue)),
+		`"AlarmDescription": "ecr-baseline: sweep items failed every delivery; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute) and redrive it once fixed",
+		` + queueAlarm(cdktest.LogicalID(e.SweepDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
 		 "Namespace": "EcrBaseline", "MetricName": "Failed", "Statistic": "Sum",
 		 "Dimensions": [{"Name": "FunctionName", "Value": ` + ref(cdktest.LogicalID(e.Function)) + `}]`,
@@ -540,24 +552,44 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 
 func TestResourceCount(t *testing.T) {
 	s := defaults(t)
-	// Parameter, 2 queues and their policies, log group, role and policy,
-	// function, async config, 2 rules and their invoke permissions, 5
-	// alarms, the archive bucket and its policy. A new resource should be a decision, so it has to show up
-	// here.
+	// Parameter, 4 queues and their policies, log group, role and policy,
+	// function, async config, the sweep queue's event source mapping, 3
+	// rules and their invoke permissions, 6 alarms, the archive bucket and
+	// its policy. A new resource should be a decision, so it has to show
+	// up here.
 	cdktest.Check(t, func() {
 		for typ, n := range map[string]float64{
-			"AWS::SSM::Parameter": 1, "AWS::SQS::Queue": 2, "AWS::SQS::QueuePolicy": 2,
+			"AWS::SSM::Parameter": 1, "AWS::SQS::Queue": 4, "AWS::SQS::QueuePolicy": 4,
 			"AWS::Logs::LogGroup": 1, "AWS::IAM::Role": 1, "AWS::IAM::Policy": 1,
-			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Events::Rule": 2,
-			"AWS::Lambda::Permission": 2, "AWS::CloudWatch::Alarm": 5,
+			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Lambda::EventSourceMapping": 1,
+			"AWS::Events::Rule": 3, "AWS::Lambda::Permission": 3, "AWS::CloudWatch::Alarm": 6,
 			"AWS::S3::Bucket": 1, "AWS::S3::BucketPolicy": 1,
 		} {
 			s.tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
 		}
 	})
-	if n := len(s.json["Resources"].(map[string]any)); n != 21 {
-		t.Errorf("%d resources, want 21", n)
+	if n := len(s.json["Resources"].(map[string]any)); n != 29 {
+		t.Errorf("%d resources, want 29", n)
 	}
+}
+
+// TestSweepQueueFeedsTheFunction: the function consumes the sweep queue
+// through an event source mapping that reports batch item failures, so a
+// failed repository alone returns to the queue, with a maximum
+// concurrency that bounds a sweep's containers.
+func TestSweepQueueFeedsTheFunction(t *testing.T) {
+	s := defaults(t)
+	ids := s.json.LogicalIDs("AWS::Lambda::EventSourceMapping")
+	if len(ids) != 1 {
+		t.Fatalf("event source mappings: %v, want one", ids)
+	}
+	diff(t, "event source mapping", s.json.Resource(t, "AWS::Lambda::EventSourceMapping", ids[0]), `{
+		"FunctionName": `+ref(cdktest.LogicalID(s.enforcer.Function))+`,
+		"EventSourceArn": `+getAtt(cdktest.LogicalID(s.enforcer.SweepQueue), "Arn")+`,
+		"BatchSize": 10,
+		"FunctionResponseTypes": ["ReportBatchItemFailures"],
+		"ScalingConfig": {"MaximumConcurrency": 5}
+	}`)
 }
 
 // archiveLifecycle is the archive bucket's lifecycle for a retention of
@@ -644,11 +676,17 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 			"allowedPrincipals":   "111122223333", "applyToExistingRepositories": "true",
 		},
 		ArchiveRetentionDays: 30,
+		SweepMaxConcurrency:  20,
+		ReconcileSchedule:    awsevents.Schedule_Expression(jsii.String("cron(0 3 ? * MON *)")),
 	})
 	if s.err != nil {
 		t.Fatal(s.err)
 	}
 	e := s.enforcer
+	esm := s.json.Resource(t, "AWS::Lambda::EventSourceMapping", s.json.LogicalIDs("AWS::Lambda::EventSourceMapping")[0])
+	diff(t, "sweep concurrency", esm["ScalingConfig"], `{"MaximumConcurrency": 20}`)
+	diff(t, "reconcile schedule", s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.ReconcileRule))["ScheduleExpression"],
+		`"cron(0 3 ? * MON *)"`)
 	p := s.json.Resource(t, "AWS::SSM::Parameter", cdktest.LogicalID(e.Parameter))
 	diff(t, "tier", p["Tier"], `"Advanced"`)
 	diff(t, "name", p["Name"], `"/platform/ecr/baseline"`)
@@ -663,6 +701,8 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
 		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false", "APPLY_TO_EXISTING_REPOSITORIES": "true",
 		"ARCHIVE_BUCKET": `+ref(cdktest.LogicalID(e.Archive))+`,
+		"SWEEP_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepQueue))+`,
+		"SWEEP_DEAD_LETTER_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepDeadLetterQueue))+`, "SWEEP_MAX_RECEIVE_COUNT": "5",
 		"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`}}`)
 	diff(t, "reserved concurrency", fn["ReservedConcurrentExecutions"], `2`)
 	bucket := s.json.Resource(t, "AWS::S3::Bucket", cdktest.LogicalID(e.Archive))
@@ -676,6 +716,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		ReadTPS: 2.5, WriteTPS: 1, Concurrency: 3, Mode: "merge", Force: true,
 		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, AllowedPrincipals: []string{"111122223333"}, SelfRoleARN: roleARN,
 		ApplyToExisting: true, ArchiveBucket: archiveBucket,
+		SweepQueueURL: sweepQueueURL, SweepDeadLetterQueueURL: sweepDeadLetterURL, SweepMaxReceiveCount: 5,
 	}
 	if d := cmp.Diff(want, cfg); d != "" {
 		t.Errorf("function settings (-want +got):\n%s", d)
@@ -756,8 +797,8 @@ func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
 	diff(t, "DecryptBaseline", bySid["DecryptBaseline"], `{"Sid": "DecryptBaseline", "Effect": "Allow", "Action": "kms:Decrypt",
 		"Resource": "`+keyARN+`",
 		"Condition": {"StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["ssm.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}}}`)
-	if len(statements) != 7 {
-		t.Errorf("%d statements, want the 6 of the default stack plus DecryptBaseline", len(statements))
+	if len(statements) != 9 {
+		t.Errorf("%d statements, want the 8 of the default stack plus DecryptBaseline", len(statements))
 	}
 	env := tm.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))["Environment"]
 	diff(t, "parameter name", env.(map[string]any)["Variables"].(map[string]any)[envconfig.ParameterName.Env], `"/ecr-baseline/baseline-policy"`)
@@ -796,6 +837,8 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap}, "CodePath " + noBootstrap + " has no bootstrap file (run `make build`)"},
 		{"negative archive retention", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ArchiveRetentionDays: -1},
 			"ArchiveRetentionDays must be a positive number of days, got -1"},
+		{"one container for sweeps", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, SweepMaxConcurrency: 1},
+			"SweepMaxConcurrency must be from 2 to 1000 (Lambda's limits), got 1"},
 		{"negative TTL", settings(map[string]string{"cacheTTL": "-1s"}), `Settings["cacheTTL"] must be a duration such as 5m, got "-1s"`},
 		{"key and policy", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EncryptionKey: key},
 			"PolicyText must be empty when EncryptionKey is set: CloudFormation cannot create SecureString parameters, " +

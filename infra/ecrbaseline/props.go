@@ -8,9 +8,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
@@ -50,6 +53,19 @@ type EnforcerProps struct {
 	// Default: DefaultArchiveRetentionDays.
 	ArchiveRetentionDays int
 
+	// SweepMaxConcurrency is the event source mapping's maximum
+	// concurrency: how many invocations consume the sweep queue at once,
+	// which bounds a sweep's total call rate across containers. Lambda
+	// accepts 2 to 1000. Default: DefaultSweepMaxConcurrency.
+	SweepMaxConcurrency int
+
+	// ReconcileSchedule is when the reconciliation sweep runs, which
+	// catches what events missed (a lost event, a removed exemption, a
+	// configuration change). It writes only with the
+	// applyToExistingRepositories setting, like a baseline change's sweep.
+	// Default: once a day.
+	ReconcileSchedule awsevents.Schedule
+
 	// Settings are the function's settings by CDK context key — the
 	// context keys of pkg/envconfig's table, such as "dryRun",
 	// "enforcementMode", "exemptRepositories" or "writeTps" — as text, the
@@ -65,6 +81,10 @@ type EnforcerProps struct {
 // it, keeps 90 days. Records are a few KB each, so a longer retention costs
 // little; a shorter one is for accounts that must not keep policy text long.
 const DefaultArchiveRetentionDays = 400
+
+// DefaultSweepMaxConcurrency lets a sweep run on a few containers at once:
+// each paces itself to ECR's throttling, so more adds little but load.
+const DefaultSweepMaxConcurrency = 5
 
 // settingsName names a key of EnforcerProps.Settings in messages.
 func settingsName(key string) string { return fmt.Sprintf("Settings[%q]", key) }
@@ -112,6 +132,15 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 		p.ArchiveRetentionDays = DefaultArchiveRetentionDays
 	case p.ArchiveRetentionDays < 0:
 		return p, envconfig.Config{}, "", fmt.Errorf("ArchiveRetentionDays must be a positive number of days, got %d", p.ArchiveRetentionDays)
+	}
+	switch {
+	case p.SweepMaxConcurrency == 0:
+		p.SweepMaxConcurrency = DefaultSweepMaxConcurrency
+	case p.SweepMaxConcurrency < 2 || p.SweepMaxConcurrency > 1000:
+		return p, envconfig.Config{}, "", fmt.Errorf("SweepMaxConcurrency must be from 2 to 1000 (Lambda's limits), got %d", p.SweepMaxConcurrency)
+	}
+	if p.ReconcileSchedule == nil {
+		p.ReconcileSchedule = awsevents.Schedule_Rate(awscdk.Duration_Days(jsii.Number(1)))
 	}
 	cfg, err := resolveSettings(p.Settings)
 	if err != nil {

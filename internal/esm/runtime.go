@@ -2,6 +2,7 @@ package esm
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -29,5 +30,26 @@ func RuntimeInvoke(s *runtimeapi.Server, timeout time.Duration) Invoke {
 			return nil, true, nil
 		}
 		return res.Response, false, nil
+	}
+}
+
+// HandlerInvoke invokes an in-process handler, as the function's
+// Handle: its response is marshalled as the runtime would, and an error
+// is a function error. seen, when set, gets every response first, for the
+// test to collect what the function did.
+func HandlerInvoke[R any](handle func(context.Context, json.RawMessage) (R, error), seen func(R)) Invoke {
+	return func(ctx context.Context, payload []byte) ([]byte, bool, error) {
+		res, err := handle(ctx, payload)
+		if err != nil {
+			return nil, true, nil
+		}
+		if seen != nil {
+			seen(res)
+		}
+		out, err := json.Marshal(res)
+		if err != nil {
+			return nil, false, fmt.Errorf("marshal the response: %w", err)
+		}
+		return out, false, nil
 	}
 }

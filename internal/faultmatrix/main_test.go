@@ -1,8 +1,8 @@
 // Package faultmatrix proves what ecr-baseline does when AWS misbehaves:
-// every entry path (a CreateRepository event, a drift event, a backfill)
+// every entry path (a CreateRepository event, a drift event, a sweep)
 // under every fault a fault-injecting proxy in front of moto can produce
 // (throttling, 500s, calls slower than the attempt timeout, access denied,
-// dropped connections), a large backfill under mixed random faults, and
+// dropped connections), a large sweep under mixed random faults, and
 // the same event delivered twice at once. Outcomes are read back from moto
 // directly, never through the proxy.
 package faultmatrix
@@ -15,19 +15,22 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/esm"
 	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
-	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -45,11 +48,14 @@ const (
 )
 
 // rig is one moto state, a proxy in front of moto and a function instance
-// that reaches AWS only through the proxy.
+// that reaches AWS only through the proxy, with its sweep queues.
 type rig struct {
-	fleet *fleet.Fleet
-	proxy *faultproxy.Proxy
-	h     *handler.Handler
+	fleet  *fleet.Fleet
+	proxy  *faultproxy.Proxy
+	h      *handler.Handler
+	queues moto.SweepQueues
+	// sqs reaches moto directly, as the event source mapping does.
+	sqs *sqs.Client
 }
 
 // newRig resets moto, seeds repos and starts a proxy with rules, and a
@@ -68,12 +74,58 @@ func newRig(t *testing.T, rules map[string]faultproxy.Rule, repos ...fleet.Repo)
 	if err := r.fleet.Seed(ctx, repos...); err != nil {
 		t.Fatal(err)
 	}
+	r.sqs = sqs.NewFromConfig(direct)
+	if r.queues, err = moto.NewSweepQueues(ctx, r.sqs, "sweeps", 5); err != nil {
+		t.Fatal(err)
+	}
 	if r.proxy, err = faultproxy.Start(server.URL, rules, 7); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.proxy.Close() })
-	r.h = newHandler(t, r.proxy.URL, instantTimeouts())
+	r.h = newHandler(t, r.proxy.URL, instantTimeouts(), r.queues.Env()...)
 	return r
+}
+
+// swept is what a sweep's items did.
+type swept struct {
+	results []enforcer.Result
+	tally   enforcer.Tally
+	// dead are the dead-letter queue's messages.
+	dead  []moto.Message
+	stats esm.Stats
+}
+
+// consume runs the sweep queue's event source mapping (internal/esm) into
+// the rig's function until the queue is empty, then reads the dead-letter
+// queue. before, when set, sees each batch before the function does.
+func (r *rig) consume(t *testing.T, before ...func(ctx context.Context, payload []byte)) swept {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out swept
+	)
+	m := &esm.Mapping{SQS: r.sqs, QueueURL: r.queues.URL, ReportBatchItemFailures: true,
+		Invoke: esm.HandlerInvoke(func(ctx context.Context, payload json.RawMessage) (handler.Response, error) {
+			for _, f := range before {
+				f(ctx, payload)
+			}
+			return r.h.Handle(ctx, payload)
+		}, func(res handler.Response) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, x := range res.Results {
+				out.results = append(out.results, x)
+				out.tally.Count(x.Action)
+			}
+		})}
+	var err error
+	if out.stats, err = m.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out.dead, err = moto.Drain(context.Background(), r.sqs, r.queues.DeadLetterURL); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // instantTimeouts is an HTTP client with the production attempt timeout,
@@ -97,9 +149,10 @@ func newHandler(t *testing.T, endpoint string, client aws.HTTPClient, env ...str
 	awsCfg.HTTPClient = client
 	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
 	// The function's defaults with pacing out of the way, and tag
-	// exemption on, so ListTagsForResource is called too.
+	// exemption on, so ListTagsForResource is called too; its role, as
+	// the stack sets it, names its account.
 	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000",
-		"EXEMPT_TAG": "ecr-baseline:exempt=true"}
+		"EXEMPT_TAG": "ecr-baseline:exempt=true", "SELF_ROLE_ARN": "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
@@ -140,17 +193,4 @@ func transportErrorFits(fault faultproxy.Fault, transport string) bool {
 		return transport == "context deadline exceeded"
 	}
 	return transport == ""
-}
-
-// samePolicy reports whether two policy texts mean the same ("" is none).
-func samePolicy(a, b string) bool {
-	if a == "" || b == "" {
-		return a == b
-	}
-	da, err := policy.Parse(a)
-	if err != nil {
-		return false
-	}
-	db, err := policy.Parse(b)
-	return err == nil && policy.Equal(da, db)
 }

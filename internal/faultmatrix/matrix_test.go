@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -14,21 +15,21 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
-	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policydiff"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
 // open is the policy a person sets in events/set-repository-policy.json.
-const open = `{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}`
+const open = fleet.Open
 
 // entry is one way into the function: the payload, the repositories it
 // covers as they are before the invocation, and the operations it makes.
 type entry struct {
 	payload []byte
-	// eventID prefixes an event's errors; "" for backfill.
+	// eventID prefixes an event's errors; "" for a sweep.
 	eventID string
 	repos   []fleet.Repo
 	// reason and diff are the applied result's on an event path.
@@ -56,9 +57,9 @@ func entries(t *testing.T) map[string]entry {
 			repos: []fleet.Repo{{Name: "team-a/web"}}, reason: "repository had no policy", diff: createDiff, ops: perRepositoryOps},
 		"drift": {payload: samples.Read(t, "set-repository-policy.json"), eventID: "d7e1f3a5-9b2c-4d4e-8f6a-1c3e5a7b9d02",
 			repos: []fleet.Repo{{Name: "team-a/web", Policy: open}}, reason: "policy differs from baseline", diff: driftDiff, ops: perRepositoryOps},
-		"backfill": {payload: []byte(`{"action":"backfill","dryRun":false}`),
+		"sweep": {payload: []byte(`{"action":"sweep","dryRun":false}`),
 			repos: []fleet.Repo{{Name: "fleet/none-0"}, {Name: "fleet/none-1"}, {Name: "fleet/foreign-0", Policy: open}, {Name: "fleet/ok-0", Policy: compliant}},
-			ops:   append([]string{"DescribeRepositories"}, perRepositoryOps...)},
+			ops:   append([]string{"DescribeRepositories", "SendMessageBatch"}, perRepositoryOps...)},
 	}
 }
 
@@ -68,9 +69,13 @@ type outcome string
 const (
 	// retried: the SDK retried the calls and the invocation succeeded.
 	retried outcome = "retried to success"
-	// listed: the backfill summary lists the repositories it could not
-	// enforce; the invocation succeeds so the rest of the run counts.
-	listed outcome = "listed as failed"
+	// requeued: a sweep item failed, the queue delivered it again and it
+	// succeeded.
+	requeued outcome = "delivered again by the queue to success"
+	// deadLettered: a sweep item failed every delivery and is in the
+	// dead-letter queue as itself, with the reason; the rest of the sweep
+	// completes.
+	deadLettered outcome = "in the dead-letter queue with its reason"
 	// returned: the invocation fails, so Lambda's async retries and then
 	// the dead-letter queue keep the event.
 	returned outcome = "returned to Lambda as an error"
@@ -96,11 +101,12 @@ type row struct {
 	rules              map[string]fp.Rule
 	want               outcome
 	// wantErr is the invocation's error on an event path (after
-	// "event <id>: enforce team-a/web: ") or a backfill's own error, and
-	// every listed failure's reason, normalised.
+	// "event <id>: enforce team-a/web: ") or a sweep request's own error,
+	// and the reason of every dead-lettered item (after its
+	// "enforce <repository>: " or "sweep <id>: "), normalised.
 	wantErr string
-	// wantFailed is how many repositories a backfill lists as failed.
-	wantFailed int
+	// wantDead is how many items of a sweep end in the dead-letter queue.
+	wantDead int
 }
 
 func every(f fp.Fault, n int) map[string]fp.Rule {
@@ -117,14 +123,16 @@ func once(op string, f fp.Fault) map[string]fp.Rule {
 
 // common are the rows every entry path has: each fault passing (first
 // calls of every operation), and each fault on every policy write, which
-// an event returns to Lambda and a backfill lists (three repositories need
-// a write). An access denied is never retried, even once.
-func common(entry string, failedWrite outcome, failed int) []row {
+// an event returns to Lambda and a sweep dead-letters (three repositories
+// need a write). An access denied is never retried by the SDK, even once:
+// a denied first write fails the event, or the sweep item, which the
+// queue delivers again.
+func common(entry string, deniedOnce, failedWrite outcome, failed int) []row {
 	var rows []row
 	for _, f := range []fp.Fault{fp.Throttle, fp.ServerError, fp.Drop, fp.Slow} {
 		rows = append(rows, row{entry, string(f), fmt.Sprintf("first %d calls of every operation", transient), every(f, transient), retried, "", 0})
 	}
-	rows = append(rows, row{entry, "access-denied", "first SetRepositoryPolicy", once("SetRepositoryPolicy", fp.AccessDenied), failedWrite, setPolicy + denied, min(failed, 1)})
+	rows = append(rows, row{entry, "access-denied", "first SetRepositoryPolicy", once("SetRepositoryPolicy", fp.AccessDenied), deniedOnce, setPolicy + denied, 0})
 	for _, f := range []struct {
 		fault fp.Fault
 		err   string
@@ -142,7 +150,7 @@ func common(entry string, failedWrite outcome, failed int) []row {
 
 var matrix = slices.Concat(
 	// A CreateRepository event.
-	common("create", returned, 0),
+	common("create", returned, returned, 0),
 	[]row{
 		{"create", "access-denied", "every GetParameter", always("GetParameter", fp.AccessDenied), returned,
 			"load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, https response error StatusCode: 400, RequestID: , AccessDeniedException: injected access denied", 0},
@@ -151,35 +159,36 @@ var matrix = slices.Concat(
 	},
 
 	// A drift event: someone replaced the policy.
-	common("drift", returned, 0),
+	common("drift", returned, returned, 0),
 	[]row{
 		{"drift", "access-denied", "every ListTagsForResource", always("ListTagsForResource", fp.AccessDenied), returned,
 			"list tags: operation error ECR: ListTagsForResource, " + denied, 0},
 	},
 
-	// A backfill of four repositories: two without a policy, one with a
+	// A sweep of four repositories: two without a policy, one with a
 	// foreign one, one compliant.
-	common("backfill", listed, 3),
+	common("sweep", requeued, deadLettered, 3),
 	[]row{
 		// Without the baseline nothing can be checked: it is read once,
-		// before any repository, and the run fails with none touched and
-		// none listed (not one GetParameter per repository).
-		{"backfill", "server-error", "every GetParameter", always("GetParameter", fp.ServerError), returned,
-			"backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 0},
-		// Without the list there is no run: the invocation fails.
-		{"backfill", "throttle", "every DescribeRepositories", always("DescribeRepositories", fp.Throttle), returned,
-			"backfill: describe repositories: operation error ECR: DescribeRepositories, " + exhausted + throttled, 0},
-		{"backfill", "access-denied", "every DescribeRepositories", always("DescribeRepositories", fp.AccessDenied), returned,
-			"backfill: describe repositories: operation error ECR: DescribeRepositories, " + denied, 0},
+		// before anything is queued, and the request fails with none
+		// touched (not one GetParameter per repository).
+		{"sweep", "server-error", "every GetParameter", always("GetParameter", fp.ServerError), returned,
+			"sweep: nothing queued: load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 0},
+		// A page that cannot be listed is the sweep's one dead letter:
+		// redriven once the cause is fixed, it lists its page again.
+		{"sweep", "throttle", "every DescribeRepositories", always("DescribeRepositories", fp.Throttle), deadLettered,
+			"describe repositories: operation error ECR: DescribeRepositories, " + exhausted + throttled, 1},
+		{"sweep", "access-denied", "every DescribeRepositories", always("DescribeRepositories", fp.AccessDenied), deadLettered,
+			"describe repositories: operation error ECR: DescribeRepositories, " + denied, 1},
 	},
 )
 
 // TestFaultMatrix runs each entry path under each fault and checks the
 // defined outcome against what moto holds afterwards: retried faults end
-// compliant, a backfill lists exactly the repositories it could not
-// enforce and left them as they were, and an event that could not be
-// enforced fails the invocation and leaves the repository as it was, for
-// Lambda's retry to enforce.
+// compliant, a sweep dead-letters exactly the items it could not handle,
+// with their reasons, and left their repositories as they were, and an
+// event that could not be enforced fails the invocation and leaves the
+// repository as it was, for Lambda's retry to enforce.
 func TestFaultMatrix(t *testing.T) {
 	paths := entries(t)
 	for _, tt := range matrix {
@@ -187,9 +196,13 @@ func TestFaultMatrix(t *testing.T) {
 			e := paths[tt.entry]
 			r := newRig(t, tt.rules, e.repos...)
 			res, err := r.handle(e.payload)
+			var sw swept
+			if e.eventID == "" && err == nil {
+				sw = r.consume(t)
+			}
 
 			switch tt.want {
-			case retried:
+			case retried, requeued:
 				if err != nil {
 					t.Fatalf("Handle: %v", err)
 				}
@@ -198,13 +211,21 @@ func TestFaultMatrix(t *testing.T) {
 					if diff := cmp.Diff(want, res.Results); diff != "" {
 						t.Errorf("results (-want +got):\n%s", diff)
 					}
-				} else if diff := cmp.Diff(&backfill.Summary{Scanned: 4, Tally: enforcer.Tally{Applied: 3, Unchanged: 1}, Complete: true}, res.Summary); diff != "" {
-					t.Errorf("summary (-want +got):\n%s", diff)
+				} else {
+					// Requeued, the denied repository's first delivery failed.
+					want := enforcer.Tally{Applied: 3, Unchanged: 1}
+					if tt.want == requeued {
+						want.Failed = 1
+					}
+					if diff := cmp.Diff(want, sw.tally); diff != "" || len(sw.dead) != 0 {
+						t.Errorf("sweep results (-want +got):\n%s; dead letters %v", diff, sw.dead)
+					}
 				}
-				rule := tt.rules["*"]
-				for _, op := range e.ops {
-					if st := r.proxy.Stats(op); st.Faults != rule.FailFirst || st.Calls <= st.Faults {
-						t.Errorf("%s: %+v; want %d faults, then success", op, st, rule.FailFirst)
+				if rule, ok := tt.rules["*"]; ok {
+					for _, op := range e.ops {
+						if st := r.proxy.Stats(op); st.Faults != rule.FailFirst || st.Calls <= st.Faults {
+							t.Errorf("%s: %+v; want %d faults, then success", op, st, rule.FailFirst)
+						}
 					}
 				}
 				for _, repo := range e.repos {
@@ -244,27 +265,34 @@ func TestFaultMatrix(t *testing.T) {
 					r.wantCompliant(t, "team-a/web")
 				}
 
-			case listed:
+			case deadLettered:
 				if err != nil {
-					t.Fatalf("Handle: %v; a backfill lists failures and succeeds", err)
+					t.Fatalf("Handle: %v; a sweep request queues the sweep and succeeds", err)
 				}
-				s := res.Summary
 				failed := map[string]bool{}
-				for _, f := range s.Failures {
-					failed[f.Repository] = true
-					got, transport := normalize(f.Reason, r.proxy.URL)
+				for _, d := range sw.dead {
+					it, err := sweep.Decode(d.Body)
+					if err != nil {
+						t.Errorf("dead letter %q is not a sweep item: %v", d.Body, err)
+						continue
+					}
+					failed[it.Repository] = true
+					// The reason names the item: "enforce <repository>: "
+					// or "sweep <id>: ".
+					_, reason, _ := strings.Cut(d.Attributes[sweep.AttributeReason], ": ")
+					got, transport := normalize(reason, r.proxy.URL)
 					if got != tt.wantErr || !transportErrorFits(fp.Fault(tt.fault), transport) {
-						t.Errorf("%s: reason\n got %s\nwant %s (transport error %q)", f.Repository, got, tt.wantErr, transport)
+						t.Errorf("%s: reason\n got %s\nwant %s (transport error %q)", d.Body, got, tt.wantErr, transport)
 					}
 				}
-				if s.Failed != tt.wantFailed || len(failed) != tt.wantFailed || s.Scanned != 4 || !s.Complete ||
-					s.Applied+s.Unchanged+s.Failed != 4 {
-					t.Errorf("summary %+v; want 4 scanned, %d failed and listed once each, the rest applied or unchanged", s, tt.wantFailed)
+				if len(sw.dead) != tt.wantDead || len(failed) != tt.wantDead {
+					t.Errorf("dead letters %+v; want %d, each once", sw.dead, tt.wantDead)
 				}
-				// Nothing lost, nothing reported wrongly: a listed repository
-				// is as it was, every other one holds the baseline.
+				// Nothing lost, nothing reported wrongly: a dead-lettered
+				// repository is as it was, every other one holds the
+				// baseline, unless the page was never listed.
 				for _, repo := range e.repos {
-					if failed[repo.Name] {
+					if failed[repo.Name] || failed[""] {
 						r.wantUntouched(t, repo)
 					} else {
 						r.wantCompliant(t, repo.Name)
@@ -303,7 +331,7 @@ func (r *rig) wantUntouched(t *testing.T, repo fleet.Repo) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !samePolicy(got, repo.Policy) {
+	if !fleet.SamePolicy(got, repo.Policy) {
 		t.Errorf("%s holds %q, want it untouched: %q", repo.Name, got, repo.Policy)
 	}
 }

@@ -2,101 +2,83 @@ package faultmatrix
 
 import (
 	"context"
-	"fmt"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	fp "github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
-	"github.com/ecr-baseline/ecr-baseline/internal/moto"
-	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
-// TestMixedFaultsBackfill backfills 500 repositories while one call in ten
-// meets a fault drawn from all five: the retryable ones are retried, an
-// access denied fails its repository. Every repository must end compliant
-// or be listed as failed, none both, none neither; each listed one must be
-// as it was; and the counts of applied and unchanged must match what moto
-// holds, read back directly rather than through the proxy.
-func TestMixedFaultsBackfill(t *testing.T) {
-	const none, foreign, compliant = 200, 200, 100
-	var repos []fleet.Repo
-	for i := range none {
-		repos = append(repos, fleet.Repo{Name: fmt.Sprintf("mix/none-%03d", i)})
-	}
-	for i := range foreign {
-		repos = append(repos, fleet.Repo{Name: fmt.Sprintf("mix/foreign-%03d", i), Policy: open})
-	}
-	for i := range compliant {
-		name := fmt.Sprintf("mix/ok-%03d", i)
-		text, err := policy.Render(policies.Baseline, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		repos = append(repos, fleet.Repo{Name: name, Policy: text})
-	}
-	all := []fp.Fault{fp.Throttle, fp.ServerError, fp.Slow, fp.AccessDenied, fp.Drop}
-	rules := map[string]fp.Rule{
-		"*": {FaultRate: 0.1, Faults: all, SlowBy: slowBy},
-		// A denied list would fail the whole invocation (a matrix row
-		// proves that); here the list meets only faults that retry.
-		"DescribeRepositories": {FaultRate: 0.1, Faults: []fp.Fault{fp.Throttle, fp.ServerError, fp.Slow, fp.Drop}, SlowBy: slowBy},
-	}
-	r := newRig(t, rules, repos...)
-
-	res, err := r.handle([]byte(`{"action":"backfill","dryRun":false}`))
-	if err != nil {
-		t.Fatalf("Handle: %v", err)
-	}
-	s := res.Summary
-	for _, op := range entries(t)["backfill"].ops {
-		t.Logf("%s: %+v", op, r.proxy.Stats(op))
-	}
-	t.Logf("summary: scanned %d, applied %d, unchanged %d, failed %d", s.Scanned, s.Applied, s.Unchanged, s.Failed)
-
-	listed := map[string]string{}
-	for _, f := range s.Failures {
-		if _, twice := listed[f.Repository]; twice {
-			t.Errorf("%s listed twice", f.Repository)
-		}
-		listed[f.Repository] = f.Reason
-	}
-	if s.Scanned != len(repos) || !s.Complete || s.Failed != len(listed) || s.Applied+s.Unchanged+s.Failed != len(repos) {
-		t.Fatalf("summary %+v; want all %d scanned, complete, each applied, unchanged or listed", s, len(repos))
-	}
-	if s.Failed == 0 {
-		t.Errorf("no repository failed: the access-denied faults did not reach the run")
-	}
-
-	names := make([]string, len(repos))
-	for i, repo := range repos {
-		names[i] = repo.Name
-	}
-	held, err := r.fleet.ReadBack(context.Background(), names)
+// TestMixedFaultsSweep sweeps 300 repositories while one call in ten,
+// SQS's included, meets a fault drawn from all five, and ten repositories
+// are deleted once they have been listed: the retryable faults are retried
+// by the SDK, an access denied fails its item, which the queue delivers
+// again. Every repository must end compliant, deleted, or in the
+// dead-letter queue as it was, with the reason; none lost, none counted
+// twice; and the writes moto received must be exactly the repositories
+// that needed one: none written twice.
+func TestMixedFaultsSweep(t *testing.T) {
+	const none, foreign, compliant, deleted = 120, 120, 60, 10
+	repos, err := (&fleet.Fleet{Template: policies.Baseline}).Mixed("mix", none, foreign, compliant)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var compliantNotListed, wantApplied, wantUnchanged int
-	for _, repo := range repos {
-		seededCompliant := repo.Policy != "" && repo.Policy != open
-		reason, isListed := listed[repo.Name]
-		switch {
-		case isListed && !samePolicy(held[repo.Name].Policy, repo.Policy):
-			t.Errorf("%s is listed as failed (%s) but was changed to %q", repo.Name, reason, held[repo.Name].Policy)
-		case !isListed && !held[repo.Name].Compliant:
-			t.Errorf("%s is not listed as failed but holds %q, not the baseline", repo.Name, held[repo.Name].Policy)
-		case !isListed && seededCompliant:
-			compliantNotListed++
-			wantUnchanged++
-		case !isListed:
-			compliantNotListed++
-			wantApplied++
+	all := []fp.Fault{fp.Throttle, fp.ServerError, fp.Slow, fp.AccessDenied, fp.Drop}
+	retryable := []fp.Fault{fp.Throttle, fp.ServerError, fp.Slow, fp.Drop}
+	r := newRig(t, map[string]fp.Rule{
+		"*": {FaultRate: 0.1, Faults: all, SlowBy: slowBy},
+		// A page that is denied every delivery is dead-lettered (a matrix
+		// row proves it), and its repositories are then never queued:
+		// here listing and queuing meet only faults that retry.
+		"DescribeRepositories": {FaultRate: 0.1, Faults: retryable, SlowBy: slowBy},
+		"SendMessageBatch":     {FaultRate: 0.1, Faults: retryable, SlowBy: slowBy},
+	}, repos...)
+
+	if _, err := r.handle([]byte(`{"action":"sweep","dryRun":false}`)); err != nil {
+		t.Fatalf("the sweep request failed (one call in ten does): %v", err)
+	}
+	// The first batch that enforces repositories finds the first ten of
+	// them deleted: listed, queued, gone before their turn.
+	gone := map[string]bool{}
+	for _, repo := range repos[:deleted] {
+		gone[repo.Name] = true
+	}
+	var once sync.Once
+	res := r.consume(t, func(ctx context.Context, payload []byte) {
+		if strings.Contains(string(payload), `\"kind\":\"enforce\"`) {
+			once.Do(func() {
+				for name := range gone {
+					if _, err := r.fleet.ECR.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(name), Force: true}); err != nil {
+						t.Errorf("delete %s: %v", name, err)
+					}
+				}
+			})
 		}
+	})
+	for _, op := range append(entries(t)["sweep"].ops, "SendMessage") {
+		t.Logf("%s: %+v", op, r.proxy.Stats(op))
 	}
-	if compliantNotListed+len(listed) != len(repos) {
-		t.Errorf("%d compliant + %d listed != %d repositories", compliantNotListed, len(listed), len(repos))
+	t.Logf("mapping: %+v; results: %+v; dead letters: %d", res.stats, res.tally, len(res.dead))
+
+	v, err := r.fleet.JudgeSweep(context.Background(), repos, gone, res.dead)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s.Applied != wantApplied || s.Unchanged != wantUnchanged {
-		t.Errorf("reported %d applied, %d unchanged; moto shows %d written, %d already compliant", s.Applied, s.Unchanged, wantApplied, wantUnchanged)
+	for _, p := range v.Problems {
+		t.Error(p)
+	}
+	if res.tally.Failed == 0 {
+		t.Errorf("no item failed: the access-denied faults did not reach the sweep")
+	}
+	// Every write moto received (calls the proxy forwarded) was one a
+	// repository needed: none written twice.
+	w := r.proxy.Stats("SetRepositoryPolicy")
+	if written := w.Calls - w.Faults; written != v.Needed {
+		t.Errorf("moto received %d policy writes; %d repositories needed one", written, v.Needed)
 	}
 }

@@ -56,12 +56,6 @@ type Server struct {
 	seq     int
 	// InitError receives the error a runtime reports before its first poll.
 	InitError chan ErrorPayload
-	// Async receives the result of every invocation queued through the
-	// Lambda Invoke API with InvocationType Event, as the function's
-	// self-invocations are.
-	Async chan Result
-	// AsyncTimeout is the function timeout those invocations see.
-	AsyncTimeout time.Duration
 }
 
 // Start listens on a free 127.0.0.1 port.
@@ -75,17 +69,12 @@ func Start() (*Server, error) {
 		queue:     make(chan *invocation),
 		pending:   map[string]*invocation{},
 		InitError: make(chan ErrorPayload, 1),
-		Async:     make(chan Result, 64),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+prefix+"invocation/next", s.next)
 	mux.HandleFunc("POST "+prefix+"invocation/{id}/response", s.finish(false))
 	mux.HandleFunc("POST "+prefix+"invocation/{id}/error", s.finish(true))
 	mux.HandleFunc("POST "+prefix+"init/error", s.initError)
-	// The Lambda service's Invoke API, so a function that invokes itself
-	// asynchronously (AWS_ENDPOINT_URL_LAMBDA pointing here) is served by
-	// the same runtime.
-	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.invokeAPI)
 	s.srv = &http.Server{Handler: mux}
 	go func() { _ = s.srv.Serve(l) }()
 	return s, nil
@@ -167,23 +156,6 @@ func (s *Server) finish(isError bool) http.HandlerFunc {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write([]byte(`{"status":"OK"}`))
 	}
-}
-
-func (s *Server) invokeAPI(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-Amz-Invocation-Type") != "Event" {
-		w.Header().Set("X-Amzn-Errortype", "InvalidParameterValueException")
-		http.Error(w, `{"message":"the emulator serves asynchronous (Event) invocations only"}`, http.StatusBadRequest)
-		return
-	}
-	payload, _ := io.ReadAll(r.Body)
-	go func() {
-		res, err := s.Invoke(context.Background(), payload, s.AsyncTimeout)
-		if err != nil {
-			res.Error = &ErrorPayload{ErrorType: "EmulatorError", ErrorMessage: err.Error()}
-		}
-		s.Async <- res
-	}()
-	w.WriteHeader(http.StatusAccepted)
 }
 
 func (s *Server) initError(w http.ResponseWriter, r *http.Request) {

@@ -21,10 +21,12 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/esm"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
@@ -68,6 +70,7 @@ type env struct {
 	// cfg is the function's configuration, for a second instance.
 	cfg envconfig.Config
 	h   *handler.Handler
+	sqs *sqs.Client
 }
 
 func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
@@ -95,6 +98,12 @@ func newEnv(t *testing.T, cfg envconfig.Config, baselineText string) *env {
 		cfg.Mode = "replace"
 	}
 	cfg.ReadTPS, cfg.WriteTPS, cfg.Concurrency = 1000, 1000, 8
+	e.sqs = sqs.NewFromConfig(awsCfg)
+	queues, err := moto.NewSweepQueues(ctx, e.sqs, "sweeps", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SweepQueueURL, cfg.SweepDeadLetterQueueURL, cfg.SweepMaxReceiveCount = queues.URL, queues.DeadLetterURL, queues.MaxReceiveCount
 	e.cfg = cfg
 	e.h = app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
 	return e
@@ -166,6 +175,32 @@ func (e *env) handle(payload json.RawMessage) handler.Response {
 		e.t.Fatalf("Handle: %v", err)
 	}
 	return res
+}
+
+// sweep handles payload, which starts a sweep, and consumes the sweep
+// queue into the function until it is empty (internal/esm): it returns
+// what the sweep's items did.
+func (e *env) sweep(payload json.RawMessage) enforcer.Tally {
+	e.t.Helper()
+	if res := e.handle(payload); res.Sweep == nil {
+		e.t.Fatalf("%s started no sweep", payload)
+	}
+	var (
+		mu    sync.Mutex
+		tally enforcer.Tally
+	)
+	m := &esm.Mapping{SQS: e.sqs, QueueURL: e.cfg.SweepQueueURL, ReportBatchItemFailures: true,
+		Invoke: esm.HandlerInvoke(e.h.Handle, func(res handler.Response) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range res.Results {
+				tally.Count(r.Action)
+			}
+		})}
+	if _, err := m.Drain(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	return tally
 }
 
 func doc(t *testing.T, text string) *policy.Document {
@@ -260,7 +295,7 @@ func TestDriftIsRemediatedAndOwnWritesIgnored(t *testing.T) {
 }
 
 // TestBaselineChangeReenforcesFleet: a baseline change (or the first
-// deploy, which creates the parameter) starts a fleet run that writes only
+// deploy, which creates the parameter) starts a sweep that writes only
 // when the operator opted in with applyToExistingRepositories; otherwise it
 // reports what it would change and writes nothing. New repositories get
 // the new baseline either way.
@@ -280,13 +315,13 @@ func TestBaselineChangeReenforcesFleet(t *testing.T) {
 			e.putBaseline(newBaseline)
 
 			e.counter.Reset()
-			res := e.handle(event(t, "parameter-change.json", ""))
+			got := e.sweep(event(t, "parameter-change.json", ""))
 			want := enforcer.Tally{WouldApply: 50}
 			if optedIn {
 				want = enforcer.Tally{Applied: 50}
 			}
-			if res.Summary == nil || !res.Summary.Complete || res.Summary.Tally != want {
-				t.Fatalf("re-enforcement summary %+v, want %+v, complete", res.Summary, want)
+			if got != want {
+				t.Fatalf("the sweep did %+v, want %+v", got, want)
 			}
 			if n := e.counter.Count("GetParameter"); n != 1 {
 				t.Errorf("GetParameter calls = %d, want 1: the cache must be refreshed at once, then reused", n)
@@ -323,9 +358,8 @@ func TestExemptions(t *testing.T) {
 	e.create("normal", nil)
 	e.setPolicy("tagged", team)
 
-	res := e.handle(json.RawMessage(`{"action":"backfill","dryRun":false}`))
-	if s := res.Summary; s == nil || s.Exempt != 2 || s.Applied != 1 || s.Scanned != 3 {
-		t.Fatalf("summary %+v, want 2 exempt, 1 applied", res.Summary)
+	if got := e.sweep(json.RawMessage(`{"action":"sweep","dryRun":false}`)); got != (enforcer.Tally{Exempt: 2, Applied: 1}) {
+		t.Fatalf("the sweep did %+v, want 2 exempt, 1 applied", got)
 	}
 	if got := e.policy("tagged"); !policy.Equal(got, doc(t, team)) {
 		t.Errorf("tagged repository was touched: %v", got)

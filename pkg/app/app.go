@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
@@ -22,11 +22,12 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ratelimit"
-	"github.com/ecr-baseline/ecr-baseline/pkg/selfinvoke"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 )
 
-// StopBefore is how long before a Lambda deadline a backfill stops starting
-// repositories: one enforcement, SDK retries included, fits well inside it.
+// StopBefore is how long before a Lambda deadline a sweep batch stops
+// starting items: one enforcement, SDK retries included, fits well inside
+// it.
 const StopBefore = 30 * time.Second
 
 // Reserve is how long before a Lambda deadline every AWS call is cut off:
@@ -54,9 +55,31 @@ type app struct {
 	Archive *archive.Archive
 }
 
+// Option changes what New builds.
+type Option func(*options)
+
+type options struct {
+	templates baseline.ParameterGetter
+	source    string
+}
+
+// WithPolicyFile reads the baseline template from a local file instead of
+// the SSM parameter, checked the same way: the CLI's preview of a template
+// before it is stored.
+func WithPolicyFile(path string) Option {
+	return func(o *options) { o.templates, o.source = baseline.File{}, path }
+}
+
 // New builds the engine. One rate-limited ECR client is shared by event
 // handling and backfill, so a container never exceeds the configured pace.
-func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
+func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...Option) *app {
+	o := options{source: cfg.ParameterName}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.templates == nil {
+		o.templates = ssm.NewFromConfig(awsCfg)
+	}
 	client := ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
 	mode := enforcer.Mode(cfg.Mode)
 	var checks []func(string) error
@@ -66,7 +89,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 	account := accountOf(cfg.SelfRoleARN)
 	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
-	loader := baseline.NewLoader(ssm.NewFromConfig(awsCfg), cfg.ParameterName, cfg.CacheTTL, guard, checks...)
+	loader := baseline.NewLoader(o.templates, o.source, cfg.CacheTTL, guard, checks...)
 	var store *archive.Archive
 	// A nil interface, not a nil *archive.Archive, when there is no bucket:
 	// the enforcer tests Archive against nil.
@@ -82,10 +105,15 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
-	live := enforcerFor(cfg.DryRun)
+	live, dry := enforcerFor(cfg.DryRun), enforcerFor(true)
 	runner := &backfill.Runner{
-		ECR: client, Enforcer: live, DryRunEnforcer: enforcerFor(true),
+		ECR: client, Enforcer: live, DryRunEnforcer: dry,
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
+	}
+	queues := sqs.NewFromConfig(awsCfg)
+	var deadLetter handler.DeadLetter
+	if cfg.SweepDeadLetterQueueURL != "" {
+		deadLetter = sweep.DeadLetter{SQS: queues, URL: cfg.SweepDeadLetterQueueURL}
 	}
 	return &app{
 		Backfill: runner,
@@ -93,8 +121,9 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger) *app {
 		Enforcer: live,
 		Archive:  store,
 		Handler: &handler.Handler{
-			Enforcer: live, Backfill: runner, Baseline: loader,
-			Continue:      &selfinvoke.Continuer{Lambda: lambda.NewFromConfig(awsCfg), FunctionName: cfg.FunctionName},
+			Enforcer: live, DryRunEnforcer: dry, Baseline: loader, Lister: client,
+			Queue:      sweep.Queue{SQS: queues, URL: cfg.SweepQueueURL},
+			DeadLetter: deadLetter, MaxReceiveCount: cfg.SweepMaxReceiveCount,
 			ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
 			Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
 			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,

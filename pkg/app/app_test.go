@@ -2,28 +2,33 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/esm"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
-	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
+	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -57,20 +62,11 @@ func TestAccountOf(t *testing.T) {
 type container struct {
 	*app
 	calls *moto.Counter
-	queue *queue
-}
-
-// queue keeps the payloads a container queues for itself.
-type queue struct{ payloads [][]byte }
-
-func (q *queue) Continue(_ context.Context, payload []byte) error {
-	q.payloads = append(q.payloads, payload)
-	return nil
 }
 
 func newContainer(t *testing.T, env ...string) *container {
 	t.Helper()
-	c := &container{calls: &moto.Counter{}, queue: &queue{}}
+	c := &container{calls: &moto.Counter{}}
 	awsCfg, err := server.Config(context.Background(), c.calls.Middleware)
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +84,64 @@ func newContainer(t *testing.T, env ...string) *container {
 		t.Fatal(err)
 	}
 	c.app = New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
-	c.Handler.Continue = c.queue
 	return c
+}
+
+// sweepQueues creates the sweep queues on moto (after seed, which resets
+// it) and returns the environment that names them.
+func sweepQueues(t *testing.T) []string {
+	t.Helper()
+	q, err := moto.NewSweepQueues(context.Background(), sqsClient(t), "sweeps", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q.Env()
+}
+
+func sqsClient(t *testing.T) *sqs.Client {
+	t.Helper()
+	cfg, err := server.Config(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sqs.NewFromConfig(cfg)
+}
+
+// deadLetters reads the sweep dead-letter queue that env names.
+func deadLetters(t *testing.T, env []string) []moto.Message {
+	t.Helper()
+	for _, kv := range env {
+		if url, ok := strings.CutPrefix(kv, "SWEEP_DEAD_LETTER_QUEUE_URL="); ok {
+			msgs, err := moto.Drain(context.Background(), sqsClient(t), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return msgs
+		}
+	}
+	t.Fatal("no dead-letter queue in the environment")
+	return nil
+}
+
+// consume runs the sweep queue's event source mapping (internal/esm) into
+// c until the queue is empty, and returns every repository result.
+func (c *container) consume(t *testing.T) []enforcer.Result {
+	t.Helper()
+	var (
+		mu      sync.Mutex
+		results []enforcer.Result
+	)
+	m := &esm.Mapping{SQS: sqsClient(t), QueueURL: c.Handler.Queue.(sweep.Queue).URL, ReportBatchItemFailures: true, MaximumConcurrency: 2,
+		Invoke: esm.HandlerInvoke(c.Handler.Handle, func(res handler.Response) {
+			mu.Lock()
+			defer mu.Unlock()
+			results = append(results, res.Results...)
+		})}
+	if _, err := m.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(results, func(a, b enforcer.Result) int { return strings.Compare(a.Repository, b.Repository) })
+	return results
 }
 
 func (c *container) handle(t *testing.T, payload []byte) []enforcer.Result {
@@ -97,9 +149,6 @@ func (c *container) handle(t *testing.T, payload []byte) []enforcer.Result {
 	res, err := c.Handler.Handle(context.Background(), payload)
 	if err != nil {
 		t.Fatalf("Handle %.80s: %v", payload, err)
-	}
-	if res.Summary != nil && res.Summary.Failed > 0 {
-		t.Fatalf("Handle %.80s: %+v", payload, res.Summary)
 	}
 	return res.Results
 }
@@ -134,19 +183,20 @@ func change(t *testing.T, f *fleet.Fleet, template string) {
 const applyToExisting = "APPLY_TO_EXISTING_REPOSITORIES=true"
 
 // TestFirstDeploy delivers the parameter's creation event to a fresh
-// container, as the first deploy does: without the opt-in the fleet run
-// reports what it would change and writes nothing; with it, it writes.
+// container, as the first deploy does, and consumes the sweep it starts:
+// without the opt-in the sweep reports what it would change and writes
+// nothing; with it, it writes.
 func TestFirstDeploy(t *testing.T) {
 	tests := []struct {
-		name       string
-		env        []string
-		wantWrites int
-		wantSum    backfill.Summary
+		name        string
+		env         []string
+		wantWrites  int
+		wantResults []enforcer.Result
 	}{
 		{name: "without the opt-in: a dry run with a report",
-			wantSum: backfill.Summary{Scanned: 2, Tally: enforcer.Tally{WouldApply: 1, Unchanged: 1}, WouldApplyRepositories: []string{"team-a/web"}, Complete: true}},
+			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.WouldApply}, {Repository: "team-b/api", Action: enforcer.Unchanged}}},
 		{name: "opted in: applied", env: []string{applyToExisting}, wantWrites: 1,
-			wantSum: backfill.Summary{Scanned: 2, Tally: enforcer.Tally{Applied: 1, Unchanged: 1}, Complete: true}},
+			wantResults: []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied}, {Repository: "team-b/api", Action: enforcer.Unchanged}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,13 +206,17 @@ func TestFirstDeploy(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := seed(t, fleet.Repo{Name: "team-a/web", Policy: team}, fleet.Repo{Name: "team-b/api", Policy: compliant})
-			c := newContainer(t, tt.env...)
+			c := newContainer(t, append(sweepQueues(t), tt.env...)...)
 			res, err := c.Handler.Handle(context.Background(), samples.Read(t, "parameter-change.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(&tt.wantSum, res.Summary); diff != "" {
-				t.Errorf("summary (-want +got):\n%s", diff)
+			if res.Sweep == nil || res.Sweep.DryRun != (tt.wantWrites == 0) {
+				t.Fatalf("sweep %+v, want one started with dryRun %v", res.Sweep, tt.wantWrites == 0)
+			}
+			got := c.consume(t)
+			if diff := cmp.Diff(tt.wantResults, got, cmpopts.IgnoreFields(enforcer.Result{}, "Reason", "Archive", "Diff")); diff != "" {
+				t.Errorf("results (-want +got):\n%s", diff)
 			}
 			if n := c.calls.Count("SetRepositoryPolicy"); n != tt.wantWrites {
 				t.Errorf("wrote %d policies, want %d", n, tt.wantWrites)
@@ -172,17 +226,17 @@ func TestFirstDeploy(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := held["team-a/web"].Compliant; got != (tt.wantWrites == 1) {
-				t.Errorf("team-a/web compliant = %v after the run, holds %s", got, held["team-a/web"].Policy)
+				t.Errorf("team-a/web compliant = %v after the sweep, holds %s", got, held["team-a/web"].Policy)
 			}
 		})
 	}
 }
 
-// TestContinuationInStaleContainer changes the baseline while container B
-// holds the old one, runs the change in container A until it is told to
-// stop (as its deadline would), and delivers A's continuation to B: B must
-// enforce the new baseline on the rest of the fleet, with one GetParameter.
-func TestContinuationInStaleContainer(t *testing.T) {
+// TestSweepInStaleContainer changes the baseline while container B holds
+// the old one; A handles the change and B consumes the whole sweep: the
+// items carry the new baseline's version, so B must reload it, once, and
+// enforce the new baseline everywhere.
+func TestSweepInStaleContainer(t *testing.T) {
 	const size = 8
 	repos := make([]fleet.Repo, size)
 	names := make([]string, size)
@@ -195,38 +249,23 @@ func TestContinuationInStaleContainer(t *testing.T) {
 		repos[i] = fleet.Repo{Name: names[i], Policy: old}
 	}
 	f := seed(t, repos...)
-	a, b := newContainer(t, "BACKFILL_CONCURRENCY=1", applyToExisting), newContainer(t, applyToExisting)
-	b.handle(t, []byte(`{"action":"backfill","dryRun":true}`)) // warm: B caches the old baseline, which every repository holds
+	env := append(sweepQueues(t), applyToExisting)
+	a, b := newContainer(t, env...), newContainer(t, env...)
+	b.handle(t, samples.Read(t, "create-repository.json")) // warm: B caches the old baseline
 
 	change(t, f, updated)
-	// One repository at a time, and A stops once it has read aCovers
-	// policies: it covers exactly those and leaves the rest to B.
-	const aCovers = 3
-	a.Handler.Stop = func() bool { return a.calls.Count("GetRepositoryPolicy") >= aCovers }
-	first, err := a.Handler.Handle(context.Background(), samples.Read(t, "parameter-change.json"))
-	if err != nil {
+	if _, err := a.Handler.Handle(context.Background(), samples.Read(t, "parameter-change.json")); err != nil {
 		t.Fatal(err)
 	}
-	if s := first.Summary; s == nil || s.Scanned != aCovers || s.Applied != aCovers || s.Complete {
-		t.Fatalf("A's summary %+v; want %d scanned and applied, not complete", s, aCovers)
-	}
-	if len(a.queue.payloads) != 1 {
-		t.Fatalf("A queued %d continuations, want 1", len(a.queue.payloads))
-	}
-	var next struct {
-		BaselineVersion int64 `json:"baselineVersion"`
-	}
-	if err := json.Unmarshal(a.queue.payloads[0], &next); err != nil || next.BaselineVersion < 2 {
-		t.Fatalf("continuation %s: want the new baseline's version", a.queue.payloads[0])
-	}
-
 	b.calls.Reset()
-	res, err := b.Handler.Handle(context.Background(), a.queue.payloads[0])
-	if err != nil {
-		t.Fatal(err)
+	got := b.consume(t)
+	if len(got) != size {
+		t.Fatalf("B enforced %d repositories, want %d: %+v", len(got), size, got)
 	}
-	if s := res.Summary; !s.Complete || s.Applied != size-aCovers || s.Unchanged != 0 {
-		t.Errorf("B's summary %+v; want the %d left applied, none unchanged against the old baseline", s, size-aCovers)
+	for _, r := range got {
+		if r.Action != enforcer.Applied {
+			t.Errorf("%s: %s (%s), want applied: B must not judge the fleet against the old baseline", r.Repository, r.Action, r.Reason)
+		}
 	}
 	if n := b.calls.Count("GetParameter"); n != 1 {
 		t.Errorf("B read the baseline %d times, want once", n)

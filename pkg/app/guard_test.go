@@ -3,24 +3,26 @@ package app
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
-	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
 // TestHarmfulBaselineTouchesNothing is issue 10's items 3 to 6 on moto
 // through the function's own wiring: each harmful baseline fails a
-// backfill when it is loaded, before a single ECR call, and every
+// sweep when it is loaded, before a single ECR call, and every
 // repository keeps the policy it had. A Deny on another role of the
 // account is no lock-out and is applied.
 func TestHarmfulBaselineTouchesNothing(t *testing.T) {
 	const (
 		team    = `{"Version":"2012-10-17","Statement":[{"Sid":"TeamPush","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:PutImage"}]}`
-		prefix  = "backfill: nothing enforced: load baseline /ecr-baseline/baseline-policy: "
+		prefix  = "sweep: nothing queued: load baseline /ecr-baseline/baseline-policy: "
 		exposed = prefix + "baseline would grant access outside this account: "
 	)
 	doc := func(statement string) string {
@@ -48,12 +50,13 @@ func TestHarmfulBaselineTouchesNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := seed(t, repos...)
 			change(t, f, tt.template)
-			c := newContainer(t)
-			_, err := c.Handler.Handle(context.Background(), []byte(`{"action":"backfill","dryRun":false}`))
+			c := newContainer(t, sweepQueues(t)...)
+			_, err := c.Handler.Handle(context.Background(), []byte(`{"action":"sweep","dryRun":false}`))
 			if tt.want == "" {
 				if err != nil {
-					t.Fatalf("backfill: %v", err)
+					t.Fatalf("sweep: %v", err)
 				}
+				c.consume(t)
 				for _, r := range repos {
 					if ok, err := f.Compliant(context.Background(), r.Name); err != nil || !ok {
 						t.Errorf("%s compliant = %v, %v; want the baseline applied", r.Name, ok, err)
@@ -92,18 +95,32 @@ func TestTeamDenyJudgedAgainstOwnRole(t *testing.T) {
 		denySelf = `{"Version":"2012-10-17","Statement":[{"Sid":"NoEnforcer","Effect":"Deny","Principal":{"AWS":"` + selfRole + `"},"Action":"ecr:SetRepositoryPolicy"}]}`
 	)
 	f := seed(t, fleet.Repo{Name: "team-a/web", Policy: denyCI}, fleet.Repo{Name: "team-b/api", Policy: denySelf})
-	c := newContainer(t, "ENFORCEMENT_MODE=merge")
-	res, err := c.Handler.Handle(context.Background(), []byte(`{"action":"backfill","dryRun":false}`))
-	if err != nil {
-		t.Fatalf("backfill: %v", err)
+	queues := sweepQueues(t)
+	c := newContainer(t, append(queues, "ENFORCEMENT_MODE=merge")...)
+	if _, err := c.Handler.Handle(context.Background(), []byte(`{"action":"sweep","dryRun":false}`)); err != nil {
+		t.Fatalf("sweep: %v", err)
 	}
-	want := []backfill.Failure{{Repository: "team-b/api", Reason: `merged policy: policy would lock this account out of setting the repository policy: ` +
-		`statement "NoEnforcer": Deny ecr:setrepositorypolicy for {"AWS":["` + selfRole + `"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`}}
-	if diff := cmp.Diff(want, res.Summary.Failures); diff != "" {
-		t.Errorf("failures (-want +got):\n%s", diff)
+	reason := `merged policy: policy would lock this account out of setting the repository policy: ` +
+		`statement "NoEnforcer": Deny ecr:setrepositorypolicy for {"AWS":["` + selfRole + `"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`
+	// team-b/api fails each of its five deliveries, then goes to the
+	// dead-letter queue as itself, with the reason.
+	var want []enforcer.Result
+	for range 5 {
+		want = append(want, enforcer.Result{Repository: "team-b/api", Action: enforcer.Failed, Reason: reason})
 	}
-	if res.Summary.Applied != 1 {
-		t.Errorf("applied %d, want 1 (team-a/web)", res.Summary.Applied)
+	want = append([]enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied}}, want...)
+	got := c.consume(t)
+	for i := range got {
+		if got[i].Action != enforcer.Failed {
+			got[i].Reason = "" // the applied one's reason is not this test's
+		}
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(enforcer.Result{}, "Archive", "Diff")); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	dead := deadLetters(t, queues)
+	if len(dead) != 1 || !strings.Contains(dead[0].Body, `"repository":"team-b/api"`) || dead[0].Attributes["reason"] != "enforce team-b/api: "+reason {
+		t.Errorf("dead-letter queue holds %+v; want team-b/api's item with its reason", dead)
 	}
 	merged, err := f.Policy(context.Background(), "team-a/web")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -125,4 +126,22 @@ func (l *Loader) Invalidate() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.fetched = time.Time{}
+}
+
+// File stands in for SSM with local files, to preview a template before it
+// is stored: a Loader over File checks a file exactly as it checks the
+// parameter (guardrails, lint, the checks NewLoader was given). The
+// parameter name is the file's path; the version is 0, as nothing is
+// written from a preview.
+type File struct{}
+
+var _ ParameterGetter = File{}
+
+// GetParameter reads the file named in.Name.
+func (File) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+	text, err := os.ReadFile(aws.ToString(in.Name))
+	if err != nil {
+		return nil, err
+	}
+	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Name: in.Name, Value: aws.String(string(text))}}, nil
 }

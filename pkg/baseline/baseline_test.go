@@ -3,6 +3,8 @@ package baseline
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -272,6 +274,38 @@ func TestGuardrailsAtLoad(t *testing.T) {
 			stored = valid
 			if got, _, err := l.Template(context.Background()); err != nil || got != valid {
 				t.Errorf("after the fix: Template = %q, %v; want the corrected baseline", got, err)
+			}
+		})
+	}
+}
+
+// TestFile loads templates from files through the same checks as from the
+// parameter: a valid file, a guardrail refusal, a missing file.
+func TestFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	public := strings.Replace(valid, `{"AWS":"arn:aws:iam::${AccountId}:root"}`, `"*"`, 1)
+	tests := []struct {
+		name, path, want, wantErr string
+	}{
+		{"valid", write("valid.json", valid+"\n"), valid + "\n", ""},
+		{"refused by a guardrail", write("public.json", public), "", "would make every repository public"},
+		{"missing", filepath.Join(dir, "none.json"), "", "load baseline " + filepath.Join(dir, "none.json") + ": open " + filepath.Join(dir, "none.json") + ": no such file or directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, version, err := NewLoader(File{}, tt.path, 0, policy.Guard{}).Template(context.Background())
+			if tt.wantErr == "" && (err != nil || got != tt.want || version != 0) {
+				t.Fatalf("Template = %q, %d, %v; want %q, 0", got, version, err, tt.want)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}

@@ -1,6 +1,6 @@
 // Package cli is the local command line: the same backfill engine as the
 // Lambda, run with local credentials (or AWS_ENDPOINT_URL) and reported as
-// a table an operator can read.
+// a table an operator can read or one JSON document a pipeline can.
 package cli
 
 import (
@@ -9,30 +9,35 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
-	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 )
 
-// Exit codes.
+// Exit codes. Scripts and pipelines branch on them: they do not change.
 const (
-	ExitOK     = 0
-	ExitFailed = 1 // some repositories failed
-	ExitUsage  = 2 // bad flags, configuration or token; nothing ran
+	ExitOK = 0
+	// ExitFailed: a repository failed, or the run could not start (the
+	// baseline could not be loaded, the repositories not listed).
+	ExitFailed = 1
+	// ExitUsage: bad flags, settings, token or function configuration;
+	// nothing ran.
+	ExitUsage = 2
 	// ExitIncomplete: interrupted (Ctrl-C) before every repository was
 	// handled; the printed token resumes the run.
 	ExitIncomplete = 3
+	// ExitChanges: check found repositories the baseline would change,
+	// and none failed.
+	ExitChanges = 4
 )
 
 // EnvPrefix namespaces the environment variables the command reads, so a
@@ -49,20 +54,30 @@ func EnvVar(s *envconfig.Setting) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(s.Flag, "-", "_"))
 }
 
-const usage = `usage: ecr-baseline backfill|restore [flags]
+const usage = `usage: ecr-baseline <command> [flags]
 
-backfill enforces the baseline on every repository of the account and
-region the AWS configuration selects, and prints what changed. Each policy
-it replaces is archived first in --archive-bucket; --no-archive writes
-without (not recommended).
+commands:
+  backfill  enforce the baseline on every repository and print what changed
+            (--dry-run, or --policy-file FILE, previews)
+  check     backfill that never writes: exit 4 when any repository would change
+  restore   put back the policy an archived write replaced
+  version   print the version (also --version)
+  help      print this (also -h)
 
-restore puts back the policy an archived write replaced, for one
-repository (--repository), a prefix (--prefix) or every repository
-written after a time (--since). See "Recovering a replaced policy" in the
-README.
+Give --function NAME to run with the deployed function's settings (mode,
+exemptions, parameter, archive bucket, ...). "ecr-baseline <command> -h"
+lists a command's flags.
 
-A flag's environment variable (ECR_BASELINE_...) applies when the flag is
-not given.
+exit codes: 0 done; 1 a repository failed or the baseline could not be
+loaded; 2 bad flags, settings or token; 3 interrupted; 4 (check) a
+repository would change.
+`
+
+// settingsHelp ends every command's help, before its flags.
+const settingsHelp = `
+A setting comes from its flag, else from the function --function names
+(its environment, as the function reads it), else, without --function,
+from the flag's environment variable (ECR_BASELINE_...), else its default.
 
 flags:
 `
@@ -74,10 +89,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	return command{stdout: stdout, stderr: stderr, lookup: lookup}.run(ctx, args)
 }
 
-// interruptedBeforeStart is reported when Ctrl-C comes before the first
-// repository: there is no token, the same command starts over.
-const interruptedBeforeStart = "interrupted before any repository: nothing enforced"
-
 type command struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
@@ -87,154 +98,206 @@ type command struct {
 }
 
 func (c command) run(ctx context.Context, args []string) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "backfill":
-			return c.backfill(ctx, args[1:])
-		case "restore":
-			return c.restore(ctx, args[1:])
-		}
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, usage)
+		return ExitUsage
 	}
-	fmt.Fprint(c.stderr, usage)
+	switch args[0] {
+	case "backfill":
+		return c.backfill(ctx, args[1:], false)
+	case "check":
+		return c.backfill(ctx, args[1:], true)
+	case "restore":
+		return c.restore(ctx, args[1:])
+	case "version", "-version", "--version":
+		fmt.Fprintln(c.stdout, "ecr-baseline", Version())
+		return ExitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(c.stdout, usage)
+		return ExitOK
+	}
+	fmt.Fprintf(c.stderr, "ecr-baseline: unknown command %q\n\n%s", args[0], usage)
 	return ExitUsage
 }
 
-// flags is a subcommand's flag set with a flag for every setting; given
-// collects the settings' flags for resolve.
-func (c command) flags(name string) (*flag.FlagSet, map[*envconfig.Setting]string) {
+// flags is a subcommand's flag set: a flag for every setting, and the
+// flags every subcommand shares.
+type flags struct {
+	*flag.FlagSet
+	about string
+	// given collects the settings' flags for resolve.
+	given                             map[*envconfig.Setting]string
+	function, region, profile, output string
+	quiet                             bool
+}
+
+func (c command) flags(name, about string) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, usage); fs.PrintDefaults() }
-	given := map[*envconfig.Setting]string{}
+	// Help is printed by configure: to stdout when asked for, to stderr
+	// after a flag error.
+	fs.Usage = func() {}
+	f := &flags{FlagSet: fs, about: about, given: map[*envconfig.Setting]string{}}
 	for _, s := range envconfig.Settings {
 		if s.Flag != "" {
-			fs.Var(&settingFlag{s, given}, s.Flag, fmt.Sprintf("%s (env %s, default %q)", s.Usage, EnvVar(s), s.Default))
+			fs.Var(&settingFlag{s, f.given}, s.Flag, fmt.Sprintf("%s (env %s, default %q)", s.Usage, EnvVar(s), s.Default))
 		}
 	}
-	return fs, given
+	fs.StringVar(&f.function, "function", "", "take the settings from this deployed function's configuration (name or ARN); flags still override")
+	fs.StringVar(&f.region, "region", "", "AWS region (default: the AWS configuration's, e.g. AWS_REGION)")
+	fs.StringVar(&f.profile, "profile", "", "AWS shared configuration profile (default: the AWS configuration's, e.g. AWS_PROFILE)")
+	fs.StringVar(&f.output, "output", "text", "text (a table on stdout) or json (one JSON document on stdout)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress lines")
+	return f
 }
 
-// resolve reads the settings from the flags given, then the environment.
-func (c command) resolve(given map[*envconfig.Setting]string) (envconfig.Config, []envconfig.Value, error) {
-	return envconfig.Resolve(
-		func(s *envconfig.Setting) (string, string, bool) { v, ok := given[s]; return v, "--" + s.Flag, ok },
-		func(s *envconfig.Setting) (string, string, bool) {
-			if s.Flag == "" {
+func (f *flags) help(w io.Writer) {
+	fmt.Fprint(w, f.about, settingsHelp)
+	f.SetOutput(w)
+	f.PrintDefaults()
+}
+
+// set reports whether the flag name was given.
+func (f *flags) set(name string) bool {
+	found := false
+	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
+}
+
+// spec is what a subcommand adds to configure.
+type spec struct {
+	// preview, read once the flags are parsed, names what makes the run
+	// a dry run whatever the settings say ("check", "--policy-file"); ""
+	// leaves it to the settings.
+	preview func() string
+	// own are settings that mean something else to the function and are
+	// never read from it (restore's --dry-run is not the function's
+	// DRY_RUN).
+	own []*envconfig.Setting
+	// check is the subcommand's check of its flags and settings.
+	check func(setup) error
+}
+
+// setup is what configure gives a subcommand to run with.
+type setup struct {
+	cfg envconfig.Config
+	aws aws.Config
+	// deployed is the function's configuration as the function reads it;
+	// nil without --function.
+	deployed *envconfig.Config
+}
+
+// configure parses a subcommand's args, loads the AWS configuration,
+// reads the function's configuration when --function names one, resolves
+// the settings, applies the subcommand's check and prints the settings.
+// When ok is false the run is over with code.
+func (r *run[R, S]) configure(ctx context.Context, args []string, sp spec) (s setup, code int, ok bool) {
+	f := r.flags
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			f.help(r.stdout)
+			return s, ExitOK, false
+		}
+		f.help(r.stderr)
+		return s, ExitUsage, false
+	}
+	if f.output != "text" && f.output != "json" {
+		// No document: the output the caller wants is not known.
+		fmt.Fprintf(r.stderr, "--output must be text or json, got %q\n", f.output)
+		return s, ExitUsage, false
+	}
+	r.json = f.output == "json"
+	if f.NArg() > 0 {
+		return s, r.fail(ExitUsage, fmt.Errorf("unexpected argument %q: flags only (see %s -h)", f.Arg(0), r.Command)), false
+	}
+	by := ""
+	if sp.preview != nil {
+		by = sp.preview()
+	}
+	if v, given := f.given[envconfig.DryRun]; given && by != "" {
+		if dry, err := strconv.ParseBool(v); err == nil && !dry {
+			return s, r.fail(ExitUsage, fmt.Errorf("%s never writes: --dry-run=false is refused", by)), false
+		}
+	}
+	var err error
+	if s.aws, err = loadAWS(ctx, f.region, f.profile); err != nil {
+		return s, r.fail(ExitUsage, err), false
+	}
+	r.Region = s.aws.Region
+	sources := []envconfig.Source{previewSource(by), flagSource(f.given)}
+	if f.function == "" {
+		sources = append(sources, r.environment())
+	} else {
+		fn, deployed, err := readFunction(ctx, lambda.NewFromConfig(s.aws), f.function)
+		if err != nil && ctx.Err() != nil {
+			return s, r.fail(ExitIncomplete, errors.New(r.interrupted)), false
+		}
+		if err != nil {
+			return s, r.fail(ExitUsage, err), false
+		}
+		s.deployed = &deployed
+		sources = append(sources, except(fn, sp.own...))
+	}
+	cfg, values, err := envconfig.Resolve(sources...)
+	s.cfg = cfg
+	if err == nil && sp.check != nil {
+		err = sp.check(s)
+	}
+	if err != nil {
+		return s, r.fail(ExitUsage, err), false
+	}
+	r.Settings = settingsOf(cfg, values, f.function)
+	printSettings(r.stderr, r.Settings)
+	return s, ExitOK, true
+}
+
+// loadAWS loads the AWS configuration, in region and with profile when
+// they are given.
+func loadAWS(ctx context.Context, region, profile string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if region != "" {
+		opts = append(opts, config.WithRegion(region))
+	}
+	if profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(profile))
+	}
+	return awsconfig.Load(ctx, opts...)
+}
+
+// flagSource gives the settings' flags.
+func flagSource(given map[*envconfig.Setting]string) envconfig.Source {
+	return func(s *envconfig.Setting) (string, string, bool) { v, ok := given[s]; return v, "--" + s.Flag, ok }
+}
+
+// environment gives the settings from the command's own variables.
+func (c command) environment() envconfig.Source {
+	return func(s *envconfig.Setting) (string, string, bool) {
+		if s.Flag == "" {
+			return "", "", false
+		}
+		v, ok := c.lookup(EnvVar(s))
+		return v, EnvVar(s), ok
+	}
+}
+
+// previewSource makes a run a dry run, named by what made it one; by ""
+// gives nothing.
+func previewSource(by string) envconfig.Source {
+	return func(s *envconfig.Setting) (string, string, bool) {
+		return "true", by, s == envconfig.DryRun && by != ""
+	}
+}
+
+// except is src without the settings skip.
+func except(src envconfig.Source, skip ...*envconfig.Setting) envconfig.Source {
+	return func(s *envconfig.Setting) (string, string, bool) {
+		for _, k := range skip {
+			if s == k {
 				return "", "", false
 			}
-			v, ok := c.lookup(EnvVar(s))
-			return v, EnvVar(s), ok
-		})
-}
-
-// configure parses a subcommand's args, resolves its settings, applies
-// its own check, prints the settings and loads the AWS configuration. It
-// reports any problem; false means exit with ExitUsage, nothing ran.
-func (c command) configure(ctx context.Context, fs *flag.FlagSet, given map[*envconfig.Setting]string, args []string,
-	check func(envconfig.Config) error) (envconfig.Config, aws.Config, bool) {
-	if err := fs.Parse(args); err != nil {
-		return envconfig.Config{}, aws.Config{}, false
-	}
-	cfg, values, err := c.resolve(given)
-	if err == nil {
-		err = check(cfg)
-	}
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return cfg, aws.Config{}, false
-	}
-	printSettings(c.stderr, cfg, values)
-	awsCfg, err := awsconfig.Load(ctx)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return cfg, awsCfg, false
-	}
-	return cfg, awsCfg, true
-}
-
-// runID names a CLI run in the archive records it writes.
-func runID(command string) string {
-	return "cli-" + command + "-" + time.Now().UTC().Format("20060102T150405Z")
-}
-
-func (c command) backfill(ctx context.Context, args []string) int {
-	fs, given := c.flags("backfill")
-	prefix := fs.String("prefix", "", "only repositories whose name starts with this")
-	token := fs.String("token", "", "resume an interrupted run from the token it printed (same --prefix)")
-	quiet := fs.Bool("quiet", false, "no progress lines")
-	noArchive := fs.Bool("no-archive", false, "write without archiving the policies replaced (they cannot be restored)")
-	cfg, awsCfg, ok := c.configure(ctx, fs, given, args, func(cfg envconfig.Config) error { return archiveChoice(cfg, *noArchive) })
-	if !ok {
-		return ExitUsage
-	}
-	// The table is the output; per-repository log lines would drown it.
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a := app.New(cfg, awsCfg, logger)
-	ctx = enforcer.WithTrigger(ctx, "run:"+runID("backfill"))
-	// One read before any repository: a missing or invalid baseline stops
-	// the run here instead of failing, and re-reading SSM, per repository.
-	if _, err := a.Baseline.Load(ctx, 0); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(c.stderr, interruptedBeforeStart)
-			return ExitIncomplete
 		}
-		fmt.Fprintln(c.stderr, "backfill: nothing enforced:", err)
-		return ExitFailed
+		return src(s)
 	}
-
-	var (
-		mu      sync.Mutex
-		results []enforcer.Result
-	)
-	stop := progress(c.stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
-	sum, err := a.Backfill.Run(ctx, backfill.Options{
-		Prefix: *prefix, DryRun: cfg.DryRun, Token: *token,
-		OnResult: func(r enforcer.Result) {
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-			if c.onResult != nil {
-				c.onResult(r)
-			}
-		},
-	})
-	stop()
-	switch {
-	case errors.Is(err, backfill.ErrBadToken):
-		fmt.Fprintln(c.stderr, "--token:", err)
-		return ExitUsage
-	case err != nil && ctx.Err() != nil:
-		fmt.Fprintln(c.stderr, interruptedBeforeStart)
-		return ExitIncomplete
-	case err != nil:
-		fmt.Fprintln(c.stderr, "backfill:", err)
-		return ExitFailed
-	}
-	printResults(c.stdout, results)
-	fmt.Fprintf(c.stdout, "\nscanned %d: applied %d, would apply %d, unchanged %d, skipped %d, exempt %d, failed %d\n",
-		sum.Scanned, sum.Applied, sum.WouldApply, sum.Unchanged, sum.Skipped, sum.Exempt, sum.Failed)
-	if !sum.Complete {
-		// A repository cut short by the interrupt is listed as failed, and
-		// the token resumes at it, so it is done again, never skipped.
-		fmt.Fprintf(c.stderr, "interrupted: run not complete; resume with --token %s\n", sum.NextToken)
-		return ExitIncomplete
-	}
-	if sum.Failed > 0 {
-		return ExitFailed
-	}
-	return ExitOK
-}
-
-// archiveChoice refuses a backfill that would write without an archive
-// bucket unless the operator said --no-archive, and both at once.
-func archiveChoice(cfg envconfig.Config, noArchive bool) error {
-	switch {
-	case noArchive && cfg.ArchiveBucket != "":
-		return errors.New("--no-archive and --archive-bucket both given: choose one")
-	case !noArchive && !cfg.DryRun && cfg.ArchiveBucket == "":
-		return fmt.Errorf("backfill writes: give --archive-bucket (or %s) to archive each policy it replaces, or --no-archive to write without", EnvVar(envconfig.ArchiveBucket))
-	}
-	return nil
 }
 
 // settingFlag keeps a flag's text for envconfig.Resolve, which checks it
@@ -251,15 +314,27 @@ func (f *settingFlag) Set(v string) error { f.given[f.setting] = v; return nil }
 // IsBoolFlag lets `--dry-run` stand for `--dry-run=true`.
 func (f *settingFlag) IsBoolFlag() bool { return f.setting.IsBool() }
 
-// printSettings shows, before anything runs, each setting the command
-// uses and where its value came from, so a value from the environment is
-// never a surprise.
-func printSettings(w io.Writer, cfg envconfig.Config, values []envconfig.Value) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "settings:")
+// Setting is one setting a run used, as printed and reported.
+type Setting struct {
+	// Flag is the CLI flag without dashes; "" for a setting the CLI has
+	// no flag for, read from the function.
+	Flag string `json:"flag,omitempty"`
+	// Variable is the function's environment variable.
+	Variable string `json:"variable"`
+	Value    string `json:"value"`
+	// From is where the value came from: "flag", "environment
+	// ECR_BASELINE_...", "function NAME", "default", or what made the run
+	// a dry run ("check", "--policy-file").
+	From string `json:"from"`
+}
+
+// settingsOf lists the settings a run uses: each that has a flag, and any
+// other a function set.
+func settingsOf(cfg envconfig.Config, values []envconfig.Value, function string) []Setting {
+	var out []Setting
 	for _, v := range values {
 		s := v.Setting
-		if s.Flag == "" {
+		if s.Flag == "" && v.From == "default" {
 			continue
 		}
 		from := v.From
@@ -268,56 +343,31 @@ func printSettings(w io.Writer, cfg envconfig.Config, values []envconfig.Value) 
 			from = "flag"
 		case EnvVar(s):
 			from = "environment " + from
+		case fromFunction(function, s):
+			from = "function " + function
 		}
-		fmt.Fprintf(tw, "  --%s\t%q\t%s\n", s.Flag, s.Format(cfg), from)
+		out = append(out, Setting{Flag: s.Flag, Variable: s.Env, Value: s.Format(cfg), From: from})
 	}
-	_ = tw.Flush()
+	return out
 }
 
-func printResults(w io.Writer, results []enforcer.Result) {
-	rows := make([][]string, len(results))
-	for i, r := range results {
-		diff := ""
-		if r.Action == enforcer.Applied || r.Action == enforcer.WouldApply {
-			diff = r.Diff.String()
-		}
-		rows[i] = []string{r.Repository, string(r.Action), diff, r.Reason}
-	}
-	printTable(w, []string{"REPOSITORY", "RESULT", "DIFF", "REASON"}, rows)
-}
-
-// printTable prints rows sorted by their first column, the repository.
-func printTable(w io.Writer, header []string, rows [][]string) {
-	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
+// printSettings shows, before anything runs, each setting the command
+// uses and where its value came from, so a value from the environment or
+// the function is never a surprise.
+func printSettings(w io.Writer, settings []Setting) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	fmt.Fprintln(tw, "settings:")
+	for _, s := range settings {
+		name := s.Variable
+		if s.Flag != "" {
+			name = "--" + s.Flag
+		}
+		fmt.Fprintf(tw, "  %s\t%q\t%s\n", name, s.Value, s.From)
 	}
 	_ = tw.Flush()
 }
 
-// progress prints how many repositories are done every second until the
-// returned stop is called, so a long run shows it is alive.
-func progress(w io.Writer, quiet bool, done func() int) (stop func()) {
-	if quiet {
-		return func() {}
-	}
-	ticker := time.NewTicker(time.Second)
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		start := time.Now()
-		for {
-			select {
-			case <-ticker.C:
-				fmt.Fprintf(w, "... %d repositories done (%s)\n", done(), time.Since(start).Round(time.Second))
-			case <-quit:
-				return
-			}
-		}
-	}()
-	return func() { ticker.Stop(); close(quit); wg.Wait() }
+// runID names a CLI run in the archive records it writes.
+func runID(command string) string {
+	return "cli-" + command + "-" + time.Now().UTC().Format("20060102T150405Z")
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -70,16 +71,8 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 		}
 	}
 
-	// run adds env to moto's environment.
 	run := func(ctx context.Context, env map[string]string, args ...string) (int, string, string) {
-		var out, errOut bytes.Buffer
-		code := Run(ctx, args, &out, &errOut, func(k string) (string, bool) {
-			if v, ok := env[k]; ok {
-				return v, true
-			}
-			return lookup(k)
-		})
-		return code, out.String(), errOut.String()
+		return runWith(ctx, lookup, env, args...)
 	}
 
 	// No baseline parameter yet: the run stops before any repository,
@@ -135,14 +128,14 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 				"--write-tps must be a number of calls per second from 0.1 to 10000, got \"0\"\n"},
 		{"unknown mode", ctx, nil, []string{"backfill", "--mode", "append"}, ExitUsage, nil, "--mode must be replace or merge, got \"append\"\n"},
 		{"a write without an archive", ctx, nil, []string{"backfill", "--quiet"}, ExitUsage, nil,
-			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET) to archive each policy it replaces, or --no-archive to write without\n"},
+			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET), or --function to use the function's, to archive each policy it replaces, or --no-archive to write without\n"},
 		{"an archive and none", ctx, map[string]string{"ECR_BASELINE_ARCHIVE_BUCKET": "b"}, []string{"backfill", "--no-archive"}, ExitUsage, nil,
 			"--no-archive and --archive-bucket both given: choose one\n"},
 		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--no-archive", "--token", "not-a-token!"}, ExitUsage, nil,
 			defaultSettings + "--token: invalid continuation token: \"not-a-token!\"\n"},
 		{"interrupted while loading the baseline", interrupted, nil, []string{"backfill", "--quiet", "--no-archive"}, ExitIncomplete, nil,
 			defaultSettings + "interrupted before any repository: nothing enforced\n"},
-		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, usage},
+		{"not a command", ctx, nil, []string{"sync"}, ExitUsage, nil, "ecr-baseline: unknown command \"sync\"\n\n" + usage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +146,29 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runWith runs the command with env over lookup's environment and returns
+// its exit code, stdout and stderr.
+func runWith(ctx context.Context, lookup func(string) (string, bool), env map[string]string, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := Run(ctx, args, &out, &errOut, func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		return lookup(k)
+	})
+	return code, out.String(), errOut.String()
+}
+
+// writeFile writes text to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // checkRun checks a command's exit code and that stdout holds each wanted

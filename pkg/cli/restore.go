@@ -26,75 +26,98 @@ func (f exemptions) Exempt(ctx context.Context, repo ecrevent.Repository) (bool,
 	return f(ctx, repo)
 }
 
+const restoreAbout = `usage: ecr-baseline restore [flags]
+
+restore puts back the policy an archived write replaced, for one
+repository (--repository), a prefix (--prefix) or every repository
+written after a time (--since). A restored policy that is not the
+baseline stays only where the enforcer leaves it: restore refuses a
+repository the function does not exempt, unless the function is in
+dry-run. With --function, the exemptions and dry-run are the function's;
+without, --exempt, --exempt-tag and --enforcer-dry-run say what they are.
+See "Recovering a replaced policy" in the README.
+`
+
 func (c command) restore(ctx context.Context, args []string) int {
-	fs, given := c.flags("restore")
-	repository := fs.String("repository", "", "restore this one repository")
-	prefix := fs.String("prefix", "", "restore every archived repository whose name starts with this")
-	since := fs.String("since", "", "restore each repository to its policy before its first write after this time (RFC 3339)")
-	enforcerDryRun := fs.Bool("enforcer-dry-run", false, "the deployed stack is in dry-run: restore repositories that are not exempt too")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	f := c.flags("restore", restoreAbout)
+	repository := f.String("repository", "", "restore this one repository")
+	prefix := f.String("prefix", "", "restore every archived repository whose name starts with this")
+	since := f.String("since", "", "restore each repository to its policy before its first write after this time (RFC 3339)")
+	enforcerDryRun := f.Bool("enforcer-dry-run", false, "the deployed stack is in dry-run: restore repositories that are not exempt too (with --function, read from the function)")
+	r := newRun[restore.Result, restore.Summary](c, f, "interrupted before any repository: nothing restored")
 	var sel restore.Selection
-	cfg, awsCfg, ok := c.configure(ctx, fs, given, args, func(cfg envconfig.Config) (err error) {
-		sel, err = selection(*repository, *prefix, *since, cfg)
-		return err
+	s, code, ok := r.configure(ctx, args, spec{
+		// The function's DRY_RUN is whether it enforces, not whether this
+		// restore writes.
+		own: []*envconfig.Setting{envconfig.DryRun},
+		check: func(s setup) (err error) {
+			if s.deployed != nil {
+				for _, name := range []string{envconfig.ExemptRepositories.Flag, envconfig.ExemptTag.Flag, "enforcer-dry-run"} {
+					if f.set(name) {
+						return fmt.Errorf("--%s and --function both given: restore takes the exemptions and dry-run from the function, which decides whether a restored policy stays", name)
+					}
+				}
+				*enforcerDryRun = s.deployed.DryRun
+			}
+			sel, err = selection(*repository, *prefix, *since, s.cfg)
+			return err
+		},
 	})
 	if !ok {
-		return ExitUsage
+		return code
 	}
 	// The archive keys name the account; events and listings name it for
 	// the enforcer, a restore must ask (one call).
-	id, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	id, err := sts.NewFromConfig(s.aws).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintln(c.stderr, "interrupted before any repository: nothing restored")
-			return ExitIncomplete
+			return r.fail(ExitIncomplete, errors.New(r.interrupted))
 		}
-		fmt.Fprintln(c.stderr, "restore: nothing restored: get caller identity:", err)
-		return ExitFailed
+		return r.fail(ExitFailed, fmt.Errorf("restore: nothing restored: get caller identity: %w", err))
 	}
-	a := app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	a := app.New(s.cfg, s.aws, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	runner := &restore.Runner{
 		// Not rate-limited like the enforcer's client: a restore is an
 		// operator's few writes, and restore.Runner's concurrency paces it.
-		ECR: ecr.NewFromConfig(awsCfg), Archive: a.Archive, Exemptions: exemptions(a.Enforcer.IsExempt),
-		AccountID: aws.ToString(id.Account), Region: awsCfg.Region, Concurrency: cfg.Concurrency,
+		ECR: ecr.NewFromConfig(s.aws), Archive: a.Archive, Exemptions: exemptions(a.Enforcer.IsExempt),
+		AccountID: aws.ToString(id.Account), Region: s.aws.Region, Concurrency: s.cfg.Concurrency,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
-	var (
-		mu      sync.Mutex
-		results []restore.Result
-	)
-	stop := progress(c.stderr, *quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(results) })
+	var mu sync.Mutex
+	total := newTotal()
+	stop := progress(r.stderr, f.quiet, func() int { mu.Lock(); defer mu.Unlock(); return len(r.Results) }, total)
 	sum, err := runner.Run(ctx, restore.Options{
-		Selection: sel, DryRun: cfg.DryRun, EnforcerDryRun: *enforcerDryRun, RunID: "run:" + runID("restore"),
-		OnResult: func(r restore.Result) { mu.Lock(); results = append(results, r); mu.Unlock() },
+		Selection: sel, DryRun: s.cfg.DryRun, EnforcerDryRun: *enforcerDryRun, RunID: "run:" + runID("restore"),
+		OnSelected: func(n int) { total.Store(int64(n)) },
+		OnResult:   func(res restore.Result) { mu.Lock(); r.Results = append(r.Results, res); mu.Unlock() },
 	})
 	stop()
 	switch {
 	case err != nil && ctx.Err() != nil:
-		fmt.Fprintln(c.stderr, "interrupted before any repository: nothing restored")
-		return ExitIncomplete
+		return r.fail(ExitIncomplete, errors.New(r.interrupted))
 	case err != nil:
-		fmt.Fprintln(c.stderr, err)
-		return ExitFailed
+		return r.fail(ExitFailed, err)
 	}
-	rows := make([][]string, len(results))
-	for i, r := range results {
-		rows[i] = []string{r.Repository, string(r.Action), r.Diff.String(), r.Reason}
+	sortedBy(r.Results, func(res restore.Result) string { return res.Repository })
+	r.Summary = &sum
+	r.text = func(w io.Writer) {
+		rows := make([][]string, len(r.Results))
+		for i, res := range r.Results {
+			rows[i] = []string{res.Repository, string(res.Action), res.Diff.String(), res.Reason}
+		}
+		printTable(w, []string{"REPOSITORY", "RESULT", "DIFF", "REASON"}, rows)
+		fmt.Fprintf(w, "\nscanned %d: restored %d, would restore %d, unchanged %d, skipped %d, refused %d, failed %d\n",
+			sum.Scanned, sum.Restored, sum.WouldRestore, sum.Unchanged, sum.Skipped, sum.Refused, sum.Failed)
 	}
-	printTable(c.stdout, []string{"REPOSITORY", "RESULT", "DIFF", "REASON"}, rows)
-	fmt.Fprintf(c.stdout, "\nscanned %d: restored %d, would restore %d, unchanged %d, skipped %d, refused %d, failed %d\n",
-		sum.Scanned, sum.Restored, sum.WouldRestore, sum.Unchanged, sum.Skipped, sum.Refused, sum.Failed)
-	if !sum.Complete {
+	switch {
+	case !sum.Complete:
 		// Restoring again finishes the run: a restored repository then
 		// reads unchanged.
-		fmt.Fprintln(c.stderr, "interrupted: run not complete; run the same command again to finish it")
-		return ExitIncomplete
+		return r.fail(ExitIncomplete, errors.New("interrupted: run not complete; run the same command again to finish it"))
+	case sum.Failed > 0 || sum.Refused > 0:
+		return r.finish(ExitFailed)
 	}
-	if sum.Failed > 0 || sum.Refused > 0 {
-		return ExitFailed
-	}
-	return ExitOK
+	return r.finish(ExitOK)
 }
 
 // selection checks restore's flags: one of --repository, --prefix and
@@ -103,7 +126,7 @@ func selection(repository, prefix, since string, cfg envconfig.Config) (restore.
 	sel := restore.Selection{Repository: repository, Prefix: prefix}
 	switch {
 	case cfg.ArchiveBucket == "":
-		return sel, fmt.Errorf("restore reads the archive: give --archive-bucket (or %s)", EnvVar(envconfig.ArchiveBucket))
+		return sel, fmt.Errorf("restore reads the archive: give --function, or --archive-bucket (or %s)", EnvVar(envconfig.ArchiveBucket))
 	case repository != "" && prefix != "":
 		return sel, errors.New("--repository and --prefix both given: choose one")
 	case repository == "" && prefix == "" && since == "":

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -52,11 +51,7 @@ func TestRestoreCommandOnMoto(t *testing.T) {
 		}
 		return aws.ToString(out.PolicyText)
 	}
-	run := func(args ...string) (int, string, string) {
-		var out, errOut bytes.Buffer
-		code := Run(ctx, args, &out, &errOut, lookup)
-		return code, out.String(), errOut.String()
-	}
+	run := func(args ...string) (int, string, string) { return runWith(ctx, lookup, nil, args...) }
 	const bucket = "--archive-bucket=cli-archive"
 	for _, args := range [][]string{
 		{"backfill", "--quiet", bucket, "--prefix", "svc/replaced"},
@@ -87,7 +82,7 @@ func TestRestoreCommandOnMoto(t *testing.T) {
 		wantStderr string   // the line stderr ends with, when set
 	}{
 		{"no bucket", []string{"restore", "--repository", "svc/replaced"}, ExitUsage, nil,
-			"restore reads the archive: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET)\n"},
+			"restore reads the archive: give --function, or --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET)\n"},
 		{"no selection", []string{"restore", bucket}, ExitUsage, nil,
 			"restore needs --repository, --prefix or --since: it never restores the whole account by default\n"},
 		{"both selections", []string{"restore", bucket, "--repository", "a", "--prefix", "b"}, ExitUsage, nil,

@@ -48,11 +48,16 @@ type Config struct {
 	// ApplyToExisting lets the fleet run a deploy or a baseline change
 	// starts write; without it that run is a dry run with a report.
 	ApplyToExisting bool
+	// SweepQueueURL is the queue sweeps run on; SweepDeadLetterQueueURL
+	// its dead-letter queue, where an item that failed its
+	// SweepMaxReceiveCount-th receive is sent with the reason.
+	SweepQueueURL, SweepDeadLetterQueueURL string
+	SweepMaxReceiveCount                   int
 	// SelfRoleARN is the function's own role: policy changes it made are
 	// its own writes and must not trigger it again.
 	SelfRoleARN string
-	// FunctionName is the function itself, for resuming a fleet-wide
-	// re-enforcement by invoking itself; empty outside Lambda.
+	// FunctionName is the function itself, the dimension of its metrics;
+	// empty outside Lambda.
 	FunctionName string
 }
 
@@ -107,6 +112,17 @@ var (
 	ArchiveBucket = text(Setting{Env: "ARCHIVE_BUCKET", Flag: "archive-bucket", emptyIsValue: true,
 		Usage: "S3 bucket the replaced policies are archived in before each write"},
 		func(c *Config) *string { return &c.ArchiveBucket })
+	// The sweep queue and its dead-letter queue are set by the stack to
+	// the queues it creates, with the queue's maxReceiveCount.
+	SweepQueueURL = text(Setting{Env: "SWEEP_QUEUE_URL", emptyIsValue: true,
+		Usage: "SQS queue sweeps are queued on"},
+		func(c *Config) *string { return &c.SweepQueueURL })
+	SweepDeadLetterQueueURL = text(Setting{Env: "SWEEP_DEAD_LETTER_QUEUE_URL", emptyIsValue: true,
+		Usage: "dead-letter queue of the sweep queue"},
+		func(c *Config) *string { return &c.SweepDeadLetterQueueURL })
+	SweepMaxReceiveCount = count(Setting{Env: "SWEEP_MAX_RECEIVE_COUNT", Default: "5",
+		Usage: "the sweep queue's maxReceiveCount"},
+		func(c *Config) *int { return &c.SweepMaxReceiveCount })
 	// SelfRoleARN is set by the stack to the role it creates, never by an
 	// operator.
 	SelfRoleARN = text(Setting{Env: "SELF_ROLE_ARN", Usage: "the function's own role"},
@@ -115,7 +131,7 @@ var (
 
 // Settings is the table: every setting once.
 var Settings = []*Setting{ParameterName, CacheTTL, DryRun, Mode, Force, ExemptTag, ExemptRepositories,
-	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, ApplyToExisting, ArchiveBucket, SelfRoleARN}
+	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, ApplyToExisting, ArchiveBucket, SweepQueueURL, SweepDeadLetterQueueURL, SweepMaxReceiveCount, SelfRoleARN}
 
 // Defaults is the configuration with no setting given.
 func Defaults() Config {

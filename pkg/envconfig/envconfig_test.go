@@ -12,7 +12,7 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 func TestLoad(t *testing.T) {
-	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace"}
+	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5}
 	with := func(change func(*Config)) Config { c := defaults; change(&c); return c }
 	tests := []struct {
 		name    string
@@ -28,7 +28,7 @@ func TestLoad(t *testing.T) {
 			"AWS_LAMBDA_FUNCTION_NAME": "fn"},
 			Config{ParameterName: "/p", CacheTTL: 30 * time.Second, DryRun: true, ReadTPS: 50, WriteTPS: 19.5, Concurrency: 16,
 				Mode: "merge", Force: true, ExemptTagKey: "policy", ExemptTagValue: "manual", ExemptGlobs: []string{"sandbox/*", "legacy-*"},
-				SelfRoleARN: "arn:aws:iam::123456789012:role/r", FunctionName: "fn"}, ""},
+				SelfRoleARN: "arn:aws:iam::123456789012:role/r", FunctionName: "fn", SweepMaxReceiveCount: 5}, ""},
 		{"spaces around patterns are dropped", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_REPOSITORIES": " sandbox/* , legacy-*"},
 			with(func(c *Config) { c.ExemptGlobs = []string{"sandbox/*", "legacy-*"} }), ""},
 		{"tag exemption off", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_TAG": ""}, defaults, ""},
@@ -117,6 +117,7 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 		"ECR_WRITE_TPS": "7 from X_ECR_WRITE_TPS", "BACKFILL_CONCURRENCY": "8 from default", "SELF_ROLE_ARN": " from default",
 		"ALLOWED_PRINCIPALS": " from default", "ALLOW_PUBLIC": "false from default",
 		"APPLY_TO_EXISTING_REPOSITORIES": "false from default", "ARCHIVE_BUCKET": " from default",
+		"SWEEP_QUEUE_URL": " from default", "SWEEP_DEAD_LETTER_QUEUE_URL": " from default", "SWEEP_MAX_RECEIVE_COUNT": "5 from default",
 	}
 	if d := cmp.Diff(want, from); d != "" {
 		t.Errorf("values (-want +got):\n%s", d)
@@ -133,7 +134,8 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 func TestFormatReadsBack(t *testing.T) {
 	given := map[*Setting]string{ParameterName: "/p", CacheTTL: "90s", DryRun: "true", Mode: "merge", Force: "1",
 		ExemptTag: "a=", ExemptRepositories: " x/* ,y", ReadTPS: "2.5", WriteTPS: "1e3", Concurrency: "03", SelfRoleARN: "arn",
-		AllowedPrincipals: " 111122223333 ,o-abcdefghij", AllowPublic: "t", ApplyToExisting: "true", ArchiveBucket: "archive"}
+		AllowedPrincipals: " 111122223333 ,o-abcdefghij", AllowPublic: "t", ApplyToExisting: "true", ArchiveBucket: "archive",
+		SweepQueueURL: "https://q", SweepDeadLetterQueueURL: "https://dlq", SweepMaxReceiveCount: "07"}
 	cfg, _, err := Resolve(func(s *Setting) (string, string, bool) { return given[s], s.Env, true })
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +148,8 @@ func TestFormatReadsBack(t *testing.T) {
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "a=", "EXEMPT_REPOSITORIES": "x/*,y",
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1000", "BACKFILL_CONCURRENCY": "3", "SELF_ROLE_ARN": "arn",
 		"ALLOWED_PRINCIPALS": "111122223333,o-abcdefghij", "ALLOW_PUBLIC": "true",
-		"APPLY_TO_EXISTING_REPOSITORIES": "true", "ARCHIVE_BUCKET": "archive"}
+		"APPLY_TO_EXISTING_REPOSITORIES": "true", "ARCHIVE_BUCKET": "archive",
+		"SWEEP_QUEUE_URL": "https://q", "SWEEP_DEAD_LETTER_QUEUE_URL": "https://dlq", "SWEEP_MAX_RECEIVE_COUNT": "7"}
 	if d := cmp.Diff(want, formatted); d != "" {
 		t.Errorf("formatted (-want +got):\n%s", d)
 	}
@@ -161,7 +164,7 @@ func TestFormatReadsBack(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	want := Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10,
-		Concurrency: 8, Mode: "replace"}
+		Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5}
 	if d := cmp.Diff(want, Defaults()); d != "" {
 		t.Errorf("Defaults() (-want +got):\n%s", d)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +14,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/metrics"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 )
 
 type fakeRecorder struct {
@@ -31,14 +32,10 @@ func (f *fakeRecorder) Emit(inv metrics.Invocation) error {
 
 func TestHandleRecordsMetrics(t *testing.T) {
 	create := sample(t, "create-repository.json")
-	summary := backfill.Summary{Scanned: 11, Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}, Complete: true,
-		Failures: []backfill.Failure{{Repository: "a", Reason: "x"}}}
 	tests := []struct {
 		name       string
 		payload    string
 		enforceErr error
-		sum        backfill.Summary
-		runErr     error
 		want       metrics.Invocation
 		// wantErr is the invocation's error, "" for none: the record
 		// counts what the invocation returned.
@@ -50,17 +47,9 @@ func TestHandleRecordsMetrics(t *testing.T) {
 			wantErr: "event 6f87d04b-9f74-4f04-a780-7acf4b0a9b38: boom"},
 		{name: "rejected event", payload: sample(t, "not-ours.json"), want: metrics.Invocation{Entry: "event", Tally: enforcer.Tally{Failed: 1}},
 			wantErr: `parse event: unsupported event: source "aws.ecr", detail-type "ECR Image Action"`},
-		{name: "backfill", payload: `{"action":"backfill","dryRun":false}`, sum: summary,
-			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}}},
-		{name: "backfill dry run", payload: `{"action":"backfill","dryRun":true}`, sum: backfill.Summary{Scanned: 5, Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}, Complete: true},
-			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{WouldApply: 4, Unchanged: 1}}},
-		{name: "fleet run ends with failures: counted once", payload: `{"action":"continue","dryRun":true}`, sum: summary,
-			want:    metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 2, Unchanged: 3, Skipped: 1, Exempt: 1, Failed: 4}},
-			wantErr: "backfill complete but 1 repositories still fail: a"},
-		{name: "backfill cannot list", payload: `{"action":"backfill","dryRun":false}`, runErr: errors.New("backfill: describe repositories: denied"),
-			want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}}, wantErr: "backfill: describe repositories: denied"},
-		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "backfill", Tally: enforcer.Tally{Failed: 1}},
-			wantErr: `unknown action "restore": the manual invoke payload supports "backfill"`},
+		{name: "sweep request", payload: `{"action":"sweep","dryRun":true}`, want: metrics.Invocation{Entry: "sweep-request"}},
+		{name: "unknown action", payload: `{"action":"restore"}`, want: metrics.Invocation{Entry: "sweep-request", Tally: enforcer.Tally{Failed: 1}},
+			wantErr: `unknown action "restore": a request is "sweep" or "reconcile"`},
 		{name: "another parameter", payload: strings.ReplaceAll(sample(t, "parameter-change.json"), "/ecr-baseline/baseline-policy", "/other"),
 			want: metrics.Invocation{Entry: "parameter-change"}},
 	}
@@ -68,8 +57,8 @@ func TestHandleRecordsMetrics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &fakeRecorder{}
 			h := &Handler{
-				Enforcer: &fakeEnforcer{err: tt.enforceErr}, Backfill: &fakeBackfill{sum: tt.sum, err: tt.runErr},
-				Baseline: &fakeBaseline{}, Continue: &fakeContinuer{}, ParameterName: "/ecr-baseline/baseline-policy",
+				Enforcer: &fakeEnforcer{err: tt.enforceErr}, Baseline: &fakeBaseline{}, Queue: &fakeQueue{},
+				AccountID: testAccount, Region: testRegion, ParameterName: "/ecr-baseline/baseline-policy",
 				Metrics: rec, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)),
 			}
 			_, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
@@ -79,7 +68,7 @@ func TestHandleRecordsMetrics(t *testing.T) {
 			if len(rec.got) != 1 {
 				t.Fatalf("%d records, want exactly one per invocation", len(rec.got))
 			}
-			if diff := cmp.Diff(tt.want, rec.got[0], cmpopts.IgnoreFields(metrics.Invocation{}, "Duration")); diff != "" {
+			if diff := cmp.Diff(tt.want, rec.got[0], cmpopts.IgnoreFields(metrics.Invocation{}, "Duration", "Sweep")); diff != "" {
 				t.Errorf("record (-want +got):\n%s", diff)
 			}
 			if rec.got[0].Duration <= 0 {
@@ -119,17 +108,6 @@ func (d *deadlineEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository
 
 func (d *deadlineEnforcer) EnforceAfterWrite(ctx context.Context, repo ecrevent.Repository, _ string) (enforcer.Result, error) {
 	return d.Enforce(ctx, repo)
-}
-
-type deadlineBackfill struct {
-	opts     backfill.Options
-	deadline time.Time
-}
-
-func (d *deadlineBackfill) Run(ctx context.Context, opts backfill.Options) (backfill.Summary, error) {
-	d.opts = opts
-	d.deadline, _ = ctx.Deadline()
-	return backfill.Summary{Complete: true}, nil
 }
 
 // TestHandleCutsReserveFromDeadline is about real time, the Lambda
@@ -178,25 +156,6 @@ func TestHandleCutsReserveFromDeadline(t *testing.T) {
 				t.Errorf("records %+v, want one with Failed 1", rec.got)
 			}
 		})
-	}
-}
-
-// TestBackfillStopsStopBeforeTheLambdaDeadline is about real time, the
-// Lambda deadline, so it gives the invocation one an hour away, and waits
-// for nothing.
-func TestBackfillStopsStopBeforeTheLambdaDeadline(t *testing.T) {
-	lambdaDeadline := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	bf := &deadlineBackfill{}
-	h := &Handler{Backfill: bf, Baseline: &fakeBaseline{}, StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Logger: slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil))}
-	ctx, cancel := context.WithDeadline(context.Background(), lambdaDeadline)
-	defer cancel()
-	if _, err := h.Handle(ctx, json.RawMessage(`{"action":"backfill","dryRun":false}`)); err != nil {
-		t.Fatal(err)
-	}
-	// The run sees a deadline 2 s early and stops 28 s before it: 30 s
-	// before the Lambda deadline, as StopBefore says.
-	if !bf.deadline.Equal(lambdaDeadline.Add(-2*time.Second)) || bf.opts.StopBefore != 28*time.Second {
-		t.Errorf("backfill ran with deadline %s and StopBefore %s; want %s and 28s", bf.deadline, bf.opts.StopBefore, lambdaDeadline.Add(-2*time.Second))
 	}
 }
 
@@ -251,5 +210,31 @@ func TestExemptionByTagIsReported(t *testing.T) {
 				t.Errorf("WARN lines (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestBatchRecordsPerSweep: a batch holding items of two sweeps emits one
+// record per sweep, each carrying its sweep's id and counts; a page that
+// could not be listed counts as a failure of its sweep.
+func TestBatchRecordsPerSweep(t *testing.T) {
+	rec := &fakeRecorder{}
+	other := enforceItem("c")
+	other.Sweep = "s2"
+	page := sweep.Item{Kind: sweep.KindList, Sweep: "s2", Account: testAccount, Region: testRegion}
+	h := &Handler{Enforcer: &fakeEnforcer{failing: map[string]bool{"b": true}}, Baseline: &fakeBaseline{}, Lister: &fakeLister{err: errors.New("denied")},
+		AccountID: testAccount, Region: testRegion, Concurrency: 2, Metrics: rec, Logger: quietLogger()}
+	_, err := h.Handle(context.Background(), batchPayload(t, message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1),
+		message("m3", other, 1), message("m4", page, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []metrics.Invocation{
+		{Entry: "sweep-batch", Sweep: "s1", Tally: enforcer.Tally{Applied: 1, Failed: 1}},
+		{Entry: "sweep-batch", Sweep: "s2", Tally: enforcer.Tally{Applied: 1, Failed: 1}},
+	}
+	got := rec.got
+	slices.SortFunc(got, func(a, b metrics.Invocation) int { return strings.Compare(a.Sweep, b.Sweep) })
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(metrics.Invocation{}, "Duration")); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
 	}
 }

@@ -46,10 +46,13 @@ const (
 // or, when the invocation returned an error that names none, that one
 // failure, so an event that went back to Lambda's retries counts too.
 type Invocation struct {
-	// Entry is what the invocation was: "event", "backfill" or
-	// "parameter-change". It is a property of the record, searchable in
+	// Entry is what the invocation was: "event", "sweep-request",
+	// "sweep-batch" or "parameter-change". It is a property of the record, searchable in
 	// CloudWatch Logs Insights, not a dimension.
 	Entry string
+	// Sweep is the sweep the counts belong to, when they do: a property,
+	// so a Logs Insights query sums one sweep's records.
+	Sweep string
 	enforcer.Tally
 	// ExemptedByTag is how many repositories a TagResource event exempted.
 	ExemptedByTag int
@@ -92,6 +95,7 @@ type record struct {
 	AWS           metadata `json:"_aws"`
 	FunctionName  string   `json:"FunctionName,omitempty"`
 	Entry         string   `json:"Entry,omitempty"`
+	Sweep         string   `json:"Sweep,omitempty"`
 	Applied       int      `json:"Applied"`
 	Unchanged     int      `json:"Unchanged"`
 	Skipped       int      `json:"Skipped"`
@@ -121,7 +125,7 @@ func (e *Emitter) Emit(inv Invocation) error {
 				Namespace: Namespace, Dimensions: [][]string{dims}, Metrics: definitions,
 			}},
 		},
-		FunctionName: e.functionName, Entry: inv.Entry,
+		FunctionName: e.functionName, Entry: inv.Entry, Sweep: inv.Sweep,
 		Applied: inv.Applied, Unchanged: inv.Unchanged, Skipped: inv.Skipped, Exempt: inv.Exempt,
 		Failed: inv.Failed, WouldApply: inv.WouldApply, ExemptedByTag: inv.ExemptedByTag,
 		Duration: float64(inv.Duration) / float64(time.Millisecond),

@@ -84,6 +84,9 @@ type Options struct {
 	EnforcerDryRun bool
 	// RunID names this run in the archive records it writes.
 	RunID string
+	// OnSelected, when set, is told how many repositories the run will
+	// restore once the archive is listed (progress lines).
+	OnSelected func(n int)
 	// OnResult, when set, sees every result as it happens.
 	OnResult func(Result)
 }
@@ -208,6 +211,9 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 		return sum, nil
 	}
 
+	if opts.OnSelected != nil {
+		opts.OnSelected(len(targets))
+	}
 	workers := r.Concurrency
 	if workers <= 0 {
 		workers = 4

@@ -1,0 +1,334 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
+)
+
+const (
+	testAccount = "123456789012"
+	testRegion  = "us-east-1"
+)
+
+type fakeQueue struct {
+	mu   sync.Mutex
+	sent []sweep.Item
+	err  error
+}
+
+func (f *fakeQueue) Send(_ context.Context, items []sweep.Item) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, items...)
+	return nil
+}
+
+type deadLettered struct {
+	Body, Reason string
+	Count        int
+}
+
+type fakeDeadLetter struct {
+	mu   sync.Mutex
+	sent []deadLettered
+	err  error
+}
+
+func (f *fakeDeadLetter) Send(_ context.Context, body, reason string, count int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, deadLettered{body, reason, count})
+	return nil
+}
+
+// fakeLister serves pages of names keyed by the token that asks for them
+// ("" for the first); next maps a page to the token of the one after.
+type fakeLister struct {
+	pages map[string][]string
+	next  map[string]string
+	err   error
+}
+
+func (f *fakeLister) DescribeRepositories(_ context.Context, in *ecr.DescribeRepositoriesInput, _ ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	tok := aws.ToString(in.NextToken)
+	out := &ecr.DescribeRepositoriesOutput{}
+	for _, n := range f.pages[tok] {
+		out.Repositories = append(out.Repositories, types.Repository{RepositoryName: aws.String(n)})
+	}
+	if next, ok := f.next[tok]; ok {
+		out.NextToken = aws.String(next)
+	}
+	return out, nil
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(&bytes.Buffer{}, nil)) }
+
+// TestSweepRequests: a manual sweep, the scheduled reconciliation and a
+// parameter change each load the baseline, then queue one list item
+// carrying its version; anything refused queues nothing.
+func TestSweepRequests(t *testing.T) {
+	change := sample(t, "parameter-change.json")
+	start := func(dryRun bool, prefix string) []sweep.Item {
+		return []sweep.Item{{Kind: sweep.KindList, DryRun: dryRun, BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: prefix}}
+	}
+	loadFailed := errors.New("load baseline /b: invalid repository policy: policy needs at least one statement")
+	tests := []struct {
+		name      string
+		payload   string
+		apply     bool
+		account   string
+		loadErr   error
+		queueErr  error
+		wantItems []sweep.Item
+		wantLoads []int64
+		wantErr   string
+	}{
+		{name: "manual dry run with prefix", payload: `{"action":"sweep","dryRun":true,"prefix":"team-a/"}`,
+			wantItems: start(true, "team-a/"), wantLoads: []int64{0}},
+		{name: "manual apply", payload: `{"action":"sweep","dryRun":false}`, wantItems: start(false, ""), wantLoads: []int64{0}},
+		{name: "dryRun left out", payload: `{"action":"sweep","prefix":"team-a/"}`, wantErr: "dryRun is required: true to preview, false to apply"},
+		{name: "dryRun null", payload: `{"action":"sweep","dryRun":null}`, wantErr: "dryRun is required: true to preview, false to apply"},
+		{name: "an item's fields in a request", payload: `{"action":"sweep","dryRun":false,"baselineVersion":3}`,
+			wantErr: `sweep request: json: unknown field "baselineVersion"`},
+		{name: "the old backfill", payload: `{"action":"backfill","dryRun":true}`,
+			wantErr: `unknown action "backfill": a request is "sweep" or "reconcile"`},
+		{name: "wrong field type", payload: `{"action":"sweep","dryRun":"yes"}`,
+			wantErr: "sweep request: json: cannot unmarshal string into Go struct field SweepRequest.dryRun of type bool"},
+		{name: "reconcile without opt-in: a dry run", payload: `{"action":"reconcile"}`, wantItems: start(true, ""), wantLoads: []int64{0}},
+		{name: "reconcile with opt-in", payload: `{"action":"reconcile"}`, apply: true, wantItems: start(false, ""), wantLoads: []int64{0}},
+		{name: "reconcile told to write", payload: `{"action":"reconcile","dryRun":false}`,
+			wantErr: "a reconcile request takes no dryRun or prefix: APPLY_TO_EXISTING_REPOSITORIES decides whether it writes"},
+		{name: "baseline cannot be loaded: nothing queued", payload: `{"action":"sweep","dryRun":false}`, loadErr: loadFailed, wantLoads: []int64{0},
+			wantErr: "sweep: nothing queued: " + loadFailed.Error()},
+		{name: "queue refuses", payload: `{"action":"sweep","dryRun":false}`, queueErr: errors.New("AccessDenied"), wantLoads: []int64{0},
+			wantErr: "sweep: AccessDenied"},
+		{name: "account unknown", payload: `{"action":"sweep","dryRun":false}`, account: "-",
+			wantErr: "sweep: nothing queued: the function's account is unknown (SELF_ROLE_ARN)"},
+		{name: "parameter change without opt-in: a dry run", payload: change, wantItems: start(true, ""), wantLoads: []int64{0}},
+		{name: "parameter change with opt-in", payload: change, apply: true, wantItems: start(false, ""), wantLoads: []int64{0}},
+		{name: "another parameter", payload: strings.ReplaceAll(change, "/ecr-baseline/baseline-policy", "/other")},
+		{name: "baseline deleted", payload: strings.Replace(change, `"Update"`, `"Delete"`, 1),
+			wantErr: "baseline parameter /ecr-baseline/baseline-policy was deleted"},
+		{name: "malformed parameter change", payload: `{"source":"aws.ssm","detail-type":"Parameter Store Change","id":"x"}`,
+			wantErr: "malformed parameter change event: event x lacks detail.name or detail.operation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bl := &fakeBaseline{version: 7, err: tt.loadErr}
+			q := &fakeQueue{err: tt.queueErr}
+			account := testAccount
+			if tt.account == "-" {
+				account = ""
+			}
+			h := &Handler{Baseline: bl, Queue: q, ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: tt.apply,
+				AccountID: account, Region: testRegion, Logger: quietLogger()}
+			got, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+			// The sweep's id is random: it must be the one the response
+			// names, and the same on every item.
+			for i := range q.sent {
+				if got.Sweep == nil || q.sent[i].Sweep != got.Sweep.ID || got.Sweep.ID == "" {
+					t.Fatalf("item %d names sweep %q; response %+v", i, q.sent[i].Sweep, got.Sweep)
+				}
+				q.sent[i].Sweep = ""
+			}
+			if diff := cmp.Diff(tt.wantItems, q.sent); diff != "" {
+				t.Errorf("queued (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantLoads, bl.loads); diff != "" {
+				t.Errorf("baseline loads (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// message is a queue message of the batch tests.
+func message(id string, it sweep.Item, receiveCount int) events.SQSMessage {
+	return events.SQSMessage{MessageId: id, Body: it.Encode(), EventSource: "aws:sqs",
+		Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(receiveCount)}}
+}
+
+func batchPayload(t *testing.T, msgs ...events.SQSMessage) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(events.SQSEvent{Records: msgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func enforceItem(name string) sweep.Item {
+	return sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Repository: name}
+}
+
+// TestBatch: each item of a sweep batch is a page to list or a repository
+// to enforce; the response names exactly the items the queue must deliver
+// again, and an item failing its last receive goes to the dead-letter
+// queue with its reason instead.
+func TestBatch(t *testing.T) {
+	list := sweep.Item{Kind: sweep.KindList, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/"}
+	dry := enforceItem("team-a/web")
+	dry.DryRun = true
+	foreign := enforceItem("team-a/web")
+	foreign.Account = "999999999999"
+	tests := []struct {
+		name    string
+		msgs    []events.SQSMessage
+		failing map[string]bool
+		lister  *fakeLister
+		dlqErr  error
+		// stopAfter, when not negative, is how many items start.
+		stopAfter    int32
+		wantFailures []string
+		wantEnforced []string
+		wantDry      []string
+		wantQueued   []sweep.Item
+		wantDead     []deadLettered
+		wantLoads    []int64
+	}{
+		{name: "all enforced", msgs: []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)},
+			wantEnforced: []string{"a", "b"}, wantLoads: []int64{7, 7}},
+		{name: "a failure is delivered again", msgs: []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 2)},
+			failing: map[string]bool{"b": true}, wantEnforced: []string{"a", "b"}, wantFailures: []string{"m2"}, wantLoads: []int64{7, 7}},
+		{name: "a failure at its last receive is dead-lettered with the reason",
+			msgs: []events.SQSMessage{message("m1", enforceItem("b"), 5)}, failing: map[string]bool{"b": true},
+			wantEnforced: []string{"b"}, wantLoads: []int64{7},
+			wantDead: []deadLettered{{Body: enforceItem("b").Encode(), Reason: "enforce b: set policy: denied", Count: 5}}},
+		{name: "dead-lettering fails: SQS moves it itself", msgs: []events.SQSMessage{message("m1", enforceItem("b"), 5)},
+			failing: map[string]bool{"b": true}, dlqErr: errors.New("AccessDenied"),
+			wantEnforced: []string{"b"}, wantFailures: []string{"m1"}, wantLoads: []int64{7}},
+		{name: "a dry-run item only reports", msgs: []events.SQSMessage{message("m1", dry, 1)}, wantDry: []string{"team-a/web"}, wantLoads: []int64{7}},
+		{name: "a page queues its repositories in scope and the next page",
+			msgs:   []events.SQSMessage{message("m1", list, 1)},
+			lister: &fakeLister{pages: map[string][]string{"": {"team-a/web", "team-b/api", "team-a/db"}}, next: map[string]string{"": "p2"}},
+			wantQueued: []sweep.Item{enforceItem("team-a/web"), enforceItem("team-a/db"),
+				{Kind: sweep.KindList, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/", PageToken: "p2"}},
+			wantLoads: []int64{7}},
+		{name: "a page that cannot be listed is delivered again", msgs: []events.SQSMessage{message("m1", list, 1)},
+			lister: &fakeLister{err: errors.New("ThrottlingException")}, wantFailures: []string{"m1"}, wantLoads: []int64{7}},
+		{name: "a malformed item fails, and at its last receive is dead-lettered",
+			msgs: []events.SQSMessage{{MessageId: "m1", EventSource: "aws:sqs", Body: `{"kind":"enforce"`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+				{MessageId: "m2", EventSource: "aws:sqs", Body: `{"kind":"wipe","sweep":"s1","account":"123456789012","region":"us-east-1"}`, Attributes: map[string]string{"ApproximateReceiveCount": "5"}}},
+			wantFailures: []string{"m1"},
+			wantDead: []deadLettered{{Body: `{"kind":"wipe","sweep":"s1","account":"123456789012","region":"us-east-1"}`, Count: 5,
+				Reason: `sweep item: kind "wipe" is neither "list" nor "enforce"`}}},
+		{name: "another registry's item is refused", msgs: []events.SQSMessage{message("m1", foreign, 1)}, wantFailures: []string{"m1"}},
+		{name: "items not started before the stop go back", stopAfter: 1,
+			msgs:         []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1), message("m3", enforceItem("c"), 1)},
+			wantEnforced: []string{"a"}, wantFailures: []string{"m2", "m3"}, wantLoads: []int64{7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			live, dryRun := &fakeEnforcer{failing: tt.failing}, &fakeEnforcer{action: enforcer.WouldApply}
+			bl, q, dlq := &fakeBaseline{version: 7}, &fakeQueue{}, &fakeDeadLetter{err: tt.dlqErr}
+			h := &Handler{Enforcer: live, DryRunEnforcer: dryRun, Baseline: bl, Lister: tt.lister, Queue: q, DeadLetter: dlq, MaxReceiveCount: 5,
+				AccountID: testAccount, Region: testRegion, Concurrency: 1, Logger: quietLogger()}
+			if tt.stopAfter > 0 {
+				var asked atomic.Int32
+				h.Stop = func() bool { return asked.Add(1) > tt.stopAfter }
+			}
+			got, err := h.Handle(context.Background(), batchPayload(t, tt.msgs...))
+			if err != nil {
+				t.Fatalf("a batch invocation failed: %v", err)
+			}
+			var failures []string
+			for _, f := range got.BatchItemFailures {
+				failures = append(failures, f.ItemIdentifier)
+			}
+			names := func(f *fakeEnforcer) (out []string) {
+				for _, r := range f.calls {
+					out = append(out, r.Name)
+				}
+				return out
+			}
+			for _, c := range []struct {
+				what      string
+				want, got any
+			}{
+				{"batch item failures", tt.wantFailures, failures},
+				{"enforced", tt.wantEnforced, names(live)},
+				{"dry-run enforced", tt.wantDry, names(dryRun)},
+				{"queued", tt.wantQueued, q.sent},
+				{"dead-lettered", tt.wantDead, dlq.sent},
+				{"baseline loads", tt.wantLoads, bl.loads},
+			} {
+				if diff := cmp.Diff(c.want, c.got); diff != "" {
+					t.Errorf("%s (-want +got):\n%s", c.what, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchStopsStopBeforeTheLambdaDeadline is about real time, the
+// Lambda deadline: without Stop, a batch starts no item inside StopBefore
+// of it. The deadlines are seconds inside and an hour outside the 28 s
+// margin (StopBefore less the Reserve already cut), so no clock reading
+// during the test changes the outcome; it waits for nothing.
+func TestBatchStopsStopBeforeTheLambdaDeadline(t *testing.T) {
+	for _, tt := range []struct {
+		deadline     time.Duration
+		wantEnforced int
+	}{{20 * time.Second, 0}, {time.Hour, 2}} {
+		t.Run(tt.deadline.String(), func(t *testing.T) {
+			live := &fakeEnforcer{}
+			h := &Handler{Enforcer: live, Baseline: &fakeBaseline{version: 7}, AccountID: testAccount, Region: testRegion,
+				StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 1, Logger: quietLogger()}
+			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			defer cancel()
+			got, err := h.Handle(ctx, batchPayload(t, message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(live.calls) != tt.wantEnforced || len(got.BatchItemFailures) != 2-tt.wantEnforced {
+				t.Errorf("enforced %d and returned %d items; want %d enforced, the rest returned", len(live.calls), len(got.BatchItemFailures), tt.wantEnforced)
+			}
+		})
+	}
+}
+
+// TestTriggers shows what each archived write names as its cause: an
+// event its id, a sweep item its sweep.
+func TestTriggers(t *testing.T) {
+	f := &fakeEnforcer{}
+	h := &Handler{Enforcer: f, Baseline: &fakeBaseline{}, AccountID: testAccount, Region: testRegion, Concurrency: 1, Logger: quietLogger()}
+	if _, err := h.Handle(context.Background(), json.RawMessage(sample(t, "create-repository.json"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(context.Background(), batchPayload(t, message("m1", enforceItem("a"), 1))); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"event:6f87d04b-9f74-4f04-a780-7acf4b0a9b38", "sweep:s1"}
+	if diff := cmp.Diff(want, f.triggers); diff != "" {
+		t.Errorf("triggers (-want +got):\n%s", diff)
+	}
+}
