@@ -47,10 +47,11 @@
 // the queue the source queue's RedrivePolicy names. The emulator relies on
 // it and emulates nothing there.
 //
-// moto's SQS loses or revives messages under concurrent calls (see
-// moto.SerialSQS). A mapping makes its own calls one at a time; point the
-// function's SQS client at a moto.SerialSQS too (AWS_ENDPOINT_URL_SQS for
-// a bootstrap), or its sends can race the mapping's deletes.
+// moto's SQS loses or revives messages under concurrent calls: every
+// moto.Server's URL passes SQS calls one at a time (moto.SerialSQS), so
+// the mapping's calls and the function's sends never meet inside moto. A
+// mapping also makes its own calls one at a time, which keeps it safe in
+// front of any endpoint.
 //
 // Deliberate differences, each so that no test waits for the clock:
 //

@@ -25,28 +25,11 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 )
 
-var (
-	server *moto.Server
-	// serialSQS is the SQS endpoint of every test: a mapping calls SQS
-	// concurrently, which moto's SQS does not survive (see moto.SerialSQS).
-	serialSQS *moto.SerialSQS
-)
+// server is moto; its URL passes SQS calls one at a time (moto.SerialSQS),
+// as a mapping calls SQS concurrently, which moto's SQS does not survive.
+var server *moto.Server
 
-func TestMain(m *testing.M) { os.Exit(moto.RunTests(withSerialSQS{m}, &server)) }
-
-// withSerialSQS runs the tests with serialSQS in front of server.
-type withSerialSQS struct{ m *testing.M }
-
-func (w withSerialSQS) Run() int {
-	s, err := moto.StartSerialSQS(server.URL)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL:", err)
-		return 1
-	}
-	defer s.Close()
-	serialSQS = s
-	return w.m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
 
 // visibilityTimeout is the test queues' visibility timeout: long enough
 // that no message returns while it is being processed, so only the
@@ -70,7 +53,7 @@ func newQueue(t *testing.T, maxReceives int, attrs map[string]string) *queue {
 	if err := server.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := moto.Config(ctx, serialSQS.URL)
+	cfg, err := server.Config(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

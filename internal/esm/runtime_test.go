@@ -82,7 +82,7 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rt.Close() })
 	logs := &syncBuffer{}
-	env := append(server.Env(), "AWS_ENDPOINT_URL_SQS="+serialSQS.URL, "QUEUE_URL="+q.url, "BARRIER_URL="+barrier(t, 2))
+	env := append(server.Env(), "QUEUE_URL="+q.url, "BARRIER_URL="+barrier(t, 2))
 	for range 2 {
 		cmd, err := rt.Run(bin, env, logs)
 		if err != nil {

@@ -39,7 +39,13 @@ func TestSerialSQS(t *testing.T) {
 		wg.Go(func() {
 			for j := range 8 {
 				want := strings.Repeat("x", i*8+j)
-				resp, err := http.Post(s.URL, "text/plain", strings.NewReader(want))
+				req, err := http.NewRequest(http.MethodPost, s.URL, strings.NewReader(want))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20261124/us-east-1/sqs/aws4_request")
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Error(err)
 					return
