@@ -85,24 +85,28 @@ func (h *Handler) item(ctx context.Context, msg events.SQSMessage) (sweep.Item, 
 	if err != nil {
 		return it, nil, err
 	}
-	if it.Account != h.AccountID || it.Region != h.Region {
+	if h.Members == nil && (it.Account != h.AccountID || it.Region != h.Region) {
 		return it, nil, fmt.Errorf("sweep %s: item for account %s in %s, but this function enforces account %s in %s",
 			it.Sweep, it.Account, it.Region, h.AccountID, h.Region)
+	}
+	reg, err := h.registry(ctx, it.Account, it.Region)
+	if err != nil {
+		return it, nil, fmt.Errorf("sweep %s: %w", it.Sweep, err)
 	}
 	if _, err := h.Baseline.Load(ctx, it.BaselineVersion); err != nil {
 		return it, nil, fmt.Errorf("sweep %s: %w", it.Sweep, err)
 	}
 	ctx = enforcer.WithTrigger(ctx, "sweep:"+it.Sweep)
 	if it.Kind == sweep.KindList {
-		next, err := sweep.Page(ctx, h.Lister, it)
+		next, err := sweep.Page(ctx, reg.Lister, it)
 		if err == nil {
 			err = h.Queue.Send(ctx, next)
 		}
 		return it, nil, err
 	}
-	enf := h.Enforcer
+	enf := reg.Enforcer
 	if it.DryRun {
-		enf = h.DryRunEnforcer
+		enf = reg.DryRunEnforcer
 	}
 	r, err := enf.Enforce(ctx, it.Repo())
 	return it, &r, err
