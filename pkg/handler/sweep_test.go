@@ -401,7 +401,7 @@ func TestOrganization(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			own, member, q := &fakeEnforcer{}, &fakeEnforcer{carries: true}, &fakeQueue{}
 			h := &Handler{Enforcer: own, DryRunEnforcer: own, Baseline: &fakeBaseline{version: 2}, Queue: q,
-				Members: &fakeMembers{enforcer: member, failing: map[string]bool{"444455556666": true}},
+				Members:   &fakeMembers{enforcer: member, failing: map[string]bool{"444455556666": true}},
 				AccountID: testAccount, Region: testRegion, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole",
 				Concurrency: 1, Logger: quietLogger()}
 			res, err := h.Handle(context.Background(), tt.payload)

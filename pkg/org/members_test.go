@@ -44,7 +44,7 @@ func TestMembers(t *testing.T) {
 	tree := func() *fakeOrg {
 		return &fakeOrg{
 			accounts: map[string][]types.Account{
-				"ou-prod": {account("111111111111", types.AccountStatusActive), account("222222222222", types.AccountStatusSuspended)},
+				"ou-prod":    {account("111111111111", types.AccountStatusActive), account("222222222222", types.AccountStatusSuspended)},
 				"ou-prod-eu": {account("333333333333", types.AccountStatusActive)},
 			},
 			children: map[string][]string{"ou-prod": {"ou-prod-eu"}},
