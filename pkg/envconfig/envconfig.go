@@ -25,7 +25,8 @@ type Config struct {
 	DryRun bool
 	// ReadTPS and WriteTPS pace ECR reads and writes per container.
 	ReadTPS, WriteTPS float64
-	// Concurrency is how many repositories a backfill enforces at once.
+	// Concurrency is how many repositories a CLI backfill, or items a
+	// sweep batch, are handled at once.
 	Concurrency int
 	// Mode is "replace" or "merge".
 	Mode string
@@ -45,8 +46,9 @@ type Config struct {
 	// before it is made (pkg/archive); empty only where the operator
 	// opted out (the CLI's --no-archive).
 	ArchiveBucket string
-	// ApplyToExisting lets the fleet run a deploy or a baseline change
-	// starts write; without it that run is a dry run with a report.
+	// ApplyToExisting lets the sweeps a baseline change (a deploy's
+	// included) or the reconciliation starts write; without it they are
+	// dry runs whose results say what they would change.
 	ApplyToExisting bool
 	// MemberAccounts and MemberOrganizationalUnits are the accounts an
 	// organisation's hub enforces in besides its own registry, listed or
@@ -109,7 +111,7 @@ var (
 		Default: "10", Usage: "ECR writes per second"},
 		func(c *Config) *float64 { return &c.WriteTPS })
 	Concurrency = count(Setting{Env: "BACKFILL_CONCURRENCY", Context: "backfillConcurrency", Flag: "concurrency",
-		Default: "8", Usage: "repositories a backfill enforces at once"},
+		Default: "8", Usage: "repositories a backfill, or items of a sweep batch, handled at once"},
 		func(c *Config) *int { return &c.Concurrency })
 	AllowedPrincipals = principals(Setting{Env: "ALLOWED_PRINCIPALS", Context: "allowedPrincipals", Flag: "allowed-principals", emptyIsValue: true,
 		Usage: "comma-separated account IDs and organization IDs (o-...) outside this account the baseline may grant to"})
@@ -117,7 +119,7 @@ var (
 		Default: "false", Usage: "accept a baseline that grants to everyone (\"*\" without an organization condition)"},
 		func(c *Config) *bool { return &c.AllowPublic })
 	ApplyToExisting = boolean(Setting{Env: "APPLY_TO_EXISTING_REPOSITORIES", Context: "applyToExistingRepositories",
-		Default: "false", Usage: "let the fleet run a deploy or baseline change starts write (false: it reports what it would change)"},
+		Default: "false", Usage: "let the sweeps a baseline change or the reconciliation starts write (false: they report what they would change)"},
 		func(c *Config) *bool { return &c.ApplyToExisting })
 	// ArchiveBucket is set by the stack to the bucket it creates; the CLI
 	// finds it with the flag.
