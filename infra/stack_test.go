@@ -231,7 +231,7 @@ func TestBadSettingsFailSynth(t *testing.T) {
 	cfg.PolicyFile = filepath.Join(root, cfg.PolicyFile)
 	cfg.Settings = map[string]string{"exemptRepositories": "a/[b"}
 	err := cdktest.Panic(t, func() { NewStack(app, StackName, &StackProps{Config: cfg}) })
-	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b"`
+	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b": syntax error in pattern`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
 	}

@@ -60,26 +60,29 @@ func functionCode(prebuilt *string) (awslambda.Code, *goBuild, error) {
 // bundling, so synth needs neither Docker nor a prebuilt binary.
 type goBuild struct {
 	moduleDir string
-	// failure is why the build failed: CDK only learns of it as a panic.
+	// failure is why the build failed: CDK only sees an empty output.
 	failure error
 }
 
-// TryBundle builds bootstrap into outputDir. On failure it panics rather
-// than return false, on which CDK would try Docker: jsii hands the panic
-// to CDK as an error, and CDK raises it from the function's constructor,
-// where panicWithFailure replaces jsii's wrapping with the build's error.
+// TryBundle builds bootstrap into outputDir. On failure it keeps the
+// error and leaves outputDir empty, and still says it bundled: returning
+// false would make CDK try Docker, and a panic inside a jsii callback
+// leaves the jsii session out of step, so a later, unrelated call fails.
+// CDK then refuses the empty output from the function's constructor, and
+// panicWithFailure puts the build's error in place of that.
 func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	if err := buildBootstrap(b.moduleDir, *outputDir); err != nil {
 		b.failure = fmt.Errorf("build the function: %w", err)
-		panic(b.failure)
+		// So that CDK stops at the empty output; should the remove fail,
+		// panicWithFailure still panics once the function is created.
+		_ = os.Remove(filepath.Join(*outputDir, "bootstrap"))
 	}
 	return jsii.Bool(true)
 }
 
 // panicWithFailure, deferred in NewEnforcer, panics with the failed
-// build's error, naming the construct, in place of jsii's panic, whose
-// message buries go build's output in a JavaScript stack. Any other
-// panic goes on.
+// build's error, naming the construct, in place of CDK's "Bundling did
+// not produce any output". Any other panic goes on.
 func (b *goBuild) panicWithFailure(id string) {
 	if b == nil || b.failure == nil {
 		return

@@ -90,6 +90,8 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*",
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
 		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false", "APPLY_TO_EXISTING_REPOSITORIES": "true",
+		"MEMBER_ACCOUNTS": "", "MEMBER_ORGANIZATIONAL_UNITS": "", "MEMBER_REGIONS": "", "MEMBER_ROLE_NAME": "ecr-baseline-member",
+		"ORGANIZATION_ID": "",
 		"ARCHIVE_BUCKET": `+ref(cdktest.LogicalID(e.Archive))+`,
 		"SWEEP_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepQueue))+`,
 		"SWEEP_DEAD_LETTER_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepDeadLetterQueue))+`, "SWEEP_MAX_RECEIVE_COUNT": "5",
@@ -104,7 +106,7 @@ func TestOptionsAndAdvancedTier(t *testing.T) {
 		ParameterName: "/platform/ecr/baseline", CacheTTL: 90 * time.Second, DryRun: true,
 		ReadTPS: 2.5, WriteTPS: 1, Concurrency: 3, Mode: "merge", Force: true,
 		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, AllowedPrincipals: []string{"111122223333"}, SelfRoleARN: roleARN,
-		ApplyToExisting: true, ArchiveBucket: archiveBucket,
+		ApplyToExisting: true, ArchiveBucket: archiveBucket, MemberRoleName: "ecr-baseline-member",
 		SweepQueueURL: sweepQueueURL, SweepDeadLetterQueueURL: sweepDeadLetterURL, SweepMaxReceiveCount: 5,
 	}
 	if d := cmp.Diff(want, cfg); d != "" {

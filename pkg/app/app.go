@@ -80,7 +80,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if o.templates == nil {
 		o.templates = ssm.NewFromConfig(awsCfg)
 	}
-	client := ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
+	client := newECR(awsCfg, cfg)
 	mode := enforcer.Mode(cfg.Mode)
 	var checks []func(string) error
 	if mode == enforcer.Merge {
@@ -98,14 +98,17 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		store = &archive.Archive{S3: s3.NewFromConfig(awsCfg), Bucket: cfg.ArchiveBucket}
 		archiver = store
 	}
-	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
+	// enforcerFor is the enforcer of one registry: the function's own, or
+	// a member's, reached with the member role (its own writes there).
+	enforcerFor := func(ecrClient enforcer.ECR, account, region, selfRole string, dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
-			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
-			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN, Archive: archiver,
+			ECR: ecrClient, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
+			Region: region, AccountID: account, SelfRoleARN: selfRole, Archive: archiver,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
-	live, dry := enforcerFor(cfg.DryRun), enforcerFor(true)
+	live := enforcerFor(client, account, awsCfg.Region, cfg.SelfRoleARN, cfg.DryRun)
+	dry := enforcerFor(client, account, awsCfg.Region, cfg.SelfRoleARN, true)
 	runner := &backfill.Runner{
 		ECR: client, Enforcer: live, DryRunEnforcer: dry,
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
@@ -115,20 +118,33 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if cfg.SweepDeadLetterQueueURL != "" {
 		deadLetter = sweep.DeadLetter{SQS: queues, URL: cfg.SweepDeadLetterQueueURL}
 	}
+	h := &handler.Handler{
+		Enforcer: live, DryRunEnforcer: dry, Baseline: loader, Lister: client,
+		Queue:      sweep.Queue{SQS: queues, URL: cfg.SweepQueueURL},
+		DeadLetter: deadLetter, MaxReceiveCount: cfg.SweepMaxReceiveCount,
+		ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
+		Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
+		StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
+	}
+	if len(cfg.MemberAccounts)+len(cfg.MemberOrganizationalUnits) > 0 {
+		h.Members = newMembers(cfg, awsCfg, account, func(memberCfg aws.Config, account, region, role string) handler.Registry {
+			c := newECR(memberCfg, cfg)
+			return handler.Registry{Enforcer: enforcerFor(c, account, region, role, cfg.DryRun),
+				DryRunEnforcer: enforcerFor(c, account, region, role, true), Lister: c, OwnRoleARN: role}
+		})
+	}
 	return &app{
 		Backfill: runner,
 		Baseline: loader,
 		Enforcer: live,
 		Archive:  store,
-		Handler: &handler.Handler{
-			Enforcer: live, DryRunEnforcer: dry, Baseline: loader, Lister: client,
-			Queue:      sweep.Queue{SQS: queues, URL: cfg.SweepQueueURL},
-			DeadLetter: deadLetter, MaxReceiveCount: cfg.SweepMaxReceiveCount,
-			ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
-			Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
-			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
-		},
+		Handler:  h,
 	}
+}
+
+// newECR is the ECR client of one registry, paced per client.
+func newECR(awsCfg aws.Config, cfg envconfig.Config) *ratelimit.ECR {
+	return ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
 }
 
 // ErrNoArchive refuses a function that would write with no archive

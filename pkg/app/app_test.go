@@ -66,8 +66,15 @@ type container struct {
 
 func newContainer(t *testing.T, env ...string) *container {
 	t.Helper()
+	return newContainerAt(t, server.URL, env...)
+}
+
+// newContainerAt is a container reaching AWS at endpoint: moto, or a proxy
+// in front of it.
+func newContainerAt(t *testing.T, endpoint string, env ...string) *container {
+	t.Helper()
 	c := &container{calls: &moto.Counter{}}
-	awsCfg, err := server.Config(context.Background(), c.calls.Middleware)
+	awsCfg, err := moto.Config(context.Background(), endpoint, c.calls.Middleware)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,8 @@ type Config struct {
 	DryRun bool
 	// ReadTPS and WriteTPS pace ECR reads and writes per container.
 	ReadTPS, WriteTPS float64
-	// Concurrency is how many repositories a backfill enforces at once.
+	// Concurrency is how many repositories a CLI backfill, or items a
+	// sweep batch, are handled at once.
 	Concurrency int
 	// Mode is "replace" or "merge".
 	Mode string
@@ -45,9 +46,22 @@ type Config struct {
 	// before it is made (pkg/archive); empty only where the operator
 	// opted out (the CLI's --no-archive).
 	ArchiveBucket string
-	// ApplyToExisting lets the fleet run a deploy or a baseline change
-	// starts write; without it that run is a dry run with a report.
+	// ApplyToExisting lets the sweeps a baseline change (a deploy's
+	// included) or the reconciliation starts write; without it they are
+	// dry runs whose results say what they would change.
 	ApplyToExisting bool
+	// MemberAccounts and MemberOrganizationalUnits are the accounts an
+	// organisation's hub enforces in besides its own registry, listed or
+	// found through AWS Organizations; MemberRegions the regions covered
+	// in each (none: the function's own); MemberRoleName the role the
+	// function assumes in each. With neither list the function enforces
+	// its own account and region only.
+	MemberAccounts, MemberOrganizationalUnits, MemberRegions []string
+	MemberRoleName                                           string
+	// OrganizationID is the organisation (o-...) whose accounts may send
+	// events to the hub's bus and whose member roles the function may
+	// assume; empty outside organisation mode.
+	OrganizationID string
 	// SweepQueueURL is the queue sweeps run on; SweepDeadLetterQueueURL
 	// its dead-letter queue, where an item that failed its
 	// SweepMaxReceiveCount-th receive is sent with the reason.
@@ -97,7 +111,7 @@ var (
 		Default: "10", Usage: "ECR writes per second"},
 		func(c *Config) *float64 { return &c.WriteTPS })
 	Concurrency = count(Setting{Env: "BACKFILL_CONCURRENCY", Context: "backfillConcurrency", Flag: "concurrency",
-		Default: "8", Usage: "repositories a backfill enforces at once"},
+		Default: "8", Usage: "repositories a backfill, or items of a sweep batch, handled at once"},
 		func(c *Config) *int { return &c.Concurrency })
 	AllowedPrincipals = principals(Setting{Env: "ALLOWED_PRINCIPALS", Context: "allowedPrincipals", Flag: "allowed-principals", emptyIsValue: true,
 		Usage: "comma-separated account IDs and organization IDs (o-...) outside this account the baseline may grant to"})
@@ -105,13 +119,30 @@ var (
 		Default: "false", Usage: "accept a baseline that grants to everyone (\"*\" without an organization condition)"},
 		func(c *Config) *bool { return &c.AllowPublic })
 	ApplyToExisting = boolean(Setting{Env: "APPLY_TO_EXISTING_REPOSITORIES", Context: "applyToExistingRepositories",
-		Default: "false", Usage: "let the fleet run a deploy or baseline change starts write (false: it reports what it would change)"},
+		Default: "false", Usage: "let the sweeps a baseline change or the reconciliation starts write (false: they report what they would change)"},
 		func(c *Config) *bool { return &c.ApplyToExisting })
 	// ArchiveBucket is set by the stack to the bucket it creates; the CLI
 	// finds it with the flag.
 	ArchiveBucket = text(Setting{Env: "ARCHIVE_BUCKET", Flag: "archive-bucket", emptyIsValue: true,
 		Usage: "S3 bucket the replaced policies are archived in before each write"},
 		func(c *Config) *string { return &c.ArchiveBucket })
+	// The organisation: which accounts and regions a hub enforces in, and
+	// how it reaches them (see docs/organization.md).
+	MemberAccounts = list(Setting{Env: "MEMBER_ACCOUNTS", Context: "memberAccounts",
+		Usage: "comma-separated 12-digit account IDs the function enforces in (organisation mode)"},
+		func(c *Config) *[]string { return &c.MemberAccounts }, "12-digit account IDs", checkAccount)
+	MemberOrganizationalUnits = list(Setting{Env: "MEMBER_ORGANIZATIONAL_UNITS", Context: "memberOrganizationalUnits",
+		Usage: "comma-separated organizational units (ou-...) whose accounts the function enforces in, found with AWS Organizations"},
+		func(c *Config) *[]string { return &c.MemberOrganizationalUnits }, "organizational unit IDs", checkOU)
+	MemberRegions = list(Setting{Env: "MEMBER_REGIONS", Context: "memberRegions",
+		Usage: "comma-separated regions enforced in each member account (empty: the function's own region)"},
+		func(c *Config) *[]string { return &c.MemberRegions }, "region names", checkRegion)
+	MemberRoleName = text(Setting{Env: "MEMBER_ROLE_NAME", Context: "memberRoleName",
+		Default: "ecr-baseline-member", Usage: "the role the function assumes in each member account"},
+		func(c *Config) *string { return &c.MemberRoleName })
+	OrganizationID = text(Setting{Env: "ORGANIZATION_ID", Context: "organizationId", emptyIsValue: true,
+		Usage: "the organisation (o-...) whose accounts may send events to the hub and host member roles"},
+		func(c *Config) *string { return &c.OrganizationID })
 	// The sweep queue and its dead-letter queue are set by the stack to
 	// the queues it creates, with the queue's maxReceiveCount.
 	SweepQueueURL = text(Setting{Env: "SWEEP_QUEUE_URL", emptyIsValue: true,
@@ -131,7 +162,7 @@ var (
 
 // Settings is the table: every setting once.
 var Settings = []*Setting{ParameterName, CacheTTL, DryRun, Mode, Force, ExemptTag, ExemptRepositories,
-	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, ApplyToExisting, ArchiveBucket, SweepQueueURL, SweepDeadLetterQueueURL, SweepMaxReceiveCount, SelfRoleARN}
+	ReadTPS, WriteTPS, Concurrency, AllowedPrincipals, AllowPublic, ApplyToExisting, MemberAccounts, MemberOrganizationalUnits, MemberRegions, MemberRoleName, OrganizationID, ArchiveBucket, SweepQueueURL, SweepDeadLetterQueueURL, SweepMaxReceiveCount, SelfRoleARN}
 
 // Defaults is the configuration with no setting given.
 func Defaults() Config {

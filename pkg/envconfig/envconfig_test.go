@@ -12,7 +12,7 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 func TestLoad(t *testing.T) {
-	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5}
+	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}
 	with := func(change func(*Config)) Config { c := defaults; change(&c); return c }
 	tests := []struct {
 		name    string
@@ -28,7 +28,7 @@ func TestLoad(t *testing.T) {
 			"AWS_LAMBDA_FUNCTION_NAME": "fn"},
 			Config{ParameterName: "/p", CacheTTL: 30 * time.Second, DryRun: true, ReadTPS: 50, WriteTPS: 19.5, Concurrency: 16,
 				Mode: "merge", Force: true, ExemptTagKey: "policy", ExemptTagValue: "manual", ExemptGlobs: []string{"sandbox/*", "legacy-*"},
-				SelfRoleARN: "arn:aws:iam::123456789012:role/r", FunctionName: "fn", SweepMaxReceiveCount: 5}, ""},
+				SelfRoleARN: "arn:aws:iam::123456789012:role/r", FunctionName: "fn", SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}, ""},
 		{"spaces around patterns are dropped", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_REPOSITORIES": " sandbox/* , legacy-*"},
 			with(func(c *Config) { c.ExemptGlobs = []string{"sandbox/*", "legacy-*"} }), ""},
 		{"tag exemption off", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_TAG": ""}, defaults, ""},
@@ -40,9 +40,9 @@ func TestLoad(t *testing.T) {
 			with(func(c *Config) { c.ReadTPS, c.WriteTPS = 0.1, 10000 }), ""},
 		{"bad enforcement options", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ENFORCEMENT_MODE": "append", "EXEMPT_TAG": "novalue", "EXEMPT_REPOSITORIES": "a/[", "FORCE": "yes please"}, Config{},
 			"configuration: ENFORCEMENT_MODE must be replace or merge, got \"append\"\nFORCE must be true or false, got \"yes please\"\n" +
-				"EXEMPT_TAG must be key=value (or empty to turn it off), got \"novalue\"\nEXEMPT_REPOSITORIES must be comma-separated Go path.Match patterns, got \"a/[\" in \"a/[\""},
+				"EXEMPT_TAG must be key=value (or empty to turn it off), got \"novalue\"\nEXEMPT_REPOSITORIES must be comma-separated Go path.Match patterns, got \"a/[\" in \"a/[\": syntax error in pattern"},
 		{"empty pattern", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "EXEMPT_REPOSITORIES": "a/*,,b"}, Config{},
-			"configuration: EXEMPT_REPOSITORIES must be comma-separated Go path.Match patterns, got \"\" in \"a/*,,b\""},
+			"configuration: EXEMPT_REPOSITORIES must be comma-separated Go path.Match patterns, got an empty one in \"a/*,,b\""},
 		{"zero rate", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_WRITE_TPS": "0"}, Config{},
 			"configuration: ECR_WRITE_TPS must be a number of calls per second from 0.1 to 10000, got \"0\""},
 		{"NaN rate paces nothing", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ECR_READ_TPS": "NaN"}, Config{},
@@ -54,7 +54,10 @@ func TestLoad(t *testing.T) {
 		{"allowed principals", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ALLOWED_PRINCIPALS": "111122223333, o-abcdefghij", "ALLOW_PUBLIC": "true"},
 			with(func(c *Config) { c.AllowedPrincipals, c.AllowPublic = []string{"111122223333", "o-abcdefghij"}, true }), ""},
 		{"an allowed principal that allows nothing", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "ALLOWED_PRINCIPALS": "111122223333,arn:aws:iam::444455556666:root"}, Config{},
-			"configuration: ALLOWED_PRINCIPALS must be comma-separated account or organization IDs: allowed principal \"arn:aws:iam::444455556666:root\" is neither a 12-digit account ID nor an organization ID (o-...)"},
+			"configuration: ALLOWED_PRINCIPALS must be comma-separated account or organization IDs, got \"arn:aws:iam::444455556666:root\" in \"111122223333,arn:aws:iam::444455556666:root\": allowed principal \"arn:aws:iam::444455556666:root\" is neither a 12-digit account ID nor an organization ID (o-...)"},
+		{"members that are not accounts", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "MEMBER_ACCOUNTS": "111122223333,prod", "MEMBER_REGIONS": "Ireland"}, Config{},
+			"configuration: MEMBER_ACCOUNTS must be comma-separated 12-digit account IDs, got \"prod\" in \"111122223333,prod\": not a 12-digit account ID\n" +
+				"MEMBER_REGIONS must be comma-separated region names, got \"Ireland\" in \"Ireland\": not a region name such as eu-west-1"},
 		{"fractional concurrency", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BACKFILL_CONCURRENCY": "0.5"}, Config{},
 			"configuration: BACKFILL_CONCURRENCY must be a positive whole number, got \"0.5\""},
 		{"every problem at once", map[string]string{"BASELINE_CACHE_TTL": "soon", "DRY_RUN": "maybe"}, Config{},
@@ -118,6 +121,8 @@ func TestResolveTakesTheFirstSourceAndNamesIt(t *testing.T) {
 		"ALLOWED_PRINCIPALS": " from default", "ALLOW_PUBLIC": "false from default",
 		"APPLY_TO_EXISTING_REPOSITORIES": "false from default", "ARCHIVE_BUCKET": " from default",
 		"SWEEP_QUEUE_URL": " from default", "SWEEP_DEAD_LETTER_QUEUE_URL": " from default", "SWEEP_MAX_RECEIVE_COUNT": "5 from default",
+		"MEMBER_ACCOUNTS": " from default", "MEMBER_ORGANIZATIONAL_UNITS": " from default", "MEMBER_REGIONS": " from default",
+		"MEMBER_ROLE_NAME": "ecr-baseline-member from default", "ORGANIZATION_ID": " from default",
 	}
 	if d := cmp.Diff(want, from); d != "" {
 		t.Errorf("values (-want +got):\n%s", d)
@@ -135,7 +140,9 @@ func TestFormatReadsBack(t *testing.T) {
 	given := map[*Setting]string{ParameterName: "/p", CacheTTL: "90s", DryRun: "true", Mode: "merge", Force: "1",
 		ExemptTag: "a=", ExemptRepositories: " x/* ,y", ReadTPS: "2.5", WriteTPS: "1e3", Concurrency: "03", SelfRoleARN: "arn",
 		AllowedPrincipals: " 111122223333 ,o-abcdefghij", AllowPublic: "t", ApplyToExisting: "true", ArchiveBucket: "archive",
-		SweepQueueURL: "https://q", SweepDeadLetterQueueURL: "https://dlq", SweepMaxReceiveCount: "07"}
+		SweepQueueURL: "https://q", SweepDeadLetterQueueURL: "https://dlq", SweepMaxReceiveCount: "07",
+		MemberAccounts: " 111122223333 , 444455556666", MemberOrganizationalUnits: "ou-ab12-cdefgh34", MemberRegions: "eu-west-1,us-east-1",
+		MemberRoleName: "hub-access", OrganizationID: "o-abcdefghij"}
 	cfg, _, err := Resolve(func(s *Setting) (string, string, bool) { return given[s], s.Env, true })
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +156,9 @@ func TestFormatReadsBack(t *testing.T) {
 		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1000", "BACKFILL_CONCURRENCY": "3", "SELF_ROLE_ARN": "arn",
 		"ALLOWED_PRINCIPALS": "111122223333,o-abcdefghij", "ALLOW_PUBLIC": "true",
 		"APPLY_TO_EXISTING_REPOSITORIES": "true", "ARCHIVE_BUCKET": "archive",
-		"SWEEP_QUEUE_URL": "https://q", "SWEEP_DEAD_LETTER_QUEUE_URL": "https://dlq", "SWEEP_MAX_RECEIVE_COUNT": "7"}
+		"SWEEP_QUEUE_URL": "https://q", "SWEEP_DEAD_LETTER_QUEUE_URL": "https://dlq", "SWEEP_MAX_RECEIVE_COUNT": "7",
+		"MEMBER_ACCOUNTS": "111122223333,444455556666", "MEMBER_ORGANIZATIONAL_UNITS": "ou-ab12-cdefgh34", "MEMBER_REGIONS": "eu-west-1,us-east-1",
+		"MEMBER_ROLE_NAME": "hub-access", "ORGANIZATION_ID": "o-abcdefghij"}
 	if d := cmp.Diff(want, formatted); d != "" {
 		t.Errorf("formatted (-want +got):\n%s", d)
 	}
@@ -164,7 +173,7 @@ func TestFormatReadsBack(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	want := Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10,
-		Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5}
+		Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}
 	if d := cmp.Diff(want, Defaults()); d != "" {
 		t.Errorf("Defaults() (-want +got):\n%s", d)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -170,42 +171,40 @@ func tag(s Setting) *Setting {
 // patterns are comma-separated, so a pattern cannot hold a comma; the
 // spaces around each are dropped wherever the list comes from.
 func patterns(s Setting) *Setting {
-	s.parse = func(c *Config, v string) error {
-		c.ExemptGlobs = nil
-		if v == "" {
-			return nil
-		}
-		for _, g := range strings.Split(v, ",") {
-			g = strings.TrimSpace(g)
-			if _, err := path.Match(g, ""); err != nil || g == "" {
-				return fmt.Errorf("must be comma-separated Go path.Match patterns, got %q in %q", g, v)
-			}
-			c.ExemptGlobs = append(c.ExemptGlobs, g)
-		}
-		return nil
-	}
-	s.format = func(c Config) string { return strings.Join(c.ExemptGlobs, ",") }
-	return &s
+	return list(s, func(c *Config) *[]string { return &c.ExemptGlobs }, "Go path.Match patterns", func(g string) error {
+		_, err := path.Match(g, "")
+		return err
+	})
 }
 
 // principals are comma-separated like patterns, each checked by the guard
 // that uses them.
 func principals(s Setting) *Setting {
+	return list(s, func(c *Config) *[]string { return &c.AllowedPrincipals }, "account or organization IDs", policy.CheckAllowedPrincipal)
+}
+
+// list is a comma-separated list whose items, spaces around them dropped,
+// each pass check; empty is none.
+func list(s Setting, field func(*Config) *[]string, what string, check func(string) error) *Setting {
+	s.emptyIsValue = true
 	s.parse = func(c *Config, v string) error {
-		c.AllowedPrincipals = nil
+		*field(c) = nil
 		if v == "" {
 			return nil
 		}
-		for _, p := range strings.Split(v, ",") {
-			p = strings.TrimSpace(p)
-			if err := policy.CheckAllowedPrincipal(p); err != nil {
-				return fmt.Errorf("must be comma-separated account or organization IDs: %w", err)
+		for _, item := range strings.Split(v, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				return fmt.Errorf("must be comma-separated %s, got an empty one in %q", what, v)
 			}
-			c.AllowedPrincipals = append(c.AllowedPrincipals, p)
+			if err := check(item); err != nil {
+				return fmt.Errorf("must be comma-separated %s, got %q in %q: %w", what, item, v, err)
+			}
+			*field(c) = append(*field(c), item)
 		}
 		return nil
 	}
-	s.format = func(c Config) string { return strings.Join(c.AllowedPrincipals, ",") }
+	s.format = func(c Config) string { return strings.Join(*field(&c), ",") }
 	return &s
 }
 
@@ -234,4 +233,21 @@ func count(s Setting, field func(*Config) *int) *Setting {
 	}
 	s.format = func(c Config) string { return strconv.Itoa(*field(&c)) }
 	return &s
+}
+
+var (
+	accountID = regexp.MustCompile(`^[0-9]{12}$`)
+	ouID      = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$`)
+	region    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+)
+
+func checkAccount(v string) error { return matches(accountID, v, "not a 12-digit account ID") }
+func checkOU(v string) error      { return matches(ouID, v, "not an organizational unit ID (ou-...)") }
+func checkRegion(v string) error  { return matches(region, v, "not a region name such as eu-west-1") }
+
+func matches(re *regexp.Regexp, v, problem string) error {
+	if !re.MatchString(v) {
+		return errors.New(problem)
+	}
+	return nil
 }

@@ -68,11 +68,11 @@ func (h *Handler) batch(ctx context.Context, payload json.RawMessage) outcome {
 			t.Failed++
 		}
 	})
+	// Each not started still spent a receive; the queue delivers it again.
 	for _, msg := range ev.Records[started:] {
 		res.BatchItemFailures = append(res.BatchItemFailures, BatchItemFailure{ItemIdentifier: msg.MessageId})
-	}
-	if n := len(ev.Records) - started; n > 0 {
-		h.Logger.WarnContext(ctx, "sweep items not started before the deadline: the queue delivers them again", "not_started", n)
+		h.Logger.WarnContext(ctx, "sweep item not started before the deadline: the queue delivers it again", "message_id", msg.MessageId,
+			"receive_count", msg.Attributes["ApproximateReceiveCount"])
 	}
 	slices.SortFunc(res.BatchItemFailures, func(a, b BatchItemFailure) int { return strings.Compare(a.ItemIdentifier, b.ItemIdentifier) })
 	return out
@@ -85,24 +85,28 @@ func (h *Handler) item(ctx context.Context, msg events.SQSMessage) (sweep.Item, 
 	if err != nil {
 		return it, nil, err
 	}
-	if it.Account != h.AccountID || it.Region != h.Region {
+	if h.Members == nil && (it.Account != h.AccountID || it.Region != h.Region) {
 		return it, nil, fmt.Errorf("sweep %s: item for account %s in %s, but this function enforces account %s in %s",
 			it.Sweep, it.Account, it.Region, h.AccountID, h.Region)
+	}
+	reg, err := h.registry(ctx, it.Account, it.Region)
+	if err != nil {
+		return it, nil, fmt.Errorf("sweep %s: %w", it.Sweep, err)
 	}
 	if _, err := h.Baseline.Load(ctx, it.BaselineVersion); err != nil {
 		return it, nil, fmt.Errorf("sweep %s: %w", it.Sweep, err)
 	}
 	ctx = enforcer.WithTrigger(ctx, "sweep:"+it.Sweep)
 	if it.Kind == sweep.KindList {
-		next, err := sweep.Page(ctx, h.Lister, it)
+		next, err := sweep.Page(ctx, reg.Lister, it)
 		if err == nil {
 			err = h.Queue.Send(ctx, next)
 		}
 		return it, nil, err
 	}
-	enf := h.Enforcer
+	enf := reg.Enforcer
 	if it.DryRun {
-		enf = h.DryRunEnforcer
+		enf = reg.DryRunEnforcer
 	}
 	r, err := enf.Enforce(ctx, it.Repo())
 	return it, &r, err
@@ -115,8 +119,10 @@ func (h *Handler) item(ctx context.Context, msg events.SQSMessage) (sweep.Item, 
 // its receives are spent).
 func (h *Handler) deadLetter(ctx context.Context, msg events.SQSMessage, it sweep.Item, cause error) bool {
 	count, _ := strconv.Atoi(msg.Attributes["ApproximateReceiveCount"])
-	log := h.Logger.With("sweep_id", it.Sweep, "message_id", msg.MessageId, "kind", it.Kind, "repository", it.Repository,
-		"receive_count", count)
+	// trigger as the enforcer logs it, so one query finds a sweep's
+	// results and its failed deliveries alike.
+	log := h.Logger.With("sweep_id", it.Sweep, "trigger", "sweep:"+it.Sweep, "message_id", msg.MessageId, "kind", it.Kind,
+		"repository", it.Repository, "receive_count", count)
 	if h.DeadLetter == nil || h.MaxReceiveCount <= 0 || count < h.MaxReceiveCount {
 		log.ErrorContext(ctx, "sweep item failed: the queue delivers it again", "action", enforcer.Failed, "error", cause)
 		return false

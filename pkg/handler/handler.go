@@ -126,9 +126,14 @@ type Handler struct {
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
 	SelfRoleARN string
-	// AccountID and Region are the registry the function enforces; a
-	// sweep lists and enforces there.
+	// AccountID and Region are the function's own registry, which
+	// Enforcer, DryRunEnforcer and Lister reach; a sweep covers it.
 	AccountID, Region string
+	// Members, when set, are the member accounts a hub enforces in
+	// besides its own registry (organisation mode): their events are
+	// enforced in their registries, a sweep covers them all, and an event
+	// from any other account is refused.
+	Members Members
 	// Concurrency is how many items of a sweep batch are handled at once
 	// (at least one).
 	Concurrency int

@@ -332,3 +332,102 @@ func TestTriggers(t *testing.T) {
 		t.Errorf("triggers (-want +got):\n%s", diff)
 	}
 }
+
+// fakeMembers has one member account, 111122223333, in two regions.
+type fakeMembers struct {
+	enforcer *fakeEnforcer
+	lister   *fakeLister
+	// failing names accounts whose role cannot be assumed.
+	failing map[string]bool
+}
+
+const memberAccount = "111122223333"
+
+func (f *fakeMembers) Registry(_ context.Context, account, region string) (Registry, error) {
+	switch {
+	case f.failing[account]:
+		return Registry{}, errors.New("assume arn:aws:iam::" + account + ":role/ecr-baseline-member: AccessDenied")
+	case account != memberAccount:
+		return Registry{}, errors.New("not a member")
+	case region != "us-east-1" && region != "eu-west-1":
+		return Registry{}, errors.New("region " + region + " is not covered")
+	}
+	return Registry{Enforcer: f.enforcer, DryRunEnforcer: f.enforcer, Lister: f.lister,
+		OwnRoleARN: "arn:aws:iam::" + account + ":role/ecr-baseline-member"}, nil
+}
+
+func (f *fakeMembers) Targets(context.Context) ([]Target, error) {
+	return []Target{{memberAccount, "eu-west-1"}, {memberAccount, "us-east-1"}}, nil
+}
+
+// TestOrganization: a hub enforces a member's events in the member's
+// registry, skips the member role's own writes, refuses an event from any
+// other account, and sweeps its own registry and every member target.
+func TestOrganization(t *testing.T) {
+	inAccount := func(file, account, region string) json.RawMessage {
+		s := strings.ReplaceAll(sample(t, file), testAccount, account)
+		// In a member account the function writes as the member role.
+		s = strings.ReplaceAll(s, "role/EcrBaseline-EnforcerRole", "role/ecr-baseline-member")
+		return json.RawMessage(strings.ReplaceAll(s, testRegion, region))
+	}
+	tests := []struct {
+		name         string
+		payload      json.RawMessage
+		wantOwn      int
+		wantMember   int
+		wantSkipped  bool
+		wantErr      string
+		wantStarts   []string
+		wantFailures []string
+	}{
+		{name: "the hub's own repository", payload: json.RawMessage(sample(t, "create-repository.json")), wantOwn: 1},
+		{name: "a member's repository", payload: inAccount("create-repository.json", memberAccount, "eu-west-1"), wantMember: 1},
+		{name: "the member role's own write", payload: inAccount("set-repository-policy-by-enforcer.json", memberAccount, "us-east-1"),
+			wantSkipped: true},
+		{name: "an account that is no member", payload: inAccount("create-repository.json", "999999999999", "us-east-1"),
+			wantErr: "event 6f87d04b-9f74-4f04-a780-7acf4b0a9b38: account 999999999999 in us-east-1: not a member"},
+		{name: "a member's uncovered region", payload: inAccount("create-repository.json", memberAccount, "ap-south-1"),
+			wantErr: "event 6f87d04b-9f74-4f04-a780-7acf4b0a9b38: account 111122223333 in ap-south-1: region ap-south-1 is not covered"},
+		{name: "a sweep covers the hub and every member target", payload: json.RawMessage(`{"action":"sweep","dryRun":true}`),
+			wantStarts: []string{"111122223333/eu-west-1", "111122223333/us-east-1", "123456789012/us-east-1"}},
+		{name: "a member item whose role cannot be assumed fails alone",
+			payload: batchPayload(t,
+				message("m1", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", Account: memberAccount, Region: "us-east-1", Repository: "a"}, 1),
+				message("m2", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", Account: "444455556666", Region: "us-east-1", Repository: "b"}, 1),
+				message("m3", enforceItem("c"), 1)),
+			wantOwn: 1, wantMember: 1, wantFailures: []string{"m2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			own, member, q := &fakeEnforcer{}, &fakeEnforcer{carries: true}, &fakeQueue{}
+			h := &Handler{Enforcer: own, DryRunEnforcer: own, Baseline: &fakeBaseline{version: 2}, Queue: q,
+				Members:   &fakeMembers{enforcer: member, failing: map[string]bool{"444455556666": true}},
+				AccountID: testAccount, Region: testRegion, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole",
+				Concurrency: 1, Logger: quietLogger()}
+			res, err := h.Handle(context.Background(), tt.payload)
+			if (tt.wantErr == "") != (err == nil) || err != nil && err.Error() != tt.wantErr {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+			if len(own.calls) != tt.wantOwn || len(member.calls) != tt.wantMember {
+				t.Errorf("enforced %d at home and %d in members, want %d and %d", len(own.calls), len(member.calls), tt.wantOwn, tt.wantMember)
+			}
+			if got := len(res.Results) == 1 && res.Results[0].Action == enforcer.Skipped; got != tt.wantSkipped {
+				t.Errorf("results %+v, want skipped %v", res.Results, tt.wantSkipped)
+			}
+			var starts []string
+			for _, it := range q.sent {
+				starts = append(starts, it.Account+"/"+it.Region)
+			}
+			if diff := cmp.Diff(tt.wantStarts, starts); diff != "" {
+				t.Errorf("list items (-want +got):\n%s", diff)
+			}
+			var failures []string
+			for _, f := range res.BatchItemFailures {
+				failures = append(failures, f.ItemIdentifier)
+			}
+			if diff := cmp.Diff(tt.wantFailures, failures); diff != "" {
+				t.Errorf("batch item failures (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
