@@ -55,11 +55,13 @@ func newDashboard(c constructs.Construct, id string, e *Enforcer, name *string) 
 				}, nil),
 			},
 			{
-				// The sweep queue's depth is the work left; the age of its
-				// oldest item says whether a sweep is moving or stuck.
+				// The sweep queue's depth is the work left, the items retried
+				// what fails on the way; the age of its oldest item says
+				// whether a sweep is moving or stuck.
 				graph("Sweep progress", 12, []awscloudwatch.IMetric{
 					depth(e.SweepQueue, "items waiting"),
 					e.SweepQueue.MetricApproximateNumberOfMessagesNotVisible(labelled("Maximum", "items in flight")),
+					own(metrics.Retried, "items retried, per 5 minutes"),
 				}, []awscloudwatch.IMetric{
 					e.SweepQueue.MetricApproximateAgeOfOldestMessage(labelled("Maximum", "oldest item, seconds (right)")),
 				}),

@@ -88,7 +88,7 @@ type outcome struct {
 	res   Response
 	// bySweep counts a sweep batch's results per sweep, which each get
 	// their own metric record.
-	bySweep map[string]*enforcer.Tally
+	bySweep map[string]*metrics.Invocation
 	err     error
 }
 
@@ -217,8 +217,9 @@ func (h *Handler) record(ctx context.Context, out outcome, d time.Duration) {
 	}
 	res := out.res
 	var records []metrics.Invocation
-	for id, t := range out.bySweep {
-		records = append(records, metrics.Invocation{Entry: out.entry, Sweep: id, Tally: *t, Duration: d})
+	for id, inv := range out.bySweep {
+		inv.Entry, inv.Sweep, inv.Duration = out.entry, id, d
+		records = append(records, *inv)
 	}
 	if len(records) == 0 {
 		inv := metrics.Invocation{Entry: out.entry, Duration: d, ExemptedByTag: res.ExemptedByTag}

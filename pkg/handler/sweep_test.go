@@ -32,6 +32,9 @@ type fakeQueue struct {
 	mu   sync.Mutex
 	sent []sweep.Item
 	err  error
+	// refuse names repositories whose items SQS refuses: the send fails,
+	// its other items are queued, as a partial SendMessageBatch does.
+	refuse map[string]bool
 }
 
 func (f *fakeQueue) Send(_ context.Context, items []sweep.Item) error {
@@ -40,8 +43,15 @@ func (f *fakeQueue) Send(_ context.Context, items []sweep.Item) error {
 	if f.err != nil {
 		return f.err
 	}
-	f.sent = append(f.sent, items...)
-	return nil
+	var refused error
+	for _, it := range items {
+		if f.refuse[it.Repository] {
+			refused = errors.New("sweep queue: 1 of items refused: InternalError")
+			continue
+		}
+		f.sent = append(f.sent, it)
+	}
+	return refused
 }
 
 type deadLettered struct {
@@ -96,7 +106,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(&bytes.Buf
 func TestSweepRequests(t *testing.T) {
 	change := sample(t, "parameter-change.json")
 	start := func(dryRun bool, prefix string) []sweep.Item {
-		return []sweep.Item{{Kind: sweep.KindList, DryRun: dryRun, BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: prefix}}
+		return []sweep.Item{{Kind: sweep.KindList, DryRun: &dryRun, BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: prefix}}
 	}
 	loadFailed := errors.New("load baseline /b: invalid repository policy: policy needs at least one statement")
 	tests := []struct {
@@ -187,7 +197,7 @@ func batchPayload(t *testing.T, msgs ...events.SQSMessage) json.RawMessage {
 }
 
 func enforceItem(name string) sweep.Item {
-	return sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Repository: name}
+	return sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), BaselineVersion: 7, Account: testAccount, Region: testRegion, Repository: name}
 }
 
 // TestBatch: each item of a sweep batch is a page to list or a repository
@@ -195,9 +205,9 @@ func enforceItem(name string) sweep.Item {
 // again, and an item failing its last receive goes to the dead-letter
 // queue with its reason instead.
 func TestBatch(t *testing.T) {
-	list := sweep.Item{Kind: sweep.KindList, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/"}
+	list := sweep.Item{Kind: sweep.KindList, Sweep: "s1", DryRun: aws.Bool(false), BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/"}
 	dry := enforceItem("team-a/web")
-	dry.DryRun = true
+	dry.DryRun = aws.Bool(true)
 	foreign := enforceItem("team-a/web")
 	foreign.Account = "999999999999"
 	tests := []struct {
@@ -208,6 +218,7 @@ func TestBatch(t *testing.T) {
 		dlqErr  error
 		// stopAfter, when not negative, is how many items start.
 		stopAfter    int32
+		refuse       map[string]bool
 		wantFailures []string
 		wantEnforced []string
 		wantDry      []string
@@ -217,8 +228,9 @@ func TestBatch(t *testing.T) {
 	}{
 		{name: "all enforced", msgs: []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)},
 			wantEnforced: []string{"a", "b"}, wantLoads: []int64{7, 7}},
+		// The one delivered more often starts first.
 		{name: "a failure is delivered again", msgs: []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 2)},
-			failing: map[string]bool{"b": true}, wantEnforced: []string{"a", "b"}, wantFailures: []string{"m2"}, wantLoads: []int64{7, 7}},
+			failing: map[string]bool{"b": true}, wantEnforced: []string{"b", "a"}, wantFailures: []string{"m2"}, wantLoads: []int64{7, 7}},
 		{name: "a failure at its last receive is dead-lettered with the reason",
 			msgs: []events.SQSMessage{message("m1", enforceItem("b"), 5)}, failing: map[string]bool{"b": true},
 			wantEnforced: []string{"b"}, wantLoads: []int64{7},
@@ -231,25 +243,48 @@ func TestBatch(t *testing.T) {
 			msgs:   []events.SQSMessage{message("m1", list, 1)},
 			lister: &fakeLister{pages: map[string][]string{"": {"team-a/web", "team-b/api", "team-a/db"}}, next: map[string]string{"": "p2"}},
 			wantQueued: []sweep.Item{enforceItem("team-a/web"), enforceItem("team-a/db"),
-				{Kind: sweep.KindList, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/", PageToken: "p2"}},
+				{Kind: sweep.KindList, Sweep: "s1", DryRun: aws.Bool(false), BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/", PageToken: "p2"}},
 			wantLoads: []int64{7}},
+		// The next page is queued only once every repository of this one
+		// is: delivered again, the page queues its repositories twice,
+		// never the rest of the registry's listing.
+		{name: "a page whose repositories are not all queued does not queue the next page",
+			msgs:   []events.SQSMessage{message("m1", list, 1)},
+			lister: &fakeLister{pages: map[string][]string{"": {"team-a/web", "team-a/db"}}, next: map[string]string{"": "p2"}},
+			refuse: map[string]bool{"team-a/db": true}, wantQueued: []sweep.Item{enforceItem("team-a/web")},
+			wantFailures: []string{"m1"}, wantLoads: []int64{7}},
 		{name: "a page that cannot be listed is delivered again", msgs: []events.SQSMessage{message("m1", list, 1)},
 			lister: &fakeLister{err: errors.New("ThrottlingException")}, wantFailures: []string{"m1"}, wantLoads: []int64{7}},
-		{name: "a malformed item fails, and at its last receive is dead-lettered",
+		// An item that can never succeed is dead-lettered at once.
+		{name: "malformed items are dead-lettered at once",
 			msgs: []events.SQSMessage{{MessageId: "m1", EventSource: "aws:sqs", Body: `{"kind":"enforce"`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
-				{MessageId: "m2", EventSource: "aws:sqs", Body: `{"kind":"wipe","sweep":"s1","account":"123456789012","region":"us-east-1"}`, Attributes: map[string]string{"ApproximateReceiveCount": "5"}}},
-			wantFailures: []string{"m1"},
-			wantDead: []deadLettered{{Body: `{"kind":"wipe","sweep":"s1","account":"123456789012","region":"us-east-1"}`, Count: 5,
-				Reason: `sweep item: kind "wipe" is neither "list" nor "enforce"`}}},
-		{name: "another registry's item is refused", msgs: []events.SQSMessage{message("m1", foreign, 1)}, wantFailures: []string{"m1"}},
+				{MessageId: "m2", EventSource: "aws:sqs", Body: `{"kind":"wipe","sweep":"s1","dryRun":true,"account":"123456789012","region":"us-east-1"}`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+				{MessageId: "m3", EventSource: "aws:sqs", Body: `{"kind":"enforce","sweep":"s1","account":"123456789012","region":"us-east-1","repository":"a"}`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}}},
+			wantDead: []deadLettered{
+				{Body: `{"kind":"enforce"`, Count: 1, Reason: "invalid sweep item: sweep item: unexpected EOF"},
+				{Body: `{"kind":"wipe","sweep":"s1","dryRun":true,"account":"123456789012","region":"us-east-1"}`, Count: 1,
+					Reason: `invalid sweep item: sweep item: kind "wipe" is neither "list" nor "enforce"`},
+				// Without dryRun an item would write: refused, never read as false.
+				{Body: `{"kind":"enforce","sweep":"s1","account":"123456789012","region":"us-east-1","repository":"a"}`, Count: 1,
+					Reason: "invalid sweep item: sweep item: dryRun is required"}}},
+		{name: "another registry's item is dead-lettered at once", msgs: []events.SQSMessage{message("m1", foreign, 1)},
+			wantDead: []deadLettered{{Body: foreign.Encode(), Count: 1,
+				Reason: "invalid sweep item: sweep s1: item for account 999999999999 in us-east-1, but this function enforces account 123456789012 in us-east-1"}}},
 		{name: "items not started before the stop go back", stopAfter: 1,
 			msgs:         []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1), message("m3", enforceItem("c"), 1)},
 			wantEnforced: []string{"a"}, wantFailures: []string{"m2", "m3"}, wantLoads: []int64{7}},
+		// The item on its last receive starts first; one not started on
+		// its last receive is dead-lettered with why, not moved by SQS
+		// without a reason.
+		{name: "an item not started on its last receive is dead-lettered", stopAfter: 1,
+			msgs:         []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 5), message("m3", enforceItem("c"), 5)},
+			wantEnforced: []string{"b"}, wantFailures: []string{"m1"}, wantLoads: []int64{7},
+			wantDead: []deadLettered{{Body: enforceItem("c").Encode(), Count: 5, Reason: "not started before the invocation's deadline on its last receive"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			live, dryRun := &fakeEnforcer{failing: tt.failing}, &fakeEnforcer{action: enforcer.WouldApply}
-			bl, q, dlq := &fakeBaseline{version: 7}, &fakeQueue{}, &fakeDeadLetter{err: tt.dlqErr}
+			bl, q, dlq := &fakeBaseline{version: 7}, &fakeQueue{refuse: tt.refuse}, &fakeDeadLetter{err: tt.dlqErr}
 			h := &Handler{Enforcer: live, DryRunEnforcer: dryRun, Baseline: bl, Lister: tt.lister, Queue: q, DeadLetter: dlq, MaxReceiveCount: 5,
 				AccountID: testAccount, Region: testRegion, Concurrency: 1, Logger: quietLogger()}
 			if tt.stopAfter > 0 {
@@ -392,8 +427,8 @@ func TestOrganization(t *testing.T) {
 			wantStarts: []string{"111122223333/eu-west-1", "111122223333/us-east-1", "123456789012/us-east-1"}},
 		{name: "a member item whose role cannot be assumed fails alone",
 			payload: batchPayload(t,
-				message("m1", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", Account: memberAccount, Region: "us-east-1", Repository: "a"}, 1),
-				message("m2", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", Account: "444455556666", Region: "us-east-1", Repository: "b"}, 1),
+				message("m1", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), Account: memberAccount, Region: "us-east-1", Repository: "a"}, 1),
+				message("m2", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), Account: "444455556666", Region: "us-east-1", Repository: "b"}, 1),
 				message("m3", enforceItem("c"), 1)),
 			wantOwn: 1, wantMember: 1, wantFailures: []string{"m2"}},
 	}
