@@ -338,11 +338,11 @@ func newAlarms(c constructs.Construct, e *Enforcer, topic awssns.ITopic) []awscl
 			e.RuleDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
 		newAlarm(c, "FunctionFailures", "ecr-baseline: the function gave up on events; see the failure queue",
 			e.FailureQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
-		newAlarm(c, "SweepDeadLetters", "ecr-baseline: sweep items failed every delivery; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute) and redrive it once fixed",
+		newAlarm(c, "SweepDeadLetters", "ecr-baseline: sweep items failed for good; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute), and once fixed redrive it with the sweep queue as a custom destination (SweepQueueArn output)",
 			e.SweepDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
 		// The function's own metric (pkg/metrics, Embedded Metric Format)
-		// also sees a backfill's failed repositories, which end the
-		// invocation successfully and so never count as Lambda errors.
+		// also sees a sweep's repositories that failed for good, whose
+		// batches end successfully and so never count as Lambda errors.
 		newAlarm(c, "RepositoryFailures", "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
 			ownMetric(e, metrics.Failed)),
 		// Anyone who may tag a repository can exempt it, so each new

@@ -542,7 +542,7 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 		` + queueAlarm(cdktest.LogicalID(e.RuleDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: the function gave up on events; see the failure queue",
 		` + queueAlarm(cdktest.LogicalID(e.FailureQueue)),
-		`"AlarmDescription": "ecr-baseline: sweep items failed every delivery; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute) and redrive it once fixed",
+		`"AlarmDescription": "ecr-baseline: sweep items failed for good; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute), and once fixed redrive it with the sweep queue as a custom destination (SweepQueueArn output)",
 		` + queueAlarm(cdktest.LogicalID(e.SweepDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
 		 "Namespace": "EcrBaseline", "MetricName": "Failed", "Statistic": "Sum",
@@ -807,6 +807,9 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 			"SweepMaxConcurrency must be a whole number from 2 to 1000 (Lambda's limits), got 1"},
 		{"part of a container", valid(func(p *EnforcerProps) { p.SweepMaxConcurrency = jsii.Number(2.5) }),
 			"SweepMaxConcurrency must be a whole number from 2 to 1000 (Lambda's limits), got 2.5"},
+		{"reserved concurrency below the sweep's", valid(func(p *EnforcerProps) {
+			p.FunctionProps = &awslambda.FunctionProps{ReservedConcurrentExecutions: jsii.Number(5)}
+		}), "FunctionProps.ReservedConcurrentExecutions 5 leaves no room for SweepMaxConcurrency 5 sweep batches and the events: reserve at least 6"},
 		{"owned function props", valid(func(p *EnforcerProps) {
 			p.FunctionProps = &awslambda.FunctionProps{
 				MemorySize: jsii.Number(512), Environment: &map[string]*string{"DRY_RUN": jsii.String("true")}, RetryAttempts: jsii.Number(0),

@@ -57,7 +57,7 @@ func options(t *testing.T) *synthesized {
 				FunctionProps: &awslambda.FunctionProps{
 					MemorySize:                   jsii.Number(256),
 					Timeout:                      awscdk.Duration_Minutes(jsii.Number(5)),
-					ReservedConcurrentExecutions: jsii.Number(2),
+					ReservedConcurrentExecutions: jsii.Number(25),
 				},
 				QueueProps: &awssqs.QueueProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(4))},
 				RuleProps:  &awsevents.RuleProps{Enabled: jsii.Bool(false)},
@@ -127,7 +127,7 @@ func TestOverrides(t *testing.T) {
 	}{
 		{"memory", fn["MemorySize"], `256`},
 		{"timeout", fn["Timeout"], `300`},
-		{"reserved concurrency", fn["ReservedConcurrentExecutions"], `2`},
+		{"reserved concurrency", fn["ReservedConcurrentExecutions"], `25`},
 		{"description, a default kept", fn["Description"], `"ecr-baseline: applies the baseline policy to ECR repositories"`},
 		{"sweep visibility, six times the timeout", s.json.Resource(t, "AWS::SQS::Queue", cdktest.LogicalID(e.SweepQueue))["VisibilityTimeout"], `1800`},
 	} {

@@ -191,6 +191,13 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	if n := *p.SweepMaxConcurrency; n < 2 || n > 1000 || n != math.Trunc(n) {
 		return p, envconfig.Config{}, "", fmt.Errorf("SweepMaxConcurrency must be a whole number from 2 to 1000 (Lambda's limits), got %v", n)
 	}
+	// The mapping does not see reserved concurrency: above it, batches
+	// are throttled, each throttle spends an item's receive, and items
+	// drift into the dead-letter queue untried. Events need one more.
+	if f := p.FunctionProps; f != nil && f.ReservedConcurrentExecutions != nil && *f.ReservedConcurrentExecutions < *p.SweepMaxConcurrency+1 {
+		return p, envconfig.Config{}, "", fmt.Errorf("FunctionProps.ReservedConcurrentExecutions %v leaves no room for SweepMaxConcurrency %v sweep batches and the events: reserve at least %v",
+			*f.ReservedConcurrentExecutions, *p.SweepMaxConcurrency, *p.SweepMaxConcurrency+1)
+	}
 	if p.ReconcileSchedule == nil {
 		p.ReconcileSchedule = awsevents.Schedule_Rate(awscdk.Duration_Days(jsii.Number(1)))
 	}
