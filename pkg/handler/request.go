@@ -96,7 +96,9 @@ func (h *Handler) startSweep(ctx context.Context, dryRun bool, prefix, why strin
 		items[i] = sweep.Start(id, dryRun, version, t.Account, t.Region, prefix)
 	}
 	if err := h.Queue.Send(ctx, items); err != nil {
-		return Response{}, fmt.Errorf("sweep: %w", err)
+		// More than ten targets take several calls: some may be queued,
+		// and a retry of this request starts another sweep beside them.
+		return Response{}, fmt.Errorf("sweep %s: %w", id, err)
 	}
 	h.Logger.InfoContext(ctx, "sweep started", "sweep_id", id, "why", why, "dry_run", dryRun, "prefix", prefix,
 		"baseline_version", version, "targets", len(targets))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,7 +139,7 @@ func TestSweepRequests(t *testing.T) {
 		{name: "baseline cannot be loaded: nothing queued", payload: `{"action":"sweep","dryRun":false}`, loadErr: loadFailed, wantLoads: []int64{0},
 			wantErr: "sweep: nothing queued: " + loadFailed.Error()},
 		{name: "queue refuses", payload: `{"action":"sweep","dryRun":false}`, queueErr: errors.New("AccessDenied"), wantLoads: []int64{0},
-			wantErr: "sweep: AccessDenied"},
+			wantErr: "sweep <id>: AccessDenied"},
 		{name: "account unknown", payload: `{"action":"sweep","dryRun":false}`, account: "-",
 			wantErr: "sweep: nothing queued: the function's account is unknown (SELF_ROLE_ARN)"},
 		{name: "parameter change without opt-in: a dry run", payload: change, wantItems: start(true, ""), wantLoads: []int64{0}},
@@ -160,6 +161,10 @@ func TestSweepRequests(t *testing.T) {
 			h := &Handler{Baseline: bl, Queue: q, ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: tt.apply,
 				AccountID: account, Region: testRegion, Logger: quietLogger()}
 			got, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			// The sweep's id is random: <id> in a message.
+			if err != nil {
+				err = errors.New(regexp.MustCompile(`^sweep [0-9a-f]{16}:`).ReplaceAllString(err.Error(), "sweep <id>:"))
+			}
 			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
 				t.Fatalf("error = %v, want %q", err, tt.wantErr)
 			}
