@@ -24,6 +24,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
@@ -53,6 +54,34 @@ func TestAccountOf(t *testing.T) {
 		if got := accountOf(tt.arn); got != tt.want {
 			t.Errorf("accountOf(%q) = %q, want %q", tt.arn, got, tt.want)
 		}
+	}
+}
+
+// TestNewECRReservesWithItsRetryPolicy: the ECR client's own pacing
+// retry policy takes a merge's write attempt token before the read; a
+// plain retry policy leaves only the ceiling to reserve.
+func TestNewECRReservesWithItsRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		retryer func() aws.Retryer
+		want    bool
+	}{
+		{"awsconfig.Load's paced policy", nil, true},
+		{"a test's plain policy", func() aws.Retryer { return awsconfig.NewRetryer(0) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := server.Config(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.retryer != nil {
+				cfg.Retryer = tt.retryer
+			}
+			if got := newECR(cfg, envconfig.Config{}).Attempts != nil; got != tt.want {
+				t.Errorf("reserves attempt tokens: %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 

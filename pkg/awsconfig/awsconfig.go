@@ -28,12 +28,14 @@ const AttemptTimeout = 10 * time.Second
 
 // Load reads the standard configuration (it honours AWS_ENDPOINT_URL, so
 // the same binary runs against moto server) with the retry policy of
-// NewRetryer and each attempt bounded by AttemptTimeout. opts come after
-// those defaults, so WithAttemptTimeout or config.WithRetryer replace them.
+// NewRetryer, its attempts Paced (a limiter per client and operation,
+// since the SDK calls this function once per client), and each attempt
+// bounded by AttemptTimeout. opts come after those defaults, so
+// WithAttemptTimeout or config.WithRetryer replace them.
 func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
 	opts = append([]func(*config.LoadOptions) error{
 		WithAttemptTimeout(AttemptTimeout),
-		config.WithRetryer(func() aws.Retryer { return NewRetryer(0) }),
+		config.WithRetryer(func() aws.Retryer { return NewPaced(NewRetryer(0)) }),
 	}, opts...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -47,7 +49,7 @@ func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Con
 // zero; tests shorten it) and the client-side retry quota off: a backfill
 // that meets sustained throttling must keep backing off, not fail with
 // "retry quota exceeded".
-func NewRetryer(maxBackoff time.Duration) aws.Retryer {
+func NewRetryer(maxBackoff time.Duration) aws.RetryerV2 {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxAttempts
 		o.RateLimiter = ratelimit.None
