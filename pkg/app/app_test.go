@@ -107,10 +107,7 @@ func newContainerAt(t *testing.T, endpoint string, env ...string) *container {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Pacing out of the way: no test here is about it, and it would only
-	// make each cost the time its calls are spread over.
-	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "BASELINE_CACHE_TTL": "1h", "SELF_ROLE_ARN": selfRole, "EXEMPT_TAG": "",
-		"ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000"}
+	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "BASELINE_CACHE_TTL": "1h", "SELF_ROLE_ARN": selfRole, "EXEMPT_TAG": ""}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v

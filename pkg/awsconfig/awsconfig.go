@@ -1,6 +1,7 @@
 // Package awsconfig loads the AWS SDK configuration the function and the
-// CLI share: a retry policy suited to bulk enforcement and a timeout on
-// every attempt, so no AWS call can hang.
+// CLI share: a retry policy suited to bulk enforcement, every attempt paced
+// to what the service accepts (Paced), and a timeout on every attempt, so
+// no AWS call can hang.
 package awsconfig
 
 import (
@@ -48,7 +49,8 @@ func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Con
 // exponential backoff with jitter up to maxBackoff (the SDK's 20 s when
 // zero; tests shorten it) and the client-side retry quota off: a backfill
 // that meets sustained throttling must keep backing off, not fail with
-// "retry quota exceeded".
+// "retry quota exceeded". Load paces it (NewPaced); bare, as the fault
+// tests use it, its attempts are not paced.
 func NewRetryer(maxBackoff time.Duration) aws.RetryerV2 {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxAttempts
