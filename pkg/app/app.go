@@ -70,8 +70,9 @@ func WithPolicyFile(path string) Option {
 	return func(o *options) { o.templates, o.source = baseline.File{}, path }
 }
 
-// New builds the engine. One rate-limited ECR client is shared by event
-// handling and backfill, so a container never exceeds the configured pace.
+// New builds the engine. One ECR client per registry is shared by event
+// handling and backfill, so every worker of a container is paced by the
+// same adaptive limiters (newECR) and held to the same ceilings.
 func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...Option) *app {
 	o := options{source: cfg.ParameterName}
 	for _, opt := range opts {
@@ -142,9 +143,19 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	}
 }
 
-// newECR is the ECR client of one registry, paced per client.
+// newECR is the ECR client of one registry (one account and region),
+// under the ceilings. Its retry policy paces every attempt adaptively, per
+// client and operation (awsconfig.Paced): one client per registry, shared
+// by every worker, is one pace per quota. The policy is made here rather
+// than inside the SDK so that a merge's write reservation can take its
+// attempt token too; a policy that does not pace (a test's plain
+// retryer) reserves the ceiling's token only. awsconfig.Load always sets
+// awsCfg.Retryer.
 func newECR(awsCfg aws.Config, cfg envconfig.Config) *ratelimit.ECR {
-	return ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
+	retryer := awsCfg.Retryer()
+	client := ratelimit.New(ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Retryer = retryer }), cfg.ReadTPS, cfg.WriteTPS)
+	client.Attempts, _ = retryer.(ratelimit.AttemptReserver)
+	return client
 }
 
 // ErrNoArchive refuses a function that would write with no archive

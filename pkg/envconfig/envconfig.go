@@ -23,7 +23,9 @@ type Config struct {
 	CacheTTL time.Duration
 	// DryRun logs what would change and writes nothing.
 	DryRun bool
-	// ReadTPS and WriteTPS pace ECR reads and writes per container.
+	// ReadTPS and WriteTPS cap ECR reads and writes per second per
+	// container; 0 is no ceiling. Below them the pace adapts to throttling
+	// (awsconfig.Paced).
 	ReadTPS, WriteTPS float64
 	// Concurrency is how many repositories a CLI backfill, or items a
 	// sweep batch, are handled at once.
@@ -75,10 +77,10 @@ type Config struct {
 	FunctionName string
 }
 
-// Rates outside these bounds are refused: below, a token bucket waits so
+// Ceilings outside these bounds are refused: below, a token bucket waits so
 // long between calls that a run looks hung; above, it no longer paces.
-// ECR publishes no quota for the calls paced, so the defaults are
-// conservative and the SDK's retries absorb what throttling remains.
+// ECR publishes no quota for the calls paced, so no ceiling is the default
+// and the pace adapts to throttling instead.
 const (
 	MinTPS = 0.1
 	MaxTPS = 10000
@@ -105,10 +107,10 @@ var (
 	ExemptRepositories = patterns(Setting{Env: "EXEMPT_REPOSITORIES", Context: "exemptRepositories", Flag: "exempt", emptyIsValue: true,
 		Usage: "comma-separated name patterns to exempt (Go path.Match)"})
 	ReadTPS = rate(Setting{Env: "ECR_READ_TPS", Context: "readTps", Flag: "read-tps",
-		Default: "20", Usage: "ECR reads per second"},
+		Usage: "ceiling on ECR reads per second, empty (the default) for none: the pace adapts to throttling"},
 		func(c *Config) *float64 { return &c.ReadTPS })
 	WriteTPS = rate(Setting{Env: "ECR_WRITE_TPS", Context: "writeTps", Flag: "write-tps",
-		Default: "10", Usage: "ECR writes per second"},
+		Usage: "ceiling on ECR writes per second, empty (the default) for none: the pace adapts to throttling"},
 		func(c *Config) *float64 { return &c.WriteTPS })
 	Concurrency = count(Setting{Env: "BACKFILL_CONCURRENCY", Context: "backfillConcurrency", Flag: "concurrency",
 		Default: "8", Usage: "repositories a backfill, or items of a sweep batch, handled at once"},
