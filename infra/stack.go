@@ -11,6 +11,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/ecr-baseline/ecr-baseline/infra/ecrbaseline"
+	"github.com/ecr-baseline/ecr-baseline/infra/member"
 )
 
 // StackProps configures NewStack.
@@ -45,10 +46,49 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	if cfg.KMSKeyARN != "" {
 		enforcerProps.EncryptionKey = awskms.Key_FromKeyArn(stack, jsii.String("BaselineKey"), jsii.String(cfg.KMSKeyARN))
 	}
-	if _, err := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps); err != nil {
+	e, err := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps)
+	if err != nil {
 		return nil, err
 	}
+	if cfg.MemberStackSet != "" {
+		// The Enforcer accepted the settings, so they resolve.
+		settings, err := functionSettings(cfg.Settings, "")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := member.NewStackSet(stack, "Members", &member.StackSetProps{
+			OrganizationalUnitIDs: settings.MemberOrganizationalUnits, Regions: settings.MemberRegions,
+			HubEventBusName: e.EventBus.EventBusName(), HubRoleARN: e.Function.Role().RoleArn(),
+			MemberRoleName: settings.MemberRoleName, OrganizationID: settings.OrganizationID, CallAs: cfg.MemberStackSet,
+		}); err != nil {
+			return nil, err
+		}
+	}
 
-	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	checkNag(stack)
 	return stack, nil
+}
+
+// NewMemberStack returns the member stack of the hub that cfg describes
+// (infra/member), with its parameters' defaults from cfg's settings, and
+// cdk-nag's checks; nil when cfg is not organisation mode.
+func NewMemberStack(scope constructs.Construct, id string, cfg Config) (awscdk.Stack, error) {
+	settings, err := functionSettings(cfg.Settings, "context ")
+	if err != nil || !ecrbaseline.OrganizationMode(settings) {
+		return nil, err
+	}
+	props := &member.StackProps{OrganizationID: settings.OrganizationID, MemberRoleName: settings.MemberRoleName}
+	if len(settings.MemberRegions) > 0 {
+		props.MemberRoleRegion = settings.MemberRegions[0]
+	}
+	stack := member.NewStack(scope, id, props)
+	checkNag(stack)
+	return stack, nil
+}
+
+// checkNag runs cdk-nag's AwsSolutions checks on stack, so every synth
+// reports a finding that is neither fixed nor suppressed with a reason as
+// an error.
+func checkNag(stack awscdk.Stack) {
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 }

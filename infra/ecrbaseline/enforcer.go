@@ -65,6 +65,11 @@ type Enforcer struct {
 	// or merges into before the write (pkg/archive), and restore reads.
 	// It is retained when the stack is deleted.
 	Archive awss3.Bucket
+	// EventBus receives the repository events member accounts forward, and
+	// EventBusRule sends them to the function; both only in organisation
+	// mode (OrganizationMode), nil otherwise.
+	EventBus     awsevents.EventBus
+	EventBusRule awsevents.Rule
 	// Alarms fire on function errors, on messages in either queue, on
 	// repositories the function reports as failed and on repositories
 	// newly exempted by a tag; they have no actions, so the embedding stack can add its own.
@@ -143,6 +148,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (_
 		MaxConcurrency:          jsii.Number(float64(p.SweepMaxConcurrency)),
 	}))
 	e.Rule, e.BaselineChangeRule, e.ReconcileRule = newRules(c, e, cfg.ParameterName, p.ReconcileSchedule)
+	newOrganization(c, id, e, cfg, role)
 	e.Alarms = newAlarms(c, e)
 	newOutputs(c, id, e)
 	suppressNagFindings(e, role)

@@ -145,6 +145,9 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 		p.ReconcileSchedule = awsevents.Schedule_Rate(awscdk.Duration_Days(jsii.Number(1)))
 	}
 	cfg, err := resolveSettings(p.Settings)
+	if err == nil {
+		err = checkOrganization(cfg)
+	}
 	if err != nil {
 		return p, cfg, "", err
 	}
