@@ -65,7 +65,13 @@ func NewStackSet(scope constructs.Construct, id string, props *StackSetProps) (a
 	if len(props.Regions) == 0 {
 		regions = &[]*string{awscdk.Aws_REGION()}
 	}
-	template, err := Template(&StackProps{OrganizationID: props.OrganizationID, MemberRoleName: props.MemberRoleName})
+	// The defaults are those of the app's member stack (`make synth`), so
+	// both are the same template.
+	templateProps := &StackProps{OrganizationID: props.OrganizationID, MemberRoleName: props.MemberRoleName}
+	if len(props.Regions) > 0 {
+		templateProps.MemberRoleRegion = props.Regions[0]
+	}
+	template, err := Template(templateProps)
 	if err != nil {
 		return nil, fmt.Errorf("member StackSet %s: %w", id, err)
 	}
