@@ -59,18 +59,22 @@ func functionCode(codePath string) (awslambda.Code, *goBuild, error) {
 // bundling, so synth needs neither Docker nor a prebuilt binary.
 type goBuild struct {
 	moduleDir string
-	// failure is why the build failed: CDK only learns of it as a panic.
+	// failure is why the build failed: CDK only learns that it did.
 	failure error
 }
 
-// TryBundle builds bootstrap into outputDir. On failure it panics rather
-// than return false, on which CDK would try Docker: jsii hands the panic
-// to CDK as an error, and CDK raises it from the function's constructor,
-// where recoverFailure turns it back into NewEnforcer's error.
+// TryBundle builds bootstrap into outputDir. On failure it still returns
+// true, since false makes CDK try Docker, and leaves outputDir empty: CDK
+// then raises "Bundling did not produce any output" from the function's
+// constructor, where recoverFailure turns it into NewEnforcer's error
+// with the build's. It does not panic: jsii-runtime-go v1.139.0 returns a
+// callback's panic to the Go caller without completing the callback in
+// the jsii kernel, which then runs every later call nested inside it
+// until its stack overflows (a RangeError in some later, unrelated
+// construct).
 func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	if err := buildBootstrap(b.moduleDir, *outputDir); err != nil {
 		b.failure = fmt.Errorf("build the function: %w", err)
-		panic(b.failure)
 	}
 	return jsii.Bool(true)
 }
