@@ -114,15 +114,7 @@ const ecrRepositories = `{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, "
 func TestRulesMatchRepositoryEventsAndBaselineChanges(t *testing.T) {
 	s := defaults(t)
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.Rule))
-	diff(t, "repository rule EventPattern", rule["EventPattern"], `{
-		"source": ["aws.ecr"],
-		"detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-		"detail": {
-			"eventSource": ["ecr.amazonaws.com", "replication.ecr.amazonaws.com"],
-			"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "TagResource", "UntagResource"],
-			"errorCode": [{"exists": false}]
-		}
-	}`)
+	diff(t, "repository rule EventPattern", rule["EventPattern"], cdktest.RepositoryEventPattern)
 	diff(t, "repository rule State", rule["State"], `"ENABLED"`)
 
 	rule = s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.BaselineChangeRule))

@@ -103,15 +103,7 @@ func TestMemberTemplate(t *testing.T) {
 				"Resources": {
 					"ForwardRuleF04AEE36": {"Type": "AWS::Events::Rule", "Condition": "ForwardEvents", "Properties": {
 						"Description": "ecr-baseline: forwards successful ECR repository creations, policy changes and tag changes to the hub",
-						"EventPattern": {
-							"source": ["aws.ecr"],
-							"detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-							"detail": {
-								"eventSource": ["ecr.amazonaws.com", "replication.ecr.amazonaws.com"],
-								"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "TagResource", "UntagResource"],
-								"errorCode": [{"exists": false}]
-							}
-						},
+						"EventPattern": `+cdktest.RepositoryEventPattern+`,
 						"State": "ENABLED",
 						"Targets": [{"Id": "Target0", "Arn": `+hubBus+`, "RoleArn": {"Fn::GetAtt": ["ForwardRuleEventsRole92A354FA", "Arn"]}}]
 					}},
