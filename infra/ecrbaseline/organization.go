@@ -71,6 +71,13 @@ func newOrganization(c constructs.Construct, id string, e *Enforcer, cfg envconf
 	if !OrganizationMode(cfg) {
 		return
 	}
+	newMemberBus(c, id, e, cfg)
+	grantMemberAccess(role, cfg)
+	newOrganizationOutputs(c, id, e, role)
+}
+
+// newMemberBus is the bus member stacks forward to, and its rule.
+func newMemberBus(c constructs.Construct, id string, e *Enforcer, cfg envconfig.Config) {
 	stack := awscdk.Stack_Of(c)
 	// Named at synth, so its policy, a property of the bus itself, can
 	// name its ARN without referring to the bus.
@@ -96,7 +103,13 @@ func newOrganization(c constructs.Construct, id string, e *Enforcer, cfg envconf
 		RetryAttempts:   jsii.Number(ruleRetryAttempts),
 		MaxEventAge:     awscdk.Duration_Seconds(jsii.Number(ruleMaxEventAge.Seconds())),
 	}))
+}
 
+// grantMemberAccess lets role assume the member roles and, with OUs, find
+// their accounts, and reach its own account's repositories in the member
+// regions; each wildcard is accepted for cdk-nag with its reason.
+func grantMemberAccess(role awsiam.Role, cfg envconfig.Config) {
+	stack := awscdk.Stack_Of(role)
 	assume := &awsiam.PolicyStatementProps{
 		Sid:       jsii.String("AssumeMemberRoles"),
 		Actions:   jsii.Strings("sts:AssumeRole"),
@@ -160,7 +173,6 @@ func newOrganization(c constructs.Construct, id string, e *Enforcer, cfg envconf
 	if len(suppressions) > 0 {
 		cdknag.NagSuppressions_AddResourceSuppressions(role, &suppressions, jsii.Bool(true))
 	}
-	newOrganizationOutputs(c, id, e, role)
 }
 
 // membersPutEvents lets the members put events on the hub's bus: anyone
