@@ -35,6 +35,10 @@ type Config struct {
 	// account or a delegated administrator (CloudFormation's CallAs);
 	// empty, the default, adds none.
 	MemberStackSet string
+	// AlarmTopicARN is context key "alarmTopicArn": when set, the SNS
+	// topic every alarm notifies as it fires and as it clears (the
+	// construct's AlarmTopic).
+	AlarmTopicARN string
 	// Settings are the function's settings found in the context, by the
 	// context keys of pkg/envconfig's table, as text: the construct's
 	// Settings prop.
@@ -51,6 +55,10 @@ func DefaultConfig() Config {
 // kms:Decrypt in an IAM policy.
 var kmsKeyARN = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$`)
 
+// snsTopicARN accepts standard topics: CloudWatch alarms cannot notify a
+// FIFO topic.
+var snsTopicARN = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$`)
+
 // ConfigFromContext reads Config from node's context, keeping the default
 // for every key that is not set. cdk.json gives JSON values and `-c` gives
 // strings, so both are accepted: a value becomes the text the function
@@ -61,7 +69,10 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	for _, app := range []struct {
 		key string
 		dst *string
-	}{{"policyFile", &cfg.PolicyFile}, {"codePath", &cfg.CodePath}, {"kmsKeyArn", &cfg.KMSKeyARN}, {"memberStackSet", &cfg.MemberStackSet}} {
+	}{
+		{"policyFile", &cfg.PolicyFile}, {"codePath", &cfg.CodePath}, {"kmsKeyArn", &cfg.KMSKeyARN},
+		{"memberStackSet", &cfg.MemberStackSet}, {"alarmTopicArn", &cfg.AlarmTopicARN},
+	} {
 		if v := node.TryGetContext(jsii.String(app.key)); v != nil {
 			text, err := contextText(v)
 			if err != nil {
@@ -72,6 +83,9 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	}
 	if cfg.KMSKeyARN != "" && !kmsKeyARN.MatchString(cfg.KMSKeyARN) {
 		return cfg, fmt.Errorf("context kmsKeyArn: %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", cfg.KMSKeyARN)
+	}
+	if cfg.AlarmTopicARN != "" && !snsTopicARN.MatchString(cfg.AlarmTopicARN) {
+		return cfg, fmt.Errorf("context alarmTopicArn: %q is not the ARN of a standard SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)", cfg.AlarmTopicARN)
 	}
 	for _, s := range envconfig.Settings {
 		if s.Context == "" {

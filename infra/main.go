@@ -6,8 +6,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -34,18 +36,31 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
+	// The stack and the construct panic with an error on input they
+	// cannot use, as CDK's constructs do; the message is all the operator
+	// needs, not a goroutine trace. A runtime error is a bug, and keeps
+	// its trace.
+	defer func() {
+		r := recover()
+		if e, ok := r.(error); ok && !isRuntimeError(e) {
+			err = e
+		} else if r != nil {
+			panic(r)
+		}
+	}()
 	app := awscdk.NewApp(nil)
 	cfg, err := ConfigFromContext(app.Node())
 	if err != nil {
 		return err
 	}
-	if _, err := NewStack(app, StackName, &StackProps{Config: cfg}); err != nil {
-		return err
-	}
-	if _, err := NewMemberStack(app, MemberStackName, cfg); err != nil {
-		return err
-	}
+	NewStack(app, StackName, &StackProps{Config: cfg})
+	NewMemberStack(app, MemberStackName, cfg)
 	app.Synth(nil)
 	return nil
+}
+
+func isRuntimeError(err error) bool {
+	var re runtime.Error
+	return errors.As(err, &re)
 }

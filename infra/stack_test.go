@@ -146,14 +146,8 @@ func synthesizeApp(t *testing.T, extra map[string]any) (stacks []*synthesized, e
 	if err != nil {
 		return nil, err
 	}
-	hub, err := NewStack(app, StackName, &StackProps{Config: cfg})
-	if err != nil {
-		return nil, err
-	}
-	member, err := NewMemberStack(app, MemberStackName, cfg)
-	if err != nil {
-		return nil, err
-	}
+	hub := NewStack(app, StackName, &StackProps{Config: cfg})
+	member := NewMemberStack(app, MemberStackName, cfg)
 	for _, st := range []awscdk.Stack{hub, member} {
 		if st == nil {
 			continue
@@ -205,6 +199,7 @@ func TestCDKJSONRunsTheAppWithItsDefaults(t *testing.T) {
 
 func TestConfigFromContext(t *testing.T) {
 	const key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	const topic = "arn:aws:sns:eu-west-1:123456789012:platform-alarms"
 	for _, tc := range []struct {
 		name    string
 		context map[string]any
@@ -212,9 +207,10 @@ func TestConfigFromContext(t *testing.T) {
 		wantErr string
 	}{
 		{"empty", nil, func(*Config) {}, ""},
-		{"-c strings", map[string]any{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b", "kmsKeyArn": key, "policyFile": "p.json"},
+		{"-c strings", map[string]any{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b", "kmsKeyArn": key, "policyFile": "p.json",
+			"alarmTopicArn": topic},
 			func(c *Config) {
-				c.KMSKeyARN, c.PolicyFile = key, "p.json"
+				c.KMSKeyARN, c.PolicyFile, c.AlarmTopicARN = key, "p.json", topic
 				c.Settings = map[string]string{"dryRun": "true", "cacheTTL": "90s", "parameterName": "/p/b"}
 			}, ""},
 		{"JSON bool", map[string]any{"dryRun": true}, func(c *Config) { c.Settings["dryRun"] = "true" }, ""},
@@ -223,6 +219,10 @@ func TestConfigFromContext(t *testing.T) {
 		{"number for a duration", map[string]any{"cacheTTL": 300.0}, nil, `context cacheTTL must be a duration such as 5m, got "300"`},
 		{"alias ARN", map[string]any{"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/baseline"}, nil,
 			`context kmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:alias/baseline" is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)`},
+		{"topic name for an ARN", map[string]any{"alarmTopicArn": "platform-alarms"}, nil,
+			`context alarmTopicArn: "platform-alarms" is not the ARN of a standard SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)`},
+		{"FIFO topic", map[string]any{"alarmTopicArn": topic + ".fifo"}, nil,
+			`context alarmTopicArn: "` + topic + `.fifo" is not the ARN of a standard SNS topic (arn:aws:sns:REGION:ACCOUNT:NAME)`},
 		{"options as -c strings", map[string]any{
 			"enforcementMode": "merge", "force": "true", "exemptTag": "", "exemptRepositories": "sandbox/*, legacy-*",
 			"readTps": "2.5", "writeTps": "1", "backfillConcurrency": "3",
@@ -292,10 +292,42 @@ func TestBadSettingsFailSynth(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.PolicyFile = filepath.Join(root, cfg.PolicyFile)
 	cfg.Settings = map[string]string{"exemptRepositories": "a/[b"}
-	_, err := NewStack(app, StackName, &StackProps{Config: cfg})
+	err := cdktest.Panic(t, func() { NewStack(app, StackName, &StackProps{Config: cfg}) })
 	want := `ecr-baseline Enforcer: Settings["exemptRepositories"] must be comma-separated Go path.Match patterns, got "a/[b" in "a/[b": syntax error in pattern`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+// TestAlarmTopicFromContext: with alarmTopicArn, every alarm of the stack
+// notifies that topic when it fires and when it clears.
+func TestAlarmTopicFromContext(t *testing.T) {
+	const topic = "arn:aws:sns:eu-west-1:123456789012:platform-alarms"
+	code, err := cdktest.DummyCode(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir()), Context: &map[string]any{
+		"alarmTopicArn": topic, "codePath": code, "policyFile": filepath.Join(root, DefaultConfig().PolicyFile),
+	}})
+	cfg, err := ConfigFromContext(app.Node())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl assertions.Template
+	cdktest.Check(t, func() { tmpl = assertions.Template_FromStack(NewStack(app, StackName, &StackProps{Config: cfg}), nil) })
+	tm := cdktest.FromAssertions(t, tmpl)
+	alarms := tm.LogicalIDs("AWS::CloudWatch::Alarm")
+	if len(alarms) == 0 {
+		t.Fatal("no alarms")
+	}
+	for _, id := range alarms {
+		alarm := tm.Resource(t, "AWS::CloudWatch::Alarm", id)
+		for _, key := range []string{"AlarmActions", "OKActions"} {
+			if d := cmp.Diff([]any{topic}, alarm[key]); d != "" {
+				t.Errorf("%s %s (-want +got):\n%s", id, key, d)
+			}
+		}
 	}
 }
 
@@ -303,7 +335,7 @@ func TestMissingPolicyFileFailsSynth(t *testing.T) {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
 	cfg := DefaultConfig()
 	cfg.PolicyFile = filepath.Join(t.TempDir(), "missing.json")
-	_, err := NewStack(app, StackName, &StackProps{Config: cfg})
+	err := cdktest.Panic(t, func() { NewStack(app, StackName, &StackProps{Config: cfg}) })
 	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "read baseline policy: ") {
 		t.Errorf("err = %v, want a wrapped not-exist error", err)
 	}
@@ -365,9 +397,10 @@ func TestOrganisationApp(t *testing.T) {
 // app is the one stack it always was.
 func TestSingleAccountAppHasNoMemberStack(t *testing.T) {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
-	member, err := NewMemberStack(app, MemberStackName, DefaultConfig())
-	if member != nil || err != nil {
-		t.Errorf("NewMemberStack = %v, %v; want no stack", member, err)
+	var member awscdk.Stack
+	cdktest.Check(t, func() { member = NewMemberStack(app, MemberStackName, DefaultConfig()) })
+	if member != nil {
+		t.Errorf("NewMemberStack = %v; want no stack", member)
 	}
 	if sets := stack(t).json.LogicalIDs("AWS::CloudFormation::StackSet"); len(sets) != 0 {
 		t.Errorf("StackSets %v in a single account's stack", sets)

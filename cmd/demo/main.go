@@ -4,7 +4,8 @@
 // real bootstrap binary under a Lambda Runtime API emulator in the order a
 // repository's life brings them, consumes the sweeps a baseline change and
 // a manual request queue through an SQS event source mapping emulator,
-// and prints the policy moto then holds.
+// and prints the policy moto then holds. A second function then runs as an
+// organisation's hub: one baseline in two accounts and two regions.
 // Then the CLI replaces a team's policy, the demo shows the archived
 // record of that write, and the CLI restores it. It exits non-zero when
 // any step ends otherwise than it should.
@@ -210,6 +211,9 @@ func run(ctx context.Context) error {
 		return errors.Join(errors.New("moto returned a policy that is not JSON"), err)
 	}
 	fmt.Printf("== policy of %s, as GetRepositoryPolicy returns it from moto\n%s\n", repo, pretty.String())
+	if err := organization(ctx, srv, cfg, bin, logFile); err != nil {
+		return fmt.Errorf("organisation mode: %w\nfunction logs:\n%s", err, logs())
+	}
 	return archiveAndRestore(ctx, srv, cfg, ecrClient)
 }
 

@@ -1,6 +1,6 @@
 // Command enforcer is the ecr-baseline Lambda: it applies the baseline
 // repository policy from SSM to the repositories named by ECR events, and
-// to every repository on a manual backfill invoke.
+// to every repository of a sweep, which it queues and consumes on SQS.
 package main
 
 import (

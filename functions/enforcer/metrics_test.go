@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
 
@@ -49,7 +50,7 @@ func TestBootstrapEmitsMetrics(t *testing.T) {
 	}
 	rt, _, logs := startFunction(t, append(queues.Env(), "BASELINE_PARAMETER_NAME="+fleet.Parameter,
 		"SELF_ROLE_ARN=arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole")...)
-	item := sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", Account: moto.AccountID, Region: moto.Region, Repository: "team-a/web"}
+	item := sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), Account: moto.AccountID, Region: moto.Region, Repository: "team-a/web"}
 	batch, err := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: item.Encode(), EventSource: "aws:sqs",
 		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}})
 	if err != nil {
@@ -115,14 +116,14 @@ func checkShape(t *testing.T, rec emfRecord) {
 	t.Helper()
 	wantMetrics := []struct{ Name, Unit string }{
 		{"Applied", "Count"}, {"Unchanged", "Count"}, {"Skipped", "Count"}, {"Exempt", "Count"},
-		{"Failed", "Count"}, {"WouldApply", "Count"}, {"ExemptedByTag", "Count"}, {"Duration", "Milliseconds"},
+		{"Failed", "Count"}, {"WouldApply", "Count"}, {"ExemptedByTag", "Count"}, {"Retried", "Count"}, {"Duration", "Milliseconds"},
 	}
 	if len(rec.AWS.CloudWatchMetrics) != 1 {
 		t.Fatalf("%d metric directives, want 1", len(rec.AWS.CloudWatchMetrics))
 	}
 	d := rec.AWS.CloudWatchMetrics[0]
 	if d.Namespace != "EcrBaseline" || !cmp.Equal(d.Dimensions, [][]string{{"FunctionName"}}) || !cmp.Equal(d.Metrics, wantMetrics) {
-		t.Errorf("directive %+v, want namespace EcrBaseline, dimension FunctionName and the eight metrics", d)
+		t.Errorf("directive %+v, want namespace EcrBaseline, dimension FunctionName and the nine metrics", d)
 	}
 	if rec.FunctionName != "ecr-baseline-enforcer" {
 		t.Errorf("FunctionName %q, want the function's own name", rec.FunctionName)

@@ -24,7 +24,7 @@ import (
 // two bootstrap processes consume the queue through the event source
 // mapping emulator, while one call in ten the function makes (to ECR,
 // SSM, SQS and S3, through a fault proxy) is throttled, fails with a 500
-// or is denied, and ten repositories are deleted after they were listed.
+// or is denied, and ten repositories are deleted once the sweep is under way.
 // Every repository must end compliant, deleted, or in the dead-letter
 // queue as it was, with its reason; none lost, none written twice.
 func TestBootstrapSweepsThroughTheQueue(t *testing.T) {
@@ -49,8 +49,10 @@ func TestBootstrapSweepsThroughTheQueue(t *testing.T) {
 	// it), and its repositories would then never be queued.
 	retryable := []fp.Fault{fp.Throttle, fp.ServerError}
 	proxy, err := fp.Start(server.URL, map[string]fp.Rule{
-		"*":                    {FaultRate: 0.1, Faults: append(retryable, fp.AccessDenied)},
-		"DescribeRepositories": {FaultRate: 0.1, Faults: retryable},
+		"*": {FaultRate: 0.1, Faults: append(retryable, fp.AccessDenied)},
+		// Pages of 40, as ECR pages (moto answers in one): the listing
+		// goes on through eight list items.
+		"DescribeRepositories": {FaultRate: 0.1, Faults: retryable, PageSize: 40},
 		"SendMessageBatch":     {FaultRate: 0.1, Faults: retryable},
 	}, 11)
 	if err != nil {
@@ -90,7 +92,7 @@ func TestBootstrapSweepsThroughTheQueue(t *testing.T) {
 	m := &esm.Mapping{SQS: sqs.NewFromConfig(direct), QueueURL: queues.URL, ReportBatchItemFailures: true, MaximumConcurrency: 2,
 		Invoke: func(ctx context.Context, payload []byte) ([]byte, bool, error) {
 			// The first batch of repositories finds ten of them deleted:
-			// listed, queued, gone before their turn.
+			// gone before their turn, whether their page was listed yet or not.
 			if strings.Contains(string(payload), `\"kind\":\"enforce\"`) {
 				once.Do(func() {
 					for name := range gone {

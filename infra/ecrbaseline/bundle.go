@@ -25,11 +25,12 @@ const functionPackage = "functions/enforcer"
 var modulePath = strings.TrimSuffix(reflect.TypeFor[Enforcer]().PkgPath(), "/infra/ecrbaseline")
 
 // functionCode is the function's code: by default the function built from
-// this module's source when CDK stages the asset; with codePath, the
-// prebuilt bootstrap in that directory, checked now. The build is nil for
-// a prebuilt bootstrap.
-func functionCode(codePath string) (awslambda.Code, *goBuild, error) {
-	if codePath != "" {
+// this module's source when CDK stages the asset; with the CodePath prop,
+// the prebuilt bootstrap in that directory, checked now. The build is nil
+// for a prebuilt bootstrap.
+func functionCode(prebuilt *string) (awslambda.Code, *goBuild, error) {
+	if prebuilt != nil && *prebuilt != "" {
+		codePath := *prebuilt
 		if err := checkBootstrap(filepath.Join(codePath, "bootstrap")); err != nil {
 			return nil, nil, fmt.Errorf("CodePath %s: %w (leave CodePath empty to build the function at synth)", codePath, err)
 		}
@@ -59,34 +60,38 @@ func functionCode(codePath string) (awslambda.Code, *goBuild, error) {
 // bundling, so synth needs neither Docker nor a prebuilt binary.
 type goBuild struct {
 	moduleDir string
-	// failure is why the build failed: CDK only learns that it did.
+	// failure is why the build failed: CDK only sees an empty output.
 	failure error
 }
 
-// TryBundle builds bootstrap into outputDir. On failure it still returns
-// true, since false makes CDK try Docker, and leaves outputDir empty: CDK
-// then raises "Bundling did not produce any output" from the function's
-// constructor, where recoverFailure turns it into NewEnforcer's error
-// with the build's. It does not panic: jsii-runtime-go v1.139.0 returns a
-// callback's panic to the Go caller without completing the callback in
-// the jsii kernel, which then runs every later call nested inside it
-// until its stack overflows (a RangeError in some later, unrelated
-// construct).
+// TryBundle builds bootstrap into outputDir. On failure it keeps the
+// error and leaves outputDir empty, and still says it bundled: returning
+// false would make CDK try Docker. It does not panic: jsii-runtime-go
+// v1.139.0 returns a callback's panic to the Go caller without completing
+// the callback in the jsii kernel, which then runs every later call nested
+// inside it until node's stack overflows (a RangeError in some later,
+// unrelated construct). CDK then refuses the empty output ("Bundling did
+// not produce any output") from the function's constructor, and
+// panicWithFailure puts the build's error in place of that.
 func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	if err := buildBootstrap(b.moduleDir, *outputDir); err != nil {
 		b.failure = fmt.Errorf("build the function: %w", err)
+		// So that CDK stops at the empty output; should the remove fail,
+		// panicWithFailure still panics once the function is created.
+		_ = os.Remove(filepath.Join(*outputDir, "bootstrap"))
 	}
 	return jsii.Bool(true)
 }
 
-// recoverFailure, deferred in NewEnforcer, turns the panic of a failed
-// build into *err. Any other panic goes on.
-func (b *goBuild) recoverFailure(id string, err *error) {
+// panicWithFailure, deferred in NewEnforcer, panics with the failed
+// build's error, naming the construct, in place of CDK's "Bundling did
+// not produce any output". Any other panic goes on.
+func (b *goBuild) panicWithFailure(id string) {
 	if b == nil || b.failure == nil {
 		return
 	}
 	recover()
-	*err = fmt.Errorf("ecr-baseline %s: %w", id, b.failure)
+	panic(fmt.Errorf("ecr-baseline %s: %w", id, b.failure))
 }
 
 // moduleDir finds this module's source through the go.mod of the directory

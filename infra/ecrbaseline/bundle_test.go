@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/jsii-runtime-go"
+
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -75,16 +77,18 @@ func TestCheckBootstrap(t *testing.T) {
 }
 
 // TestFailedBuildIsAnError: when building the function fails at synth,
-// NewEnforcer returns go build's message as an error instead of
-// panicking, and never falls back to Docker. The build here cannot fetch
+// NewEnforcer panics with go build's message as its error, not jsii's
+// JavaScript stack, and never falls back to Docker. The build here cannot fetch
 // a single dependency.
 func TestFailedBuildIsAnError(t *testing.T) {
 	t.Setenv("GOMODCACHE", t.TempDir())
 	t.Setenv("GOPROXY", "off")
 	stack := newStack(t.TempDir())
-	e, err := NewEnforcer(stack, "Enforcer", &EnforcerProps{PolicyText: policies.Baseline})
-	if e != nil || err == nil {
-		t.Fatalf("NewEnforcer = %v, %v; want an error", e, err)
+	err := cdktest.Panic(t, func() {
+		NewEnforcer(stack, "Enforcer", &EnforcerProps{PolicyText: jsii.String(policies.Baseline)})
+	})
+	if err == nil {
+		t.Fatal("NewEnforcer did not panic")
 	}
 	// The jsii session outlives the failure: a callback left incomplete
 	// would run every later call nested in it, until node's stack

@@ -42,7 +42,8 @@ func readmeApp(t *testing.T, root string) string {
 // replace of this checkout, where a team would go get a version), the
 // README's app, go mod tidy, and the app run as `cdk synth` runs it. Nothing
 // else is built first: the function is built at synth, and its asset must
-// be a linux/arm64 executable. One synthesis, in a process of its own.
+// be a linux/arm64 executable, and the props the README shows must reach
+// the template. One synthesis, in a process of its own.
 func TestConsumerModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a CDK app in a module of its own and synthesizes it")
@@ -100,6 +101,20 @@ func TestConsumerModule(t *testing.T) {
 	code := tmpl.Resource(t, "AWS::Lambda::Function", functions[0])["Code"].(map[string]any)
 	if code["S3Key"] != hash+".zip" {
 		t.Errorf("function code %v, want the built asset %s.zip", code, hash)
+	}
+	// The README's app gives an alarm topic: every alarm must notify it.
+	alarms := tmpl.LogicalIDs("AWS::CloudWatch::Alarm")
+	if len(alarms) == 0 {
+		t.Error("no alarms")
+	}
+	for _, id := range alarms {
+		alarm := tmpl.Resource(t, "AWS::CloudWatch::Alarm", id)
+		if alarm["AlarmActions"] == nil || alarm["OKActions"] == nil {
+			t.Errorf("alarm %s has no actions: %v", id, alarm)
+		}
+	}
+	if len(tmpl.LogicalIDs("AWS::CloudWatch::Dashboard")) != 1 {
+		t.Error("no dashboard")
 	}
 	outputs, _ := tmpl["Outputs"].(map[string]any)
 	var found []string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -31,11 +33,16 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
-// Enforcer is the deployed ecr-baseline: the rule, the function, the
-// baseline parameter, the archive of the policies it replaces and the
-// queues that catch what could not be delivered or processed. Its fields let the embedding stack add outputs or alarm
-// actions.
+// Enforcer is the deployed ecr-baseline: the rules, the function, the
+// baseline parameter, the archive of the policies it replaces, the queues
+// sweeps run on and those that catch what could not be delivered or
+// processed, the alarms and the dashboard. Its fields let the embedding
+// stack add outputs, alarm actions, grants or tags.
 type Enforcer struct {
+	// Construct is the construct every resource below is in. Hand it, not
+	// the Enforcer, to a CDK function that takes a construct
+	// (awscdk.Tags_Of(e.Construct), cdknag suppressions): jsii knows the
+	// construct, not the Go struct around it.
 	constructs.Construct
 
 	// Function is the enforcer Lambda.
@@ -63,17 +70,22 @@ type Enforcer struct {
 	FailureQueue awssqs.Queue
 	// Archive is the bucket the function writes every policy it replaces
 	// or merges into before the write (pkg/archive), and restore reads.
-	// It is retained when the stack is deleted.
+	// It is retained when the stack is deleted, unless
+	// ArchiveRemovalPolicy says otherwise.
 	Archive awss3.Bucket
 	// EventBus receives the repository events member accounts forward, and
 	// EventBusRule sends them to the function; both only in organisation
 	// mode (OrganizationMode), nil otherwise.
 	EventBus     awsevents.EventBus
 	EventBusRule awsevents.Rule
-	// Alarms fire on function errors, on messages in either queue, on
-	// repositories the function reports as failed and on repositories
-	// newly exempted by a tag; they have no actions, so the embedding stack can add its own.
+	// Alarms fire on function errors, on messages in any dead-letter
+	// queue, on repositories the function reports as failed and on
+	// repositories newly exempted by a tag. They notify AlarmTopic when
+	// it is set; the embedding stack can add its own actions.
 	Alarms []awscloudwatch.Alarm
+	// Dashboard shows the alarms, the repositories by outcome, sweep
+	// progress, the dead-letter queues, errors, throttles and duration.
+	Dashboard awscloudwatch.Dashboard
 }
 
 // Retry settings. EventBridge only fails to deliver to Lambda when the async
@@ -89,15 +101,16 @@ const (
 	functionMaxEventAge   = 6 * time.Hour
 	// SQS's maximum retention, to leave time to notice the alarm.
 	queueRetention = 14 * 24 * time.Hour
-	// functionTimeout bounds one invocation: an event, a sweep request, or
-	// a sweep batch of sweepBatchSize items (the function stops starting
-	// them app.StopBefore ahead of it).
+	// functionTimeout bounds one invocation by default: an event, a sweep
+	// request, or a sweep batch of sweepBatchSize items (the function
+	// stops starting them app.StopBefore ahead of it).
 	functionTimeout = 2 * time.Minute
-	// sweepVisibilityTimeout is AWS's guidance for a queue a Lambda
-	// consumes: at least six times the function's timeout, so a batch
-	// still being retried by the mapping is not delivered twice. It is
-	// also how long a failed item waits before it is delivered again.
-	sweepVisibilityTimeout = 6 * functionTimeout
+	// sweepVisibilityFactor is AWS's guidance for a queue a Lambda
+	// consumes: a visibility timeout of at least six times the function's
+	// timeout, so a batch still being retried by the mapping is not
+	// delivered twice. It is also how long a failed item waits before it
+	// is delivered again.
+	sweepVisibilityFactor = 6
 	// sweepMaxReceiveCount is how many times an item is delivered before
 	// it goes to the dead-letter queue: AWS recommends at least five, so
 	// a throttled or briefly failing call is retried over about an hour
@@ -107,36 +120,37 @@ const (
 	sweepBatchSize = 10
 )
 
-// NewEnforcer adds an ecr-baseline enforcer to scope. It returns an error,
-// before creating anything, when the props are incomplete, a setting is
-// one the function would refuse, the baseline is invalid or too large
-// for an SSM parameter, or CodePath holds no linux/arm64 bootstrap. It
-// also returns an error when building the function fails, which happens
-// while the function is created: scope is then incomplete, and must not
-// be synthesized.
-func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (_ *Enforcer, err error) {
+// NewEnforcer adds an ecr-baseline enforcer to scope. Like CDK's own
+// constructs, it panics on input it cannot use, with an error naming the
+// prop: before creating anything when the props are incomplete or refused
+// (an owned override, a value out of range), a setting is one the
+// function would refuse, the baseline is invalid or too large for an SSM
+// parameter, or CodePath holds no linux/arm64 bootstrap; and when building
+// the function fails, which happens while the function is created.
+func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) *Enforcer {
 	p, cfg, tier, err := checkProps(props)
 	if err != nil {
-		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
+		panic(fmt.Errorf("ecr-baseline %s: %w", id, err))
 	}
 	code, build, err := functionCode(p.CodePath)
 	if err != nil {
-		return nil, fmt.Errorf("ecr-baseline %s: %w", id, err)
+		panic(fmt.Errorf("ecr-baseline %s: %w", id, err))
 	}
 	// CDK builds the function inside awslambda.NewFunction, and a failed
-	// build comes back from it as a panic.
-	defer build.recoverFailure(id, &err)
+	// build comes back from it as jsii's panic.
+	defer build.panicWithFailure(id)
 
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	e := &Enforcer{Construct: c}
 	e.Parameter = newParameter(c, p, cfg.ParameterName, tier)
-	e.RuleDeadLetterQueue = newDeadLetterQueue(c, "RuleDeadLetterQueue")
-	e.FailureQueue = newDeadLetterQueue(c, "FailureQueue")
-	e.SweepDeadLetterQueue = newDeadLetterQueue(c, "SweepDeadLetterQueue")
-	e.SweepQueue = newSweepQueue(c, e.SweepDeadLetterQueue)
-	e.Archive = newArchive(c, p.ArchiveRetentionDays)
+	e.RuleDeadLetterQueue = newQueue(c, "RuleDeadLetterQueue", p, nil)
+	e.FailureQueue = newQueue(c, "FailureQueue", p, nil)
+	e.SweepDeadLetterQueue = newQueue(c, "SweepDeadLetterQueue", p, nil)
+	e.SweepQueue = newQueue(c, "SweepQueue", p, e.SweepDeadLetterQueue)
+	e.Archive = newArchive(c, p)
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
-		Retention: p.LogRetention,
+		Retention:     p.LogRetention,
+		RemovalPolicy: p.LogRemovalPolicy,
 	})
 
 	role := newRole(c, e, logGroup, p.EncryptionKey)
@@ -145,14 +159,15 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) (_
 	e.Function.AddEventSource(awslambdaeventsources.NewSqsEventSource(e.SweepQueue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(sweepBatchSize),
 		ReportBatchItemFailures: jsii.Bool(true),
-		MaxConcurrency:          jsii.Number(float64(p.SweepMaxConcurrency)),
+		MaxConcurrency:          p.SweepMaxConcurrency,
 	}))
-	e.Rule, e.BaselineChangeRule, e.ReconcileRule = newRules(c, e, cfg.ParameterName, p.ReconcileSchedule)
-	newOrganization(c, id, e, cfg, role)
-	e.Alarms = newAlarms(c, e)
+	e.Rule, e.BaselineChangeRule, e.ReconcileRule = newRules(c, e, p, cfg.ParameterName)
+	newOrganization(c, id, e, p, cfg, role)
+	e.Alarms = newAlarms(c, e, p.AlarmTopic)
+	e.Dashboard = newDashboard(c, id, e, p.DashboardName)
 	newOutputs(c, id, e)
 	suppressNagFindings(e, role)
-	return e, nil
+	return e
 }
 
 func newParameter(c constructs.Construct, p EnforcerProps, name string, tier awsssm.ParameterTier) awsssm.IStringParameter {
@@ -163,12 +178,14 @@ func newParameter(c constructs.Construct, p EnforcerProps, name string, tier aws
 				EncryptionKey: p.EncryptionKey,
 			})
 	}
-	return awsssm.NewStringParameter(c, jsii.String("Parameter"), &awsssm.StringParameterProps{
+	param := awsssm.NewStringParameter(c, jsii.String("Parameter"), &awsssm.StringParameterProps{
 		ParameterName: jsii.String(name),
-		StringValue:   jsii.String(p.PolicyText),
+		StringValue:   p.PolicyText,
 		Tier:          tier,
 		Description:   jsii.String("ecr-baseline: baseline ECR repository policy template"),
 	})
+	param.ApplyRemovalPolicy(p.ParameterRemovalPolicy)
+	return param
 }
 
 // newRole is an explicit role instead of the default
@@ -217,22 +234,20 @@ func newRole(c constructs.Construct, e *Enforcer, logGroup awslogs.LogGroup, key
 
 func newFunction(c constructs.Construct, e *Enforcer, p EnforcerProps, cfg envconfig.Config, code awslambda.Code,
 	role awsiam.Role, logGroup awslogs.LogGroup) awslambda.Function {
-	fn := awslambda.NewFunction(c, jsii.String("Function"), &awslambda.FunctionProps{
-		Description:                  jsii.String("ecr-baseline: applies the baseline policy to ECR repositories"),
-		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture:                 awslambda.Architecture_ARM_64(),
-		Handler:                      jsii.String("bootstrap"),
-		Code:                         code,
-		MemorySize:                   jsii.Number(128),
-		Timeout:                      awscdk.Duration_Seconds(jsii.Number(functionTimeout.Seconds())),
-		Role:                         role,
-		LogGroup:                     logGroup,
-		LoggingFormat:                awslambda.LoggingFormat_JSON,
-		ApplicationLogLevelV2:        awslambda.ApplicationLogLevel_INFO,
-		SystemLogLevelV2:             awslambda.SystemLogLevel_WARN,
-		ReservedConcurrentExecutions: p.ReservedConcurrency,
-		Environment:                  environment(cfg, e, role),
-	})
+	// The tunable props, defaults and overrides, are in p.FunctionProps;
+	// checkProps refused an override of any field set here.
+	props := *p.FunctionProps
+	props.Runtime = awslambda.Runtime_PROVIDED_AL2023()
+	props.Architecture = awslambda.Architecture_ARM_64()
+	props.Handler = jsii.String("bootstrap")
+	props.Code = code
+	props.Role = role
+	props.LogGroup = logGroup
+	props.LoggingFormat = awslambda.LoggingFormat_JSON
+	props.ApplicationLogLevelV2 = awslambda.ApplicationLogLevel_INFO
+	props.SystemLogLevelV2 = awslambda.SystemLogLevel_WARN
+	props.Environment = environment(cfg, e, role)
+	fn := awslambda.NewFunction(c, jsii.String("Function"), &props)
 	// The function L2 adds DependsOn its role next to the GetAtt of the
 	// role's ARN (the DependsOn also covers the role's policy); cfn-lint
 	// warns that the role half is redundant, which is true and harmless.
@@ -286,21 +301,22 @@ func newAsyncConfig(c constructs.Construct, e *Enforcer, role awsiam.Role) {
 // newRules returns the repository rule, the baseline rule and the
 // reconciliation schedule, all delivering to the function with the same
 // retries and dead-letter queue.
-func newRules(c constructs.Construct, e *Enforcer, parameterName string, schedule awsevents.Schedule) (awsevents.Rule, awsevents.Rule, awsevents.Rule) {
-	repository := awsevents.NewRule(c, jsii.String("RepositoryEventsRule"), &awsevents.RuleProps{
-		Description:  jsii.String("ecr-baseline: successful ECR repository creations, policy changes and tag changes"),
-		EventPattern: EventPattern(),
-	})
+func newRules(c constructs.Construct, e *Enforcer, p EnforcerProps, parameterName string) (awsevents.Rule, awsevents.Rule, awsevents.Rule) {
+	// p.RuleProps holds the overrides; checkProps refused any of the
+	// fields set here.
+	newRule := func(id, description string, pattern *awsevents.EventPattern, schedule awsevents.Schedule) awsevents.Rule {
+		props := *p.RuleProps
+		props.Description, props.EventPattern, props.Schedule = jsii.String(description), pattern, schedule
+		return awsevents.NewRule(c, jsii.String(id), &props)
+	}
+	repository := newRule("RepositoryEventsRule",
+		"ecr-baseline: successful ECR repository creations, policy changes and tag changes", EventPattern(), nil)
 	// The parameter's name, not its Ref: the name is known here in both
 	// parameter modes, and the pattern stays plain JSON.
-	baseline := awsevents.NewRule(c, jsii.String("BaselineChangeRule"), &awsevents.RuleProps{
-		Description:  jsii.String("ecr-baseline: changes to the baseline parameter"),
-		EventPattern: BaselineChangePattern(parameterName),
-	})
-	reconcile := awsevents.NewRule(c, jsii.String("ReconcileRule"), &awsevents.RuleProps{
-		Description: jsii.String("ecr-baseline: scheduled sweep that catches what events missed"),
-		Schedule:    schedule,
-	})
+	baseline := newRule("BaselineChangeRule", "ecr-baseline: changes to the baseline parameter",
+		BaselineChangePattern(parameterName), nil)
+	reconcile := newRule("ReconcileRule", "ecr-baseline: scheduled sweep that catches what events missed",
+		nil, p.ReconcileSchedule)
 	for _, rule := range []awsevents.Rule{repository, baseline, reconcile} {
 		props := &awseventstargets.LambdaFunctionProps{
 			DeadLetterQueue: e.RuleDeadLetterQueue,
@@ -317,73 +333,72 @@ func newRules(c constructs.Construct, e *Enforcer, parameterName string, schedul
 	return repository, baseline, reconcile
 }
 
-// newSweepQueue is the queue sweeps run on: encrypted and TLS-only like the
-// dead-letter queues, kept as long as SQS allows so a sweep held up for a
-// while still finishes.
-func newSweepQueue(c constructs.Construct, dlq awssqs.Queue) awssqs.Queue {
-	return awssqs.NewQueue(c, jsii.String("SweepQueue"), &awssqs.QueueProps{
-		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:        jsii.Bool(true),
-		RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(queueRetention.Seconds())),
-		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(sweepVisibilityTimeout.Seconds())),
-		DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(sweepMaxReceiveCount)},
-	})
-}
-
-func newAlarms(c constructs.Construct, e *Enforcer) []awscloudwatch.Alarm {
-	every5Minutes := func(statistic string) *awscloudwatch.MetricOptions {
-		return &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String(statistic)}
-	}
-	return []awscloudwatch.Alarm{
+// newAlarms returns the alarms, each notifying topic, when there is one,
+// as it fires and as it clears: the clearing tells whoever was paged that
+// the queue was drained or the errors stopped.
+func newAlarms(c constructs.Construct, e *Enforcer, topic awssns.ITopic) []awscloudwatch.Alarm {
+	alarms := []awscloudwatch.Alarm{
 		newAlarm(c, "FunctionErrors", "ecr-baseline: the enforcer function failed",
 			e.Function.MetricErrors(every5Minutes("Sum"))),
 		newAlarm(c, "RuleDeadLetters", "ecr-baseline: EventBridge could not deliver events to the function; see the rule dead-letter queue",
 			e.RuleDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
 		newAlarm(c, "FunctionFailures", "ecr-baseline: the function gave up on events; see the failure queue",
 			e.FailureQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
-		newAlarm(c, "SweepDeadLetters", "ecr-baseline: sweep items failed every delivery; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute) and redrive it once fixed",
+		newAlarm(c, "SweepDeadLetters", "ecr-baseline: sweep items failed for good; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute), and once fixed redrive it with the sweep queue as a custom destination (SweepQueueArn output)",
 			e.SweepDeadLetterQueue.MetricApproximateNumberOfMessagesVisible(every5Minutes("Maximum"))),
 		// The function's own metric (pkg/metrics, Embedded Metric Format)
-		// also sees a backfill's failed repositories, which end the
-		// invocation successfully and so never count as Lambda errors.
+		// also sees a sweep's repositories that failed for good, whose
+		// batches end successfully and so never count as Lambda errors.
 		newAlarm(c, "RepositoryFailures", "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
 			ownMetric(e, metrics.Failed)),
 		// Anyone who may tag a repository can exempt it, so each new
 		// exemption is worth a look; the WARN log line says who tagged it.
 		newAlarm(c, "ExemptedByTag", "ecr-baseline: a repository was newly exempted by its tag; see the function's WARN log for the repository and who tagged it",
-			ownMetric(e, metricExemptedByTag)),
+			ownMetric(e, metrics.ExemptedByTag)),
 	}
+	if topic != nil {
+		action := awscloudwatchactions.NewSnsAction(topic)
+		for _, a := range alarms {
+			a.AddAlarmAction(action)
+			a.AddOkAction(action)
+		}
+	}
+	return alarms
 }
 
-// metricExemptedByTag counts repositories newly exempted by the exemption
-// tag. pkg/metrics emits it.
-const metricExemptedByTag = "ExemptedByTag"
+// every5Minutes is a metric's statistic over five minutes, the period of
+// every alarm and graph: short enough to page soon, long enough for a
+// sweep's counts to be read as a rate.
+func every5Minutes(statistic string) *awscloudwatch.MetricOptions {
+	return &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5)), Statistic: jsii.String(statistic)}
+}
 
 // ownMetric is one of the function's own metrics (pkg/metrics), summed
 // over five minutes.
 func ownMetric(e *Enforcer, name string) awscloudwatch.Metric {
+	opts := every5Minutes("Sum")
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 		Namespace:     jsii.String(metrics.Namespace),
 		MetricName:    jsii.String(name),
 		DimensionsMap: &map[string]*string{metrics.DimensionFunctionName: e.Function.FunctionName()},
-		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
-		Statistic:     jsii.String("Sum"),
+		Period:        opts.Period,
+		Statistic:     opts.Statistic,
 	})
 }
 
-// newArchive is the bucket of replaced policies. Retained with the stack:
-// deleting the stack must not take the only copy of the policies it
-// replaced. Versioned, so a record overwritten by a retried write keeps
-// its earlier version; both versions expire after retentionDays.
-func newArchive(c constructs.Construct, retentionDays int) awss3.Bucket {
-	retention := awscdk.Duration_Days(jsii.Number(float64(retentionDays)))
+// newArchive is the bucket of replaced policies, retained with the stack
+// by default (p.ArchiveRemovalPolicy). Versioned, so a record overwritten
+// by a retried write keeps its earlier version; both versions expire
+// after p.ArchiveRetention.
+func newArchive(c constructs.Construct, p EnforcerProps) awss3.Bucket {
+	retention := p.ArchiveRetention
 	return awss3.NewBucket(c, jsii.String("Archive"), &awss3.BucketProps{
 		Versioned:         jsii.Bool(true),
 		Encryption:        awss3.BucketEncryption_S3_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		RemovalPolicy:     p.ArchiveRemovalPolicy,
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Id:                          jsii.String("ExpireArchivedPolicies"),
 			Expiration:                  retention,
@@ -392,14 +407,24 @@ func newArchive(c constructs.Construct, retentionDays int) awss3.Bucket {
 	})
 }
 
-func newDeadLetterQueue(scope constructs.Construct, id string) awssqs.Queue {
+// newQueue is a queue of the construct: p.QueueProps (by default kept as
+// long as SQS allows, so a sweep held up for a while still finishes and
+// a dead letter waits for someone to read the alarm), encrypted and
+// TLS-only. With deadLetters it is the sweep queue, which the function
+// consumes.
+func newQueue(scope constructs.Construct, id string, p EnforcerProps, deadLetters awssqs.IQueue) awssqs.Queue {
+	props := *p.QueueProps
 	// SQS-managed encryption rather than KMS: EventBridge cannot send to a
 	// queue encrypted with the AWS managed aws/sqs key.
-	return awssqs.NewQueue(scope, jsii.String(id), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(queueRetention.Seconds())),
-	})
+	props.Encryption = awssqs.QueueEncryption_SQS_MANAGED
+	props.EnforceSSL = jsii.Bool(true)
+	props.RemovalPolicy = p.QueueRemovalPolicy
+	if deadLetters != nil {
+		timeout := *p.FunctionProps.Timeout.ToSeconds(nil)
+		props.VisibilityTimeout = awscdk.Duration_Seconds(jsii.Number(sweepVisibilityFactor * timeout))
+		props.DeadLetterQueue = &awssqs.DeadLetterQueue{Queue: deadLetters, MaxReceiveCount: jsii.Number(sweepMaxReceiveCount)}
+	}
+	return awssqs.NewQueue(scope, jsii.String(id), &props)
 }
 
 func newAlarm(scope constructs.Construct, id, description string, metric awscloudwatch.Metric) awscloudwatch.Alarm {

@@ -8,12 +8,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
@@ -50,8 +51,9 @@ type synthesized struct {
 	err      error
 }
 
-// synthesize builds props into a fresh app's stack and synthesizes it.
-func synthesize(t *testing.T, props *EnforcerProps) *synthesized {
+// synthesize builds the props that build returns for a fresh app's stack
+// into that stack and synthesizes it.
+func synthesize(t *testing.T, build func(awscdk.Stack) *EnforcerProps) *synthesized {
 	t.Helper()
 	// Not t.TempDir: a shared synthesis outlives the test that ran it.
 	outdir, err := os.MkdirTemp(tmpDir, "cdk.out-")
@@ -60,10 +62,11 @@ func synthesize(t *testing.T, props *EnforcerProps) *synthesized {
 	}
 	stack := newStack(outdir)
 	s := &synthesized{}
-	if props.EncryptionKey == nil && props.CodePath == "" {
-		props.CodePath = codePath
+	props := build(stack)
+	if props.EncryptionKey == nil && props.CodePath == nil {
+		props.CodePath = jsii.String(codePath)
 	}
-	s.enforcer, s.err = NewEnforcer(stack, "Enforcer", props)
+	s.err = cdktest.Panic(t, func() { s.enforcer = NewEnforcer(stack, "Enforcer", props) })
 	if s.err != nil {
 		return s
 	}
@@ -84,7 +87,9 @@ var (
 func defaults(t *testing.T) *synthesized {
 	t.Helper()
 	defaultOnce.Do(func() {
-		defaultSynth = synthesize(t, &EnforcerProps{PolicyText: policies.Baseline})
+		defaultSynth = synthesize(t, func(awscdk.Stack) *EnforcerProps {
+			return &EnforcerProps{PolicyText: jsii.String(policies.Baseline)}
+		})
 	})
 	if defaultSynth.err != nil || defaultSynth.json == nil {
 		t.Fatalf("default enforcer did not synthesize: %v", defaultSynth.err)
@@ -352,8 +357,8 @@ func TestFunctionRuntimeAndEnvironment(t *testing.T) {
 			"FORCE": "false",
 			"EXEMPT_TAG": "",
 			"EXEMPT_REPOSITORIES": "",
-			"ECR_READ_TPS": "20",
-			"ECR_WRITE_TPS": "10",
+			"ECR_READ_TPS": "",
+			"ECR_WRITE_TPS": "",
 			"BACKFILL_CONCURRENCY": "8",
 			"ALLOWED_PRINCIPALS": "",
 			"ALLOW_PUBLIC": "false",
@@ -529,7 +534,7 @@ func TestAlarmsOnErrorsAndEachQueue(t *testing.T) {
 		` + queueAlarm(cdktest.LogicalID(e.RuleDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: the function gave up on events; see the failure queue",
 		` + queueAlarm(cdktest.LogicalID(e.FailureQueue)),
-		`"AlarmDescription": "ecr-baseline: sweep items failed every delivery; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute) and redrive it once fixed",
+		`"AlarmDescription": "ecr-baseline: sweep items failed for good; see the sweep dead-letter queue (each message is the item, with its reason as a message attribute), and once fixed redrive it with the sweep queue as a custom destination (SweepQueueArn output)",
 		` + queueAlarm(cdktest.LogicalID(e.SweepDeadLetterQueue)),
 		`"AlarmDescription": "ecr-baseline: repositories could not be enforced; see the function's log for each repository and reason",
 		 "Namespace": "EcrBaseline", "MetricName": "Failed", "Statistic": "Sum",
@@ -549,22 +554,22 @@ func TestResourceCount(t *testing.T) {
 	s := defaults(t)
 	// Parameter, 4 queues and their policies, log group, role and policy,
 	// function, async config, the sweep queue's event source mapping, 3
-	// rules and their invoke permissions, 6 alarms, the archive bucket and
-	// its policy. A new resource should be a decision, so it has to show
+	// rules and their invoke permissions, 6 alarms, the dashboard, the
+	// archive bucket and its policy. A new resource should be a decision, so it has to show
 	// up here.
 	cdktest.Check(t, func() {
 		for typ, n := range map[string]float64{
 			"AWS::SSM::Parameter": 1, "AWS::SQS::Queue": 4, "AWS::SQS::QueuePolicy": 4,
 			"AWS::Logs::LogGroup": 1, "AWS::IAM::Role": 1, "AWS::IAM::Policy": 1,
 			"AWS::Lambda::Function": 1, "AWS::Lambda::EventInvokeConfig": 1, "AWS::Lambda::EventSourceMapping": 1,
-			"AWS::Events::Rule": 3, "AWS::Lambda::Permission": 3, "AWS::CloudWatch::Alarm": 6,
+			"AWS::Events::Rule": 3, "AWS::Lambda::Permission": 3, "AWS::CloudWatch::Alarm": 6, "AWS::CloudWatch::Dashboard": 1,
 			"AWS::S3::Bucket": 1, "AWS::S3::BucketPolicy": 1,
 		} {
 			s.tmpl.ResourceCountIs(jsii.String(typ), jsii.Number(n))
 		}
 	})
-	if n := len(s.json["Resources"].(map[string]any)); n != 29 {
-		t.Errorf("%d resources, want 29", n)
+	if n := len(s.json["Resources"].(map[string]any)); n != 30 {
+		t.Errorf("%d resources, want 30", n)
 	}
 }
 
@@ -656,70 +661,6 @@ func withStatement(statement string) string {
 	return strings.Replace(policies.Baseline, `"Statement": [`, `"Statement": [`+statement+`,`, 1)
 }
 
-// TestOptionsAndAdvancedTier sets every option at once, to keep to one
-// synthesis: a baseline that needs the advanced tier and locks the account
-// out, deployed anyway with Force, in merge mode.
-func TestOptionsAndAdvancedTier(t *testing.T) {
-	text := strings.Replace(bigPolicy(6000), `"ecr:DeleteRepository"`, `"ecr:*"`, 1)
-	s := synthesize(t, &EnforcerProps{
-		PolicyText:          text,
-		ReservedConcurrency: jsii.Number(2),
-		Settings: map[string]string{
-			"parameterName": "/platform/ecr/baseline", "dryRun": "true", "cacheTTL": "90s", "enforcementMode": "merge",
-			"force": "true", "exemptTag": "", "exemptRepositories": " sandbox/*, legacy-*", "readTps": "2.5", "writeTps": "1",
-			"backfillConcurrency": "3",
-			"allowedPrincipals":   "111122223333", "applyToExistingRepositories": "true",
-		},
-		ArchiveRetentionDays: 30,
-		SweepMaxConcurrency:  20,
-		ReconcileSchedule:    awsevents.Schedule_Expression(jsii.String("cron(0 3 ? * MON *)")),
-	})
-	if s.err != nil {
-		t.Fatal(s.err)
-	}
-	e := s.enforcer
-	esm := s.json.Resource(t, "AWS::Lambda::EventSourceMapping", s.json.LogicalIDs("AWS::Lambda::EventSourceMapping")[0])
-	diff(t, "sweep concurrency", esm["ScalingConfig"], `{"MaximumConcurrency": 20}`)
-	diff(t, "reconcile schedule", s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.ReconcileRule))["ScheduleExpression"],
-		`"cron(0 3 ? * MON *)"`)
-	p := s.json.Resource(t, "AWS::SSM::Parameter", cdktest.LogicalID(e.Parameter))
-	diff(t, "tier", p["Tier"], `"Advanced"`)
-	diff(t, "name", p["Name"], `"/platform/ecr/baseline"`)
-	if p["Value"] != text {
-		t.Error("parameter value is not the policy text")
-	}
-	fn := s.json.Resource(t, "AWS::Lambda::Function", cdktest.LogicalID(e.Function))
-	diff(t, "environment", fn["Environment"], `{"Variables": {
-		"BASELINE_PARAMETER_NAME": `+ref(cdktest.LogicalID(e.Parameter))+`,
-		"BASELINE_CACHE_TTL": "1m30s", "DRY_RUN": "true",
-		"ENFORCEMENT_MODE": "merge", "FORCE": "true", "EXEMPT_TAG": "", "EXEMPT_REPOSITORIES": "sandbox/*,legacy-*",
-		"ECR_READ_TPS": "2.5", "ECR_WRITE_TPS": "1", "BACKFILL_CONCURRENCY": "3",
-		"ALLOWED_PRINCIPALS": "111122223333", "ALLOW_PUBLIC": "false", "APPLY_TO_EXISTING_REPOSITORIES": "true",
-		"MEMBER_ACCOUNTS": "", "MEMBER_ORGANIZATIONAL_UNITS": "", "MEMBER_REGIONS": "", "MEMBER_ROLE_NAME": "ecr-baseline-member",
-		"ORGANIZATION_ID": "",
-		"ARCHIVE_BUCKET": `+ref(cdktest.LogicalID(e.Archive))+`,
-		"SWEEP_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepQueue))+`,
-		"SWEEP_DEAD_LETTER_QUEUE_URL": `+ref(cdktest.LogicalID(e.SweepDeadLetterQueue))+`, "SWEEP_MAX_RECEIVE_COUNT": "5",
-		"SELF_ROLE_ARN": `+getAtt(cdktest.LogicalID(e.Function.Role()), "Arn")+`}}`)
-	diff(t, "reserved concurrency", fn["ReservedConcurrentExecutions"], `2`)
-	bucket := s.json.Resource(t, "AWS::S3::Bucket", cdktest.LogicalID(e.Archive))
-	diff(t, "archive lifecycle", bucket["LifecycleConfiguration"], archiveLifecycle(30))
-	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(e.BaselineChangeRule))
-	diff(t, "baseline rule name", rule["EventPattern"].(map[string]any)["detail"].(map[string]any)["name"], `["/platform/ecr/baseline"]`)
-
-	cfg := loadEnvironment(t, s, "/platform/ecr/baseline")
-	want := envconfig.Config{
-		ParameterName: "/platform/ecr/baseline", CacheTTL: 90 * time.Second, DryRun: true,
-		ReadTPS: 2.5, WriteTPS: 1, Concurrency: 3, Mode: "merge", Force: true,
-		ExemptGlobs: []string{"sandbox/*", "legacy-*"}, AllowedPrincipals: []string{"111122223333"}, SelfRoleARN: roleARN,
-		ApplyToExisting: true, ArchiveBucket: archiveBucket, MemberRoleName: "ecr-baseline-member",
-		SweepQueueURL: sweepQueueURL, SweepDeadLetterQueueURL: sweepDeadLetterURL, SweepMaxReceiveCount: 5,
-	}
-	if d := cmp.Diff(want, cfg); d != "" {
-		t.Errorf("function settings (-want +got):\n%s", d)
-	}
-}
-
 // TestBaselineChecksAtSynth: merge mode and the lock-out guard check the
 // baseline with the function's own code before anything is created.
 func TestBaselineChecksAtSynth(t *testing.T) {
@@ -731,29 +672,29 @@ func TestBaselineChecksAtSynth(t *testing.T) {
 		props EnforcerProps
 		want  string // "" for success
 	}{
-		{"merge, every statement has a Sid", EnforcerProps{PolicyText: policies.Baseline, Settings: merge}, ""},
-		{"merge, a statement without a Sid", EnforcerProps{PolicyText: noSid, Settings: merge},
+		{"merge, every statement has a Sid", EnforcerProps{PolicyText: jsii.String(policies.Baseline), Settings: merge}, ""},
+		{"merge, a statement without a Sid", EnforcerProps{PolicyText: jsii.String(noSid), Settings: merge},
 			"baseline policy: merge mode: invalid repository policy: statement 1 has no Sid; merge mode keys baseline statements by Sid"},
-		{"replace, a statement without a Sid", EnforcerProps{PolicyText: noSid}, ""},
-		{"lock-out", EnforcerProps{PolicyText: withStatement(lockOut)},
+		{"replace, a statement without a Sid", EnforcerProps{PolicyText: jsii.String(noSid)}, ""},
+		{"lock-out", EnforcerProps{PolicyText: jsii.String(withStatement(lockOut))},
 			`baseline policy: policy would lock this account out of setting the repository policy: statement "DenyAll": ` +
 				`Deny ecr:* for "*" without a Condition would stop this account from setting the policy again; ` +
 				`set force to apply it anyway (the force setting: context force=true)`},
-		{"lock-out through NotAction, no Sid", EnforcerProps{PolicyText: withStatement(
-			`{"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "NotAction": "ecr:BatchGetImage"}`)},
+		{"lock-out through NotAction, no Sid", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Effect": "Deny", "NotPrincipal": {"AWS": "arn:aws:iam::${AccountId}:root"}, "NotAction": "ecr:BatchGetImage"}`))},
 			`statement 1: Deny every action but ecr:batchgetimage for everyone but {"AWS":["123456789012"]}`},
-		{"lock-out, forced", EnforcerProps{PolicyText: withStatement(lockOut), Settings: map[string]string{"force": "true"}}, ""},
-		{"lock-out in merge mode", EnforcerProps{PolicyText: withStatement(lockOut), Settings: merge}, `statement "DenyAll"`},
-		{"a Deny with a Condition is no lock-out", EnforcerProps{PolicyText: withStatement(
-			`{"Sid": "DenyOutsideOrg", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}`)}, ""},
+		{"lock-out, forced", EnforcerProps{PolicyText: jsii.String(withStatement(lockOut)), Settings: map[string]string{"force": "true"}}, ""},
+		{"lock-out in merge mode", EnforcerProps{PolicyText: jsii.String(withStatement(lockOut)), Settings: merge}, `statement "DenyAll"`},
+		{"a Deny with a Condition is no lock-out", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "DenyOutsideOrg", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}`))}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.props.CodePath = codePath
+			tc.props.CodePath = jsii.String(codePath)
 			// A fresh id per case: a success creates the construct.
-			e, err := NewEnforcer(stack, strings.ReplaceAll(tc.name, ",", ""), &tc.props)
+			err := cdktest.Panic(t, func() { NewEnforcer(stack, strings.ReplaceAll(tc.name, ",", ""), &tc.props) })
 			if tc.want == "" {
-				if err != nil || e == nil {
-					t.Fatalf("NewEnforcer = %v, %v; want success", e, err)
+				if err != nil {
+					t.Fatalf("NewEnforcer panicked: %v; want success", err)
 				}
 				return
 			}
@@ -767,13 +708,10 @@ func TestBaselineChecksAtSynth(t *testing.T) {
 func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
 	const keyARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	stack := newStack(t.TempDir())
-	e, err := NewEnforcer(stack, "Enforcer", &EnforcerProps{
-		CodePath:      codePath,
+	e := NewEnforcer(stack, "Enforcer", &EnforcerProps{
+		CodePath:      jsii.String(codePath),
 		EncryptionKey: awskms.Key_FromKeyArn(stack, jsii.String("Key"), jsii.String(keyARN)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tmpl assertions.Template
 	cdktest.Check(t, func() { tmpl = assertions.Template_FromStack(stack, nil) })
 	tm := cdktest.FromAssertions(t, tmpl)
@@ -817,8 +755,14 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 	empty := bootstrapDir(t, nil, 0o755)
 	notExecutable := bootstrapDir(t, cdktest.ELF(elf.EM_AARCH64, elf.ET_EXEC, elf.ELFOSABI_NONE), 0o644)
 	const buildHint = " (leave CodePath empty to build the function at synth)"
+	// valid returns props NewEnforcer accepts, changed by change.
+	valid := func(change func(*EnforcerProps)) *EnforcerProps {
+		p := &EnforcerProps{PolicyText: jsii.String(policies.Baseline), CodePath: jsii.String(codePath)}
+		change(p)
+		return p
+	}
 	settings := func(given map[string]string) *EnforcerProps {
-		return &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, Settings: given}
+		return valid(func(p *EnforcerProps) { p.Settings = given })
 	}
 	for _, tc := range []struct {
 		name  string
@@ -826,30 +770,64 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 		want  string
 	}{
 		{"nil props", nil, "props are required"},
-		{"no policy", &EnforcerProps{CodePath: codePath}, "PolicyText is required (the baseline policy template)"},
-		{"not JSON", &EnforcerProps{CodePath: codePath, PolicyText: "{"}, "baseline policy: invalid repository policy: baseline is not valid JSON: unexpected EOF"},
-		{"invalid statement", &EnforcerProps{CodePath: codePath, PolicyText: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}`},
+		{"no policy", valid(func(p *EnforcerProps) { p.PolicyText = nil }), "PolicyText is required (the baseline policy template)"},
+		{"empty policy", valid(func(p *EnforcerProps) { p.PolicyText = jsii.String("") }), "PolicyText is required (the baseline policy template)"},
+		{"not JSON", valid(func(p *EnforcerProps) { p.PolicyText = jsii.String("{") }), "baseline policy: invalid repository policy: baseline is not valid JSON: unexpected EOF"},
+		{"invalid statement", valid(func(p *EnforcerProps) {
+			p.PolicyText = jsii.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject"}]}`)
+		}),
 			`baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: statement 1: action "s3:getobject" is not an ecr: action`},
-		{"too large for ECR once rendered", &EnforcerProps{CodePath: codePath, PolicyText: strings.Replace(bigPolicy(3000), `"Pull0000"`, `"${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}"`, 1)},
+		{"too large for ECR once rendered", valid(func(p *EnforcerProps) {
+			p.PolicyText = jsii.String(strings.Replace(bigPolicy(3000), `"Pull0000"`, `"${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}${RepositoryName}"`, 1))
+		}),
 			"baseline policy: baseline rendered for a 256-character repository name: invalid repository policy: 11245 characters, ECR accepts at most 10240"},
-		{"too large for SSM", &EnforcerProps{CodePath: codePath, PolicyText: bigPolicy(8300)},
+		{"too large for SSM", valid(func(p *EnforcerProps) { p.PolicyText = jsii.String(bigPolicy(8300)) }),
 			"baseline policy: template is 8298 bytes; an SSM parameter holds at most 8192 (advanced tier): shorten it (whitespace counts)"},
-		{"no bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: noBootstrap},
+		{"no bootstrap", valid(func(p *EnforcerProps) { p.CodePath = jsii.String(noBootstrap) }),
 			"CodePath " + noBootstrap + ": no bootstrap: stat " + noBootstrap + "/bootstrap: no such file or directory" + buildHint},
-		{"amd64 bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: amd64},
+		{"amd64 bootstrap", valid(func(p *EnforcerProps) { p.CodePath = jsii.String(amd64) }),
 			"CodePath " + amd64 + ": bootstrap is built for ELFCLASS64 EM_X86_64, the function runs on arm64 (GOARCH=arm64)" + buildHint},
-		{"empty bootstrap", &EnforcerProps{PolicyText: policies.Baseline, CodePath: empty},
+		{"empty bootstrap", valid(func(p *EnforcerProps) { p.CodePath = jsii.String(empty) }),
 			"CodePath " + empty + ": bootstrap is empty" + buildHint},
-		{"bootstrap not executable", &EnforcerProps{PolicyText: policies.Baseline, CodePath: notExecutable},
+		{"bootstrap not executable", valid(func(p *EnforcerProps) { p.CodePath = jsii.String(notExecutable) }),
 			"CodePath " + notExecutable + ": bootstrap has mode 0644: Lambda runs it as another user, so everyone must be able to read and run it (chmod 755)" + buildHint},
-		{"negative archive retention", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, ArchiveRetentionDays: -1},
-			"ArchiveRetentionDays must be a positive number of days, got -1"},
-		{"one container for sweeps", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, SweepMaxConcurrency: 1},
-			"SweepMaxConcurrency must be from 2 to 1000 (Lambda's limits), got 1"},
+		{"archive retention of no days", valid(func(p *EnforcerProps) { p.ArchiveRetention = awscdk.Duration_Hours(jsii.Number(12)) }),
+			"ArchiveRetention must be a whole number of days, at least 1, got 12 hours"},
+		{"archive retention in part days", valid(func(p *EnforcerProps) { p.ArchiveRetention = awscdk.Duration_Hours(jsii.Number(36)) }),
+			"ArchiveRetention must be a whole number of days, at least 1, got 1 day 12 hours"},
+		{"one container for sweeps", valid(func(p *EnforcerProps) { p.SweepMaxConcurrency = jsii.Number(1) }),
+			"SweepMaxConcurrency must be a whole number from 2 to 1000 (Lambda's limits), got 1"},
+		{"part of a container", valid(func(p *EnforcerProps) { p.SweepMaxConcurrency = jsii.Number(2.5) }),
+			"SweepMaxConcurrency must be a whole number from 2 to 1000 (Lambda's limits), got 2.5"},
+		{"reserved concurrency below the sweep's", valid(func(p *EnforcerProps) {
+			p.FunctionProps = &awslambda.FunctionProps{ReservedConcurrentExecutions: jsii.Number(5)}
+		}), "FunctionProps.ReservedConcurrentExecutions 5 leaves no room for SweepMaxConcurrency 5 sweep batches and the events: reserve at least 6"},
+		{"owned function props", valid(func(p *EnforcerProps) {
+			p.FunctionProps = &awslambda.FunctionProps{
+				MemorySize: jsii.Number(512), Environment: &map[string]*string{"DRY_RUN": jsii.String("true")}, RetryAttempts: jsii.Number(0),
+			}
+		}),
+			"FunctionProps.RetryAttempts cannot be overridden: the construct retries failed events and sends them to FailureQueue\n" +
+				"FunctionProps.Environment cannot be overridden: the function's settings are the Settings prop"},
+		{"timeout within a batch's stop margin", valid(func(p *EnforcerProps) {
+			p.FunctionProps = &awslambda.FunctionProps{Timeout: awscdk.Duration_Seconds(jsii.Number(30))}
+		}),
+			"FunctionProps.Timeout must be longer than 30s, got 30 seconds: a sweep batch starts no item in the last 30s of an invocation"},
+		{"owned queue and rule props", valid(func(p *EnforcerProps) {
+			p.QueueProps = &awssqs.QueueProps{VisibilityTimeout: awscdk.Duration_Minutes(jsii.Number(1)), RemovalPolicy: awscdk.RemovalPolicy_RETAIN}
+			p.RuleProps = &awsevents.RuleProps{Enabled: jsii.Bool(false), EventPattern: &awsevents.EventPattern{}}
+		}),
+			"QueueProps.RemovalPolicy cannot be overridden: set QueueRemovalPolicy\n" +
+				"QueueProps.VisibilityTimeout cannot be overridden: the sweep queue's redrive and visibility follow the function (FunctionProps.Timeout)\n" +
+				"RuleProps.EventPattern cannot be overridden: each rule matches what the function handles; set ReconcileSchedule for the schedule"},
 		{"negative TTL", settings(map[string]string{"cacheTTL": "-1s"}), `Settings["cacheTTL"] must be a duration such as 5m, got "-1s"`},
-		{"key and policy", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, EncryptionKey: key},
-			"PolicyText must be empty when EncryptionKey is set: CloudFormation cannot create SecureString parameters, " +
+		{"key and policy", valid(func(p *EnforcerProps) { p.EncryptionKey = key }),
+			"PolicyText must be nil when EncryptionKey is set: CloudFormation cannot create SecureString parameters, " +
 				"so put the baseline with `aws ssm put-parameter --type SecureString` and the stack only references it"},
+		{"parameter removal policy with a key", valid(func(p *EnforcerProps) {
+			p.PolicyText, p.EncryptionKey, p.ParameterRemovalPolicy = nil, key, awscdk.RemovalPolicy_RETAIN
+		}),
+			"ParameterRemovalPolicy must be empty when EncryptionKey is set: the stack references the SecureString parameter, it does not own it"},
 		{"unknown setting", settings(map[string]string{"dryrun": "true", "ReadTPS": "5"}),
 			`Settings["ReadTPS"], Settings["dryrun"]: no such setting; the settings are parameterName, cacheTTL, dryRun, ` +
 				`enforcementMode, force, exemptTag, exemptRepositories, readTps, writeTps, backfillConcurrency, allowedPrincipals, allowPublic, applyToExistingRepositories, ` +
@@ -877,9 +855,9 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 				`Settings["backfillConcurrency"] must be a positive whole number, got "0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := NewEnforcer(stack, "Enforcer", tc.props)
-			if err == nil || e != nil {
-				t.Fatalf("NewEnforcer = %v, %v; want an error", e, err)
+			err := cdktest.Panic(t, func() { NewEnforcer(stack, "Enforcer", tc.props) })
+			if err == nil {
+				t.Fatal("NewEnforcer did not panic")
 			}
 			if want := "ecr-baseline Enforcer: " + tc.want; err.Error() != want {
 				t.Errorf("error %q\nwant      %q", err, want)

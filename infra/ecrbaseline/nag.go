@@ -27,8 +27,8 @@ func suppressNagFindings(e *Enforcer, role awsiam.Role) {
 	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("The function sets the policy of whichever repository an event names, " +
-			"so its name is only known at run time, and backfill and the re-enforcement after a " +
-			"baseline change list and enforce every repository. The wildcard is limited to " +
+			"so its name is only known at run time, and a sweep lists and enforces every " +
+			"repository. The wildcard is limited to " +
 			"repositories of this account and region, and to the ECR actions the function calls."),
 		AppliesTo: &[]interface{}{
 			"Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/*",

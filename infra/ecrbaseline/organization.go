@@ -64,20 +64,21 @@ func checkOrganization(cfg envconfig.Config) error {
 // is. The hub gets a custom event bus that only the organisation (or the
 // listed accounts) may put events on, where the member stacks
 // (infra/member) forward their repository events; a rule on it with the
-// repository rule's pattern, retries and dead-letter queue; and the
-// permission to assume the member role in member accounts. The member
-// role, not this one, makes the ECR calls there.
-func newOrganization(c constructs.Construct, id string, e *Enforcer, cfg envconfig.Config, role awsiam.Role) {
+// repository rule's pattern, retries and dead-letter queue, and p's
+// RuleProps like every rule; and the permission to assume the member role
+// in member accounts. The member role, not this one, makes the ECR calls
+// there.
+func newOrganization(c constructs.Construct, id string, e *Enforcer, p EnforcerProps, cfg envconfig.Config, role awsiam.Role) {
 	if !OrganizationMode(cfg) {
 		return
 	}
-	newMemberBus(c, id, e, cfg)
+	newMemberBus(c, id, e, p, cfg)
 	grantMemberAccess(role, cfg)
 	newOrganizationOutputs(c, id, e, role)
 }
 
 // newMemberBus is the bus member stacks forward to, and its rule.
-func newMemberBus(c constructs.Construct, id string, e *Enforcer, cfg envconfig.Config) {
+func newMemberBus(c constructs.Construct, id string, e *Enforcer, p EnforcerProps, cfg envconfig.Config) {
 	stack := awscdk.Stack_Of(c)
 	// Named at synth, so its policy, a property of the bus itself, can
 	// name its ARN without referring to the bus.
@@ -93,11 +94,13 @@ func newMemberBus(c constructs.Construct, id string, e *Enforcer, cfg envconfig.
 			ResourceName: jsii.String(name),
 		}))},
 	}))
-	e.EventBusRule = awsevents.NewRule(c, jsii.String("MemberEventsRule"), &awsevents.RuleProps{
-		Description:  jsii.String("ecr-baseline: repository events forwarded by member accounts"),
-		EventBus:     e.EventBus,
-		EventPattern: EventPattern(),
-	})
+	// p.RuleProps holds the overrides of every rule (Enabled, Role, ...);
+	// checkProps refused any of the fields set here.
+	props := *p.RuleProps
+	props.Description = jsii.String("ecr-baseline: repository events forwarded by member accounts")
+	props.EventBus = e.EventBus
+	props.EventPattern = EventPattern()
+	e.EventBusRule = awsevents.NewRule(c, jsii.String("MemberEventsRule"), &props)
 	e.EventBusRule.AddTarget(awseventstargets.NewLambdaFunction(e.Function, &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: e.RuleDeadLetterQueue,
 		RetryAttempts:   jsii.Number(ruleRetryAttempts),

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
@@ -89,7 +92,9 @@ func TestOrganisationHub(t *testing.T) {
 			  "Resource": ` + partitionARN(`":iam::111122223333:role/platform-ecr"`) + `}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := synthesize(t, &EnforcerProps{PolicyText: policies.Baseline, Settings: tc.settings})
+			s := synthesize(t, func(awscdk.Stack) *EnforcerProps {
+				return &EnforcerProps{PolicyText: jsii.String(policies.Baseline), Settings: tc.settings}
+			})
 			if s.err != nil {
 				t.Fatal(s.err)
 			}
@@ -165,6 +170,23 @@ func TestMemberEventsReachTheFunctionLikeTheAccountsOwn(t *testing.T) {
 	})
 }
 
+// TestRulePropsApplyToTheMemberRule: RuleProps, which overrides every
+// rule, covers the member bus's rule too, so Enabled false stops the
+// members' events as well as the account's own.
+func TestRulePropsApplyToTheMemberRule(t *testing.T) {
+	s := synthesize(t, func(awscdk.Stack) *EnforcerProps {
+		return &EnforcerProps{PolicyText: jsii.String(policies.Baseline), Settings: hubSettings(),
+			RuleProps: &awsevents.RuleProps{Enabled: jsii.Bool(false)}}
+	})
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	e := s.enforcer
+	for _, r := range []awsevents.Rule{e.Rule, e.BaselineChangeRule, e.ReconcileRule, e.EventBusRule} {
+		diff(t, cdktest.LogicalID(r)+" state", s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(r))["State"], `"DISABLED"`)
+	}
+}
+
 // TestOrganisationOutputs: the member stacks are deployed with these.
 func TestOrganisationOutputs(t *testing.T) {
 	s := organisationHub(t)
@@ -180,9 +202,14 @@ func TestOrganisationOutputs(t *testing.T) {
 		"EnforcerRoleArn": {"Description": "ecr-baseline: the function's role, which the member role trusts (member template parameter HubRoleArn)",
 			"Value": `+getAtt(cdktest.LogicalID(s.enforcer.Function.Role()), "Arn")+`}
 	}`)
-	if len(outputs) != 10 {
-		t.Errorf("%d outputs, want the seven of a single account and three", len(outputs))
+	if len(outputs) != 12 {
+		t.Errorf("%d outputs, want the nine of a single account and three", len(outputs))
 	}
+}
+
+// hubSettings make a hub with OUs.
+func hubSettings() map[string]string {
+	return map[string]string{"memberOrganizationalUnits": "ou-ab12-cdefgh34", "organizationId": "o-abcdefghij"}
 }
 
 // A hub with OUs, synthesized once for the tests that read it.
@@ -194,9 +221,9 @@ var (
 func organisationHub(t *testing.T) *synthesized {
 	t.Helper()
 	hubOnce.Do(func() {
-		hubSynth = synthesize(t, &EnforcerProps{PolicyText: policies.Baseline, Settings: map[string]string{
-			"memberOrganizationalUnits": "ou-ab12-cdefgh34", "organizationId": "o-abcdefghij",
-		}})
+		hubSynth = synthesize(t, func(awscdk.Stack) *EnforcerProps {
+			return &EnforcerProps{PolicyText: jsii.String(policies.Baseline), Settings: hubSettings()}
+		})
 	})
 	if hubSynth.err != nil || hubSynth.json == nil {
 		t.Fatalf("organisation hub did not synthesize: %v", hubSynth.err)
@@ -223,9 +250,13 @@ func TestOrganisationSettingsCheckedAtSynth(t *testing.T) {
 				`the function enforces in its own account and region only`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := NewEnforcer(stack, "Enforcer", &EnforcerProps{PolicyText: policies.Baseline, CodePath: codePath, Settings: tc.settings})
-			if err == nil || e != nil {
-				t.Fatalf("NewEnforcer = %v, %v; want an error", e, err)
+			err := cdktest.Panic(t, func() {
+				NewEnforcer(stack, "Enforcer", &EnforcerProps{
+					PolicyText: jsii.String(policies.Baseline), CodePath: jsii.String(codePath), Settings: tc.settings,
+				})
+			})
+			if err == nil {
+				t.Fatal("NewEnforcer did not panic")
 			}
 			if want := "ecr-baseline Enforcer: " + tc.want; err.Error() != want {
 				t.Errorf("error %q\nwant      %q", err, want)

@@ -18,7 +18,7 @@ var notOutputName = regexp.MustCompile(`[^A-Za-z0-9]`)
 // inside a construct with a hash of its path; these are the construct's id
 // and the name (EnforcerFunctionName for id "Enforcer"), so people and
 // scripts can find them, and two Enforcers with different ids do not
-// collide. scripts/backfill.sh finds the function by the name's ending and
+// collide. scripts/sweep.sh finds the function by the name's ending and
 // the description's "ecr-baseline: ".
 func newOutputs(c constructs.Construct, id string, e *Enforcer) {
 	addOutputs(c, id, []output{
@@ -28,7 +28,9 @@ func newOutputs(c constructs.Construct, id string, e *Enforcer) {
 		{"RuleDeadLetterQueueUrl", "events EventBridge could not deliver to the function", e.RuleDeadLetterQueue.QueueUrl()},
 		{"FailureQueueUrl", "events the function failed on after its retries", e.FailureQueue.QueueUrl()},
 		{"SweepQueueUrl", "the queue sweeps run on: its depth and oldest message are a sweep's progress", e.SweepQueue.QueueUrl()},
+		{"SweepQueueArn", "the sweep queue, the destination to redrive its dead-letter queue to", e.SweepQueue.QueueArn()},
 		{"SweepDeadLetterQueueUrl", "sweep items that failed every delivery, each with its reason", e.SweepDeadLetterQueue.QueueUrl()},
+		{"DashboardName", "the CloudWatch dashboard: alarms, outcomes, sweep progress, dead letters, errors and duration", e.Dashboard.DashboardName()},
 	})
 }
 

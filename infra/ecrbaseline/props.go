@@ -3,13 +3,17 @@ package ecrbaseline
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
 	"github.com/aws/jsii-runtime-go"
 
@@ -19,13 +23,15 @@ import (
 )
 
 // EnforcerProps configures an Enforcer. PolicyText is required unless
-// EncryptionKey is set; everything else is optional.
+// EncryptionKey is set; everything else is optional, with the defaults
+// each field names. NewEnforcer panics, before creating anything, on a
+// prop it cannot use, with a message naming the prop.
 type EnforcerProps struct {
 	// PolicyText is the baseline repository policy template, as in
 	// policies/baseline.json. It is validated at synth time with the same
 	// check the function runs, and stored in the SSM parameter verbatim.
-	// Required unless EncryptionKey is set, and must be empty then.
-	PolicyText string
+	// Required unless EncryptionKey is set, and must be nil then.
+	PolicyText *string
 
 	// CodePath, when set, is a directory holding a prebuilt `bootstrap`,
 	// a linux/arm64 executable (`make build` writes build/enforcer), which
@@ -33,7 +39,7 @@ type EnforcerProps struct {
 	// module's source at synth, with the Go toolchain of the machine (no
 	// Docker), in the module's directory found with `go list -m` from the
 	// directory the app runs in.
-	CodePath string
+	CodePath *string
 
 	// EncryptionKey, when set, is the customer managed KMS key of a
 	// SecureString parameter named by the parameterName setting that must
@@ -42,24 +48,37 @@ type EnforcerProps struct {
 	// kms:Decrypt on this key (through SSM only).
 	EncryptionKey awskms.IKey
 
-	// ReservedConcurrency caps concurrent executions of the function;
-	// nil leaves it to the account's unreserved pool.
-	ReservedConcurrency *float64
+	// Settings are the function's settings by CDK context key — the
+	// context keys of pkg/envconfig's table, such as "dryRun",
+	// "enforcementMode", "exemptRepositories" or "writeTps" — as text, the
+	// way `cdk synth -c key=value` gives them. A key left out gets the
+	// function's default. Synth refuses an unknown key and, with the
+	// function's own parser, any value the function would refuse at start.
+	Settings map[string]string
+
+	// AlarmTopic, when set, is notified by every alarm of Enforcer.Alarms
+	// when it fires and when it clears. Default: the alarms have no
+	// actions.
+	AlarmTopic awssns.ITopic
+
+	// DashboardName names the CloudWatch dashboard. Default: the stack's
+	// name and the construct's id, "<stack>-<id>".
+	DashboardName *string
 
 	// LogRetention is how long the function's logs are kept.
 	// Default: one month.
 	LogRetention awslogs.RetentionDays
 
-	// ArchiveRetentionDays is how long the archive bucket keeps each
-	// record of a replaced policy, current and noncurrent versions alike.
-	// Default: DefaultArchiveRetentionDays.
-	ArchiveRetentionDays int
+	// ArchiveRetention is how long the archive bucket keeps each record of
+	// a replaced policy, current and noncurrent versions alike, in whole
+	// days. Default: DefaultArchiveRetentionDays.
+	ArchiveRetention awscdk.Duration
 
 	// SweepMaxConcurrency is the event source mapping's maximum
 	// concurrency: how many invocations consume the sweep queue at once,
 	// which bounds a sweep's total call rate across containers. Lambda
 	// accepts 2 to 1000. Default: DefaultSweepMaxConcurrency.
-	SweepMaxConcurrency int
+	SweepMaxConcurrency *float64
 
 	// ReconcileSchedule is when the reconciliation sweep runs, which
 	// catches what events missed (a lost event, a removed exemption, a
@@ -68,13 +87,43 @@ type EnforcerProps struct {
 	// Default: once a day.
 	ReconcileSchedule awsevents.Schedule
 
-	// Settings are the function's settings by CDK context key — the
-	// context keys of pkg/envconfig's table, such as "dryRun",
-	// "enforcementMode", "exemptRepositories" or "writeTps" — as text, the
-	// way `cdk synth -c key=value` gives them. A key left out gets the
-	// function's default. Synth refuses an unknown key and, with the
-	// function's own parser, any value the function would refuse at start.
-	Settings map[string]string
+	// QueueRemovalPolicy applies to the four queues when they leave the
+	// stack. Default: RemovalPolicy_DESTROY, with any message in them.
+	QueueRemovalPolicy awscdk.RemovalPolicy
+	// LogRemovalPolicy applies to the function's log group.
+	// Default: RemovalPolicy_RETAIN.
+	LogRemovalPolicy awscdk.RemovalPolicy
+	// ParameterRemovalPolicy applies to the baseline parameter; it cannot
+	// be set with EncryptionKey, where the stack does not own the
+	// parameter. Default: RemovalPolicy_DESTROY.
+	ParameterRemovalPolicy awscdk.RemovalPolicy
+	// ArchiveRemovalPolicy applies to the archive bucket. CloudFormation
+	// deletes a bucket only when it is empty. Default:
+	// RemovalPolicy_RETAIN: deleting the stack must not take the only
+	// copy of the policies it replaced.
+	ArchiveRemovalPolicy awscdk.RemovalPolicy
+
+	// FunctionProps overrides the function's props: any field set here
+	// replaces the construct's default (MemorySize 128, Timeout 2 minutes,
+	// no reserved concurrency, ...). The fields the construct needs to own
+	// (Code, Role, Environment, the log group and log levels, the
+	// asynchronous retries and destinations, ...) are refused, with the
+	// prop to use instead where there is one. The sweep queue's visibility
+	// timeout follows Timeout.
+	FunctionProps *awslambda.FunctionProps
+
+	// QueueProps overrides the props of every queue (RetentionPeriod,
+	// default 14 days, SQS's maximum; DeliveryDelay; ...). Encryption, TLS,
+	// names, FIFO, redrive and visibility are the construct's.
+	QueueProps *awssqs.QueueProps
+
+	// RuleProps overrides the props of every rule, the organisation hub's
+	// member rule included: Enabled (false stops every event and the
+	// reconciliation from reaching the function, without deleting
+	// anything), Role, CrossStackScope. Patterns,
+	// schedule, targets, names, descriptions and the bus are the
+	// construct's.
+	RuleProps *awsevents.RuleProps
 }
 
 // DefaultArchiveRetentionDays keeps a replaced policy for a year and a
@@ -129,20 +178,45 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
-	switch {
-	case p.ArchiveRetentionDays == 0:
-		p.ArchiveRetentionDays = DefaultArchiveRetentionDays
-	case p.ArchiveRetentionDays < 0:
-		return p, envconfig.Config{}, "", fmt.Errorf("ArchiveRetentionDays must be a positive number of days, got %d", p.ArchiveRetentionDays)
+	if p.ArchiveRetention == nil {
+		p.ArchiveRetention = awscdk.Duration_Days(jsii.Number(DefaultArchiveRetentionDays))
 	}
-	switch {
-	case p.SweepMaxConcurrency == 0:
-		p.SweepMaxConcurrency = DefaultSweepMaxConcurrency
-	case p.SweepMaxConcurrency < 2 || p.SweepMaxConcurrency > 1000:
-		return p, envconfig.Config{}, "", fmt.Errorf("SweepMaxConcurrency must be from 2 to 1000 (Lambda's limits), got %d", p.SweepMaxConcurrency)
+	// Any fraction of a day would be lost: S3 expires objects by whole days.
+	if days := *p.ArchiveRetention.ToDays(&awscdk.TimeConversionOptions{Integral: jsii.Bool(false)}); days < 1 || days != math.Trunc(days) {
+		return p, envconfig.Config{}, "", fmt.Errorf("ArchiveRetention must be a whole number of days, at least 1, got %s",
+			*p.ArchiveRetention.ToHumanString())
+	}
+	if p.SweepMaxConcurrency == nil {
+		p.SweepMaxConcurrency = jsii.Number(DefaultSweepMaxConcurrency)
+	}
+	if n := *p.SweepMaxConcurrency; n < 2 || n > 1000 || n != math.Trunc(n) {
+		return p, envconfig.Config{}, "", fmt.Errorf("SweepMaxConcurrency must be a whole number from 2 to 1000 (Lambda's limits), got %v", n)
+	}
+	// The mapping does not see reserved concurrency: above it, batches
+	// are throttled, each throttle spends an item's receive, and items
+	// drift into the dead-letter queue untried. Events need one more.
+	if f := p.FunctionProps; f != nil && f.ReservedConcurrentExecutions != nil && *f.ReservedConcurrentExecutions < *p.SweepMaxConcurrency+1 {
+		return p, envconfig.Config{}, "", fmt.Errorf("FunctionProps.ReservedConcurrentExecutions %v leaves no room for SweepMaxConcurrency %v sweep batches and the events: reserve at least %v",
+			*f.ReservedConcurrentExecutions, *p.SweepMaxConcurrency, *p.SweepMaxConcurrency+1)
 	}
 	if p.ReconcileSchedule == nil {
 		p.ReconcileSchedule = awsevents.Schedule_Rate(awscdk.Duration_Days(jsii.Number(1)))
+	}
+	for _, r := range []struct {
+		policy *awscdk.RemovalPolicy
+		value  awscdk.RemovalPolicy
+	}{
+		{&p.QueueRemovalPolicy, awscdk.RemovalPolicy_DESTROY},
+		{&p.LogRemovalPolicy, awscdk.RemovalPolicy_RETAIN},
+		{&p.ParameterRemovalPolicy, awscdk.RemovalPolicy_DESTROY},
+		{&p.ArchiveRemovalPolicy, awscdk.RemovalPolicy_RETAIN},
+	} {
+		if *r.policy == "" {
+			*r.policy = r.value
+		}
+	}
+	if err := resolveOverrides(&p); err != nil {
+		return p, envconfig.Config{}, "", err
 	}
 	cfg, err := resolveSettings(p.Settings)
 	if err == nil {
@@ -152,20 +226,24 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 		return p, cfg, "", err
 	}
 	if p.EncryptionKey != nil {
-		if p.PolicyText != "" {
-			return p, cfg, "", errors.New("PolicyText must be empty when EncryptionKey is set: " +
+		switch {
+		case p.PolicyText != nil:
+			return p, cfg, "", errors.New("PolicyText must be nil when EncryptionKey is set: " +
 				"CloudFormation cannot create SecureString parameters, so put the baseline with " +
 				"`aws ssm put-parameter --type SecureString` and the stack only references it")
+		case props.ParameterRemovalPolicy != "":
+			return p, cfg, "", errors.New("ParameterRemovalPolicy must be empty when EncryptionKey is set: " +
+				"the stack references the SecureString parameter, it does not own it")
 		}
 		return p, cfg, "", nil
 	}
-	if p.PolicyText == "" {
+	if p.PolicyText == nil || *p.PolicyText == "" {
 		return p, cfg, "", errors.New("PolicyText is required (the baseline policy template)")
 	}
-	if err := checkBaseline(p.PolicyText, cfg); err != nil {
+	if err := checkBaseline(*p.PolicyText, cfg); err != nil {
 		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
 	}
-	tier, err := parameterTier(len(p.PolicyText))
+	tier, err := parameterTier(len(*p.PolicyText))
 	if err != nil {
 		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
 	}

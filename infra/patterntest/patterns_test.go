@@ -135,11 +135,9 @@ func newEnforcer(t *testing.T, app awscdk.App, settings map[string]string) *ecrb
 		t.Fatal(err)
 	}
 	stack := awscdk.NewStack(app, jsii.String("Test"), nil)
-	e, err := ecrbaseline.NewEnforcer(stack, "Enforcer", &ecrbaseline.EnforcerProps{PolicyText: policies.Baseline, CodePath: code, Settings: settings})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return ecrbaseline.NewEnforcer(stack, "Enforcer", &ecrbaseline.EnforcerProps{
+		PolicyText: jsii.String(policies.Baseline), CodePath: jsii.String(code), Settings: settings,
+	})
 }
 
 func template(t *testing.T, stack awscdk.Stack) cdktest.Template {

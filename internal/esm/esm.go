@@ -47,6 +47,12 @@
 // the queue the source queue's RedrivePolicy names. The emulator relies on
 // it and emulates nothing there.
 //
+// moto's SQS loses or revives messages under concurrent calls: every
+// moto.Server's URL passes SQS calls one at a time (moto.SerialSQS), so
+// the mapping's calls and the function's sends never meet inside moto. A
+// mapping also makes its own calls one at a time, which keeps it safe in
+// front of any endpoint.
+//
 // Deliberate differences, each so that no test waits for the clock:
 //
 //   - A failed message is made visible again at once
@@ -72,6 +78,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -159,6 +166,9 @@ func (m *Mapping) Drain(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	run := *m
+	run.SQS = &oneAtATime{next: m.SQS}
+	m = &run
 	src, err := m.source(ctx)
 	if err != nil {
 		return Stats{}, err
@@ -228,6 +238,40 @@ func (m *Mapping) Drain(ctx context.Context) (Stats, error) {
 			return stats, nil
 		}
 	}
+}
+
+// oneAtATime passes one SQS call at a time: the batches in flight delete
+// and return messages while the loop receives, and moto's SQS undoes a
+// delete or a move to the dead-letter queue that overlaps another delete.
+type oneAtATime struct {
+	mu   sync.Mutex
+	next SQS
+}
+
+var _ SQS = (*oneAtATime)(nil)
+
+func (o *oneAtATime) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next.GetQueueAttributes(ctx, in, opts...)
+}
+
+func (o *oneAtATime) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next.ReceiveMessage(ctx, in, opts...)
+}
+
+func (o *oneAtATime) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next.DeleteMessageBatch(ctx, in, opts...)
+}
+
+func (o *oneAtATime) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next.ChangeMessageVisibilityBatch(ctx, in, opts...)
 }
 
 func (m *Mapping) limits() (batchSize, concurrency int, err error) {

@@ -25,6 +25,8 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 )
 
+// server is moto; its URL passes SQS calls one at a time (moto.SerialSQS),
+// as a mapping calls SQS concurrently, which moto's SQS does not survive.
 var server *moto.Server
 
 func TestMain(m *testing.M) { os.Exit(moto.RunTests(m, &server)) }
@@ -48,7 +50,10 @@ type queue struct {
 func newQueue(t *testing.T, maxReceives int, attrs map[string]string) *queue {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := server.Fresh(ctx)
+	if err := server.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.Config(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

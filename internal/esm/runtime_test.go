@@ -3,12 +3,15 @@ package esm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
@@ -125,5 +128,29 @@ func TestBootstrapThroughRuntimeAPI(t *testing.T) {
 	dead := q.deadLetters(t)
 	if d := cmp.Diff(map[string]string{ids[4]: "fail", ids[7]: "error"}, dead); d != "" {
 		t.Errorf("dead-letter queue (-want +got):\n%s", d)
+	}
+}
+
+// TestHandlerInvoke: a handler's response is passed on as the runtime
+// would marshal it, after seen; its error is a function error.
+func TestHandlerInvoke(t *testing.T) {
+	var seen []events.SQSEventResponse
+	invoke := HandlerInvoke(func(_ context.Context, payload json.RawMessage) (events.SQSEventResponse, error) {
+		if string(payload) == `"fail"` {
+			return events.SQSEventResponse{}, errors.New("boom")
+		}
+		return events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{{ItemIdentifier: "id1"}}}, nil
+	}, func(r events.SQSEventResponse) { seen = append(seen, r) })
+
+	resp, functionErr, err := invoke(context.Background(), []byte(`"ok"`))
+	if err != nil || functionErr || string(resp) != `{"batchItemFailures":[{"itemIdentifier":"id1"}]}` {
+		t.Errorf("success: %s %v %v", resp, functionErr, err)
+	}
+	resp, functionErr, err = invoke(context.Background(), []byte(`"fail"`))
+	if err != nil || !functionErr || resp != nil {
+		t.Errorf("handler error: %s %v %v, want a function error", resp, functionErr, err)
+	}
+	if len(seen) != 1 {
+		t.Errorf("seen %d responses, want the one that succeeded", len(seen))
 	}
 }

@@ -147,6 +147,9 @@ func newHandler(t *testing.T, endpoint string, client aws.HTTPClient, env ...str
 		t.Fatal(err)
 	}
 	awsCfg.HTTPClient = client
+	// The plain retry policy, not Load's paced one: rows that throttle
+	// every attempt would hold the adaptive limiter at its floor of half a
+	// call per second (make bench measures pacing).
 	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
 	// The function's defaults with pacing out of the way, and tag
 	// exemption on, so ListTagsForResource is called too; its role, as

@@ -16,7 +16,7 @@ import (
 
 // TestMixedFaultsSweep sweeps 300 repositories while one call in ten,
 // SQS's included, meets a fault drawn from all five, and ten repositories
-// are deleted once they have been listed: the retryable faults are retried
+// are deleted once the sweep is under way: the retryable faults are retried
 // by the SDK, an access denied fails its item, which the queue delivers
 // again. Every repository must end compliant, deleted, or in the
 // dead-letter queue as it was, with the reason; none lost, none counted
@@ -35,7 +35,9 @@ func TestMixedFaultsSweep(t *testing.T) {
 		// A page that is denied every delivery is dead-lettered (a matrix
 		// row proves it), and its repositories are then never queued:
 		// here listing and queuing meet only faults that retry.
-		"DescribeRepositories": {FaultRate: 0.1, Faults: retryable, SlowBy: slowBy},
+		// Pages of 40, as ECR pages (moto answers in one): the listing
+		// goes on through eight list items.
+		"DescribeRepositories": {FaultRate: 0.1, Faults: retryable, SlowBy: slowBy, PageSize: 40},
 		"SendMessageBatch":     {FaultRate: 0.1, Faults: retryable, SlowBy: slowBy},
 	}, repos...)
 
@@ -43,7 +45,7 @@ func TestMixedFaultsSweep(t *testing.T) {
 		t.Fatalf("the sweep request failed (one call in ten does): %v", err)
 	}
 	// The first batch that enforces repositories finds the first ten of
-	// them deleted: listed, queued, gone before their turn.
+	// them deleted: gone before their turn, whether their page was listed yet or not.
 	gone := map[string]bool{}
 	for _, repo := range repos[:deleted] {
 		gone[repo.Name] = true

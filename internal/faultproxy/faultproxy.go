@@ -1,7 +1,7 @@
 // Package faultproxy is a reverse proxy for tests and benchmarks that sits
 // between the AWS SDK and moto server and makes moto behave like a busy
-// AWS endpoint: latency per call, a per-operation rate limit answered with
-// ThrottlingException, injected faults — at random, or deterministically
+// AWS endpoint: latency per call, a per-operation rate limit for each
+// caller and region answered with ThrottlingException, injected faults — at random, or deterministically
 // for an operation's first calls — and the paging of DescribeRepositories
 // that moto leaves out.
 package faultproxy
@@ -49,8 +49,10 @@ type Rule struct {
 	// Latency is added to every call.
 	Latency time.Duration
 	// RateLimit, when positive, is the calls per second the operation
-	// accepts; calls above it get ThrottlingException. Burst is how many
-	// may come at once (at least 1).
+	// accepts from each target (the credentials and region a call is
+	// signed for, as AWS's quotas are per account and region); calls above
+	// it get ThrottlingException. Burst is how many may come at once (at
+	// least 1).
 	RateLimit float64
 	Burst     int
 	// FaultRate is the probability of injecting Fault into a call.
@@ -94,11 +96,15 @@ type Proxy struct {
 	proxy    *httputil.ReverseProxy
 	mu       sync.Mutex
 	rules    map[string]Rule
-	limiters map[string]*rate.Limiter
+	limiters map[limited]*rate.Limiter
 	stats    map[string]*Stats
 	gates    map[string]*gate
 	rng      *rand.Rand
 }
+
+// limited names a rate limiter: the rule's key ("*" or an operation) and
+// the target of the call.
+type limited struct{ key, target string }
 
 // gate releases the answers it holds once want of them are ready.
 type gate struct {
@@ -122,7 +128,7 @@ func Start(target string, rules map[string]Rule, seed uint64) (*Proxy, error) {
 		URL:      "http://" + l.Addr().String(),
 		proxy:    httputil.NewSingleHostReverseProxy(u),
 		rules:    map[string]Rule{},
-		limiters: map[string]*rate.Limiter{},
+		limiters: map[limited]*rate.Limiter{},
 		stats:    map[string]*Stats{},
 		gates:    map[string]*gate{},
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -139,13 +145,8 @@ func (p *Proxy) SetRules(rules map[string]Rule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rules = rules
-	p.limiters = map[string]*rate.Limiter{}
+	p.limiters = map[limited]*rate.Limiter{}
 	p.gates = map[string]*gate{}
-	for op, r := range rules {
-		if r.RateLimit > 0 {
-			p.limiters[op] = rate.NewLimiter(rate.Limit(r.RateLimit), max(r.Burst, 1))
-		}
-	}
 }
 
 // Close stops the proxy.
@@ -178,9 +179,36 @@ func operation(r *http.Request) string {
 	return t
 }
 
+// target is who calls where: the access key and region of the SigV4
+// credential scope ("Credential=AKID/20250101/us-east-1/ecr/aws4_request"),
+// "" for an unsigned call.
+func target(r *http.Request) string {
+	_, scope, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	scope, _, _ = strings.Cut(scope, ",")
+	parts := strings.Split(scope, "/")
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[0] + "/" + parts[2]
+}
+
+// limiter is the rate limiter of rule key for target, made on first use.
+func (p *Proxy) limiter(key, target string, rule Rule) *rate.Limiter {
+	if rule.RateLimit <= 0 {
+		return nil
+	}
+	k := limited{key, target}
+	l := p.limiters[k]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(rule.RateLimit), max(rule.Burst, 1))
+		p.limiters[k] = l
+	}
+	return l
+}
+
 // decide picks the rule, updates the counts and returns the fault to
 // inject, if any, and the gate the call's answer waits at, if any.
-func (p *Proxy) decide(op string) (Rule, Fault, *gate) {
+func (p *Proxy) decide(op, target string) (Rule, Fault, *gate) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rule, ok := p.rules[op]
@@ -212,7 +240,7 @@ func (p *Proxy) decide(op string) (Rule, Fault, *gate) {
 		}
 		return rule, rule.Fault, wait
 	}
-	if l := p.limiters[key]; l != nil && !l.Allow() {
+	if l := p.limiter(key, target, rule); l != nil && !l.Allow() {
 		st.Throttled++
 		return rule, Throttle, wait
 	}
@@ -231,7 +259,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	instant := r.Header.Get(instantHeader) != ""
 	r.Header.Del(instantHeader)
-	rule, fault, g := p.decide(operation(r))
+	rule, fault, g := p.decide(operation(r), target(r))
 	if rule.Latency > 0 {
 		time.Sleep(rule.Latency)
 	}

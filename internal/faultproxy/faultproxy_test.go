@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
@@ -117,8 +119,9 @@ func TestFailFirst(t *testing.T) {
 			if n := served.Load(); n != tt.wantBackend {
 				t.Errorf("backend served %d calls, want %d", n, tt.wantBackend)
 			}
-			// Other operations are untouched.
-			if a := call(tt.client, p.URL, "GetRepositoryPolicy"); a != ok {
+			// Other operations are untouched. Asked without the slow
+			// rows' 100 ms timeout, which a loaded machine can exceed.
+			if a := call(plain, p.URL, "GetRepositoryPolicy"); a != ok {
 				t.Errorf("another operation got %+v", a)
 			}
 		})
@@ -375,5 +378,45 @@ func TestInstantTimeoutsMatchAttemptTimeout(t *testing.T) {
 	}
 	if n := served.Load(); n != 0 {
 		t.Errorf("backend served %d calls, want none: every one was held", n)
+	}
+}
+
+// TestRateLimitPerTarget: each access key and region has its own limit,
+// as AWS's quotas are per account and region, and a call over it gets a
+// ThrottlingException that the SDK's retry classifies as throttling. The
+// limit refills once an hour, so no token comes back while the test runs.
+func TestRateLimitPerTarget(t *testing.T) {
+	srv, _ := backend(t)
+	p := start(t, srv.URL, map[string]Rule{"SetRepositoryPolicy": {RateLimit: 1.0 / 3600, Burst: 1}})
+	cfg, err := moto.Config(context.Background(), p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(region, key string) *ecr.Client {
+		return ecr.NewFromConfig(cfg, func(o *ecr.Options) {
+			o.Region, o.RetryMaxAttempts = region, 1
+			o.Credentials = credentials.NewStaticCredentialsProvider(key, "secret", "")
+		})
+	}
+	throttles := retry.IsErrorThrottles(retry.DefaultThrottles)
+	tests := []struct {
+		name   string
+		client *ecr.Client
+		// throttled says whether the call is over its target's limit.
+		throttled bool
+	}{
+		{"first call", client("us-east-1", "a"), false},
+		{"second call, same target", client("us-east-1", "a"), true},
+		{"another region", client("eu-west-1", "a"), false},
+		{"other credentials", client("us-east-1", "b"), false},
+	}
+	for _, tt := range tests {
+		_, err := tt.client.SetRepositoryPolicy(context.Background(), &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("r"), PolicyText: aws.String("{}")})
+		if got := throttles.IsErrorThrottle(err) == aws.TrueTernary; got != tt.throttled {
+			t.Errorf("%s: error %v, throttled %v, want %v", tt.name, err, got, tt.throttled)
+		}
+	}
+	if got, want := p.Stats("SetRepositoryPolicy"), (Stats{Calls: 4, Throttled: 1}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
 	}
 }

@@ -33,9 +33,11 @@ const (
 
 // Server is a running moto server.
 type Server struct {
-	// URL is the endpoint, e.g. http://127.0.0.1:41234.
-	URL string
-	cmd *exec.Cmd
+	// URL is the endpoint, e.g. http://127.0.0.1:41234: a SerialSQS in
+	// front of moto.
+	URL  string
+	cmd  *exec.Cmd
+	gate *SerialSQS
 }
 
 // Binary finds moto_server: $MOTO_SERVER, else .venv/bin/moto_server in the
@@ -98,6 +100,11 @@ func Start() (*Server, error) {
 		s.Stop()
 		return nil, err
 	}
+	if s.gate, err = StartSerialSQS(s.URL); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.URL = s.gate.URL
 	return s, nil
 }
 
@@ -161,6 +168,9 @@ func (s *Server) waitReady(limit time.Duration) error {
 
 // Stop ends the server and its process group.
 func (s *Server) Stop() {
+	if s.gate != nil {
+		_ = s.gate.Close()
+	}
 	if s.cmd.Process == nil {
 		return
 	}

@@ -1,5 +1,5 @@
-// Package pool is the one bounded worker pool: backfill's pages, the
-// end-of-run retry of a fleet run and the test fleet's seeding all start
+// Package pool is the one bounded worker pool: the CLI backfill's pages, a
+// sweep batch's items and the test fleet's seeding all start
 // work in order, a few at a time, and may have to stop starting it.
 package pool
 

@@ -70,8 +70,9 @@ func WithPolicyFile(path string) Option {
 	return func(o *options) { o.templates, o.source = baseline.File{}, path }
 }
 
-// New builds the engine. One rate-limited ECR client is shared by event
-// handling and backfill, so a container never exceeds the configured pace.
+// New builds the engine. One ECR client per registry is shared by event
+// handling and backfill, so every worker of a container is paced by the
+// same adaptive limiters (newECR) and held to the same ceilings.
 func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...Option) *app {
 	o := options{source: cfg.ParameterName}
 	for _, opt := range opts {
@@ -80,7 +81,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if o.templates == nil {
 		o.templates = ssm.NewFromConfig(awsCfg)
 	}
-	client := ratelimit.New(ecr.NewFromConfig(awsCfg), cfg.ReadTPS, cfg.WriteTPS)
+	client := newECR(awsCfg, cfg)
 	mode := enforcer.Mode(cfg.Mode)
 	var checks []func(string) error
 	if mode == enforcer.Merge {
@@ -98,14 +99,17 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		store = &archive.Archive{S3: s3.NewFromConfig(awsCfg), Bucket: cfg.ArchiveBucket}
 		archiver = store
 	}
-	enforcerFor := func(dryRun bool) *enforcer.Enforcer {
+	// enforcerFor is the enforcer of one registry: the function's own, or
+	// a member's, reached with the member role (its own writes there).
+	enforcerFor := func(ecrClient enforcer.ECR, account, region, selfRole string, dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
-			ECR: client, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
-			Region: awsCfg.Region, AccountID: account, SelfRoleARN: cfg.SelfRoleARN, Archive: archiver,
+			ECR: ecrClient, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,
+			Region: region, AccountID: account, SelfRoleARN: selfRole, Archive: archiver,
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
-	live, dry := enforcerFor(cfg.DryRun), enforcerFor(true)
+	live := enforcerFor(client, account, awsCfg.Region, cfg.SelfRoleARN, cfg.DryRun)
+	dry := enforcerFor(client, account, awsCfg.Region, cfg.SelfRoleARN, true)
 	runner := &backfill.Runner{
 		ECR: client, Enforcer: live, DryRunEnforcer: dry,
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
@@ -115,20 +119,43 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if cfg.SweepDeadLetterQueueURL != "" {
 		deadLetter = sweep.DeadLetter{SQS: queues, URL: cfg.SweepDeadLetterQueueURL}
 	}
+	h := &handler.Handler{
+		Enforcer: live, DryRunEnforcer: dry, Baseline: loader, Lister: client,
+		Queue:      sweep.Queue{SQS: queues, URL: cfg.SweepQueueURL},
+		DeadLetter: deadLetter, MaxReceiveCount: cfg.SweepMaxReceiveCount,
+		ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
+		Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
+		StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
+	}
+	if len(cfg.MemberAccounts)+len(cfg.MemberOrganizationalUnits) > 0 {
+		h.Members = newMembers(cfg, awsCfg, account, func(memberCfg aws.Config, account, region, role string) handler.Registry {
+			c := newECR(memberCfg, cfg)
+			return handler.Registry{Enforcer: enforcerFor(c, account, region, role, cfg.DryRun),
+				DryRunEnforcer: enforcerFor(c, account, region, role, true), Lister: c, OwnRoleARN: role}
+		})
+	}
 	return &app{
 		Backfill: runner,
 		Baseline: loader,
 		Enforcer: live,
 		Archive:  store,
-		Handler: &handler.Handler{
-			Enforcer: live, DryRunEnforcer: dry, Baseline: loader, Lister: client,
-			Queue:      sweep.Queue{SQS: queues, URL: cfg.SweepQueueURL},
-			DeadLetter: deadLetter, MaxReceiveCount: cfg.SweepMaxReceiveCount,
-			ParameterName: cfg.ParameterName, ApplyToExisting: cfg.ApplyToExisting, ExemptTagKey: cfg.ExemptTagKey, ExemptTagValue: cfg.ExemptTagValue, SelfRoleARN: cfg.SelfRoleARN, AccountID: account, Region: awsCfg.Region,
-			Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
-			StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
-		},
+		Handler:  h,
 	}
+}
+
+// newECR is the ECR client of one registry (one account and region),
+// under the ceilings. Its retry policy paces every attempt adaptively, per
+// client and operation (awsconfig.Paced): one client per registry, shared
+// by every worker, is one pace per quota. The policy is made here rather
+// than inside the SDK so that a merge's write reservation can take its
+// attempt token too; a policy that does not pace (a test's plain
+// retryer) reserves the ceiling's token only. awsconfig.Load always sets
+// awsCfg.Retryer.
+func newECR(awsCfg aws.Config, cfg envconfig.Config) *ratelimit.ECR {
+	retryer := awsCfg.Retryer()
+	client := ratelimit.New(ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Retryer = retryer }), cfg.ReadTPS, cfg.WriteTPS)
+	client.Attempts, _ = retryer.(ratelimit.AttemptReserver)
+	return client
 }
 
 // ErrNoArchive refuses a function that would write with no archive

@@ -24,6 +24,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
@@ -56,6 +57,34 @@ func TestAccountOf(t *testing.T) {
 	}
 }
 
+// TestNewECRReservesWithItsRetryPolicy: the ECR client's own pacing
+// retry policy takes a merge's write attempt token before the read; a
+// plain retry policy leaves only the ceiling to reserve.
+func TestNewECRReservesWithItsRetryPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		retryer func() aws.Retryer
+		want    bool
+	}{
+		{"awsconfig.Load's paced policy", nil, true},
+		{"a test's plain policy", func() aws.Retryer { return awsconfig.NewRetryer(0) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := server.Config(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.retryer != nil {
+				cfg.Retryer = tt.retryer
+			}
+			if got := newECR(cfg, envconfig.Config{}).Attempts != nil; got != tt.want {
+				t.Errorf("reserves attempt tokens: %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // container is one warm Lambda container: its own clients, baseline cache
 // (an hour, so only invalidation or a version refreshes it) and call
 // counter.
@@ -66,15 +95,19 @@ type container struct {
 
 func newContainer(t *testing.T, env ...string) *container {
 	t.Helper()
+	return newContainerAt(t, server.URL, env...)
+}
+
+// newContainerAt is a container reaching AWS at endpoint: moto, or a proxy
+// in front of it.
+func newContainerAt(t *testing.T, endpoint string, env ...string) *container {
+	t.Helper()
 	c := &container{calls: &moto.Counter{}}
-	awsCfg, err := server.Config(context.Background(), c.calls.Middleware)
+	awsCfg, err := moto.Config(context.Background(), endpoint, c.calls.Middleware)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Pacing out of the way: no test here is about it, and it would only
-	// make each cost the time its calls are spread over.
-	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "BASELINE_CACHE_TTL": "1h", "SELF_ROLE_ARN": selfRole, "EXEMPT_TAG": "",
-		"ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000"}
+	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "BASELINE_CACHE_TTL": "1h", "SELF_ROLE_ARN": selfRole, "EXEMPT_TAG": ""}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v

@@ -69,7 +69,7 @@ func TestHarmfulBaselineTouchesNothing(t *testing.T) {
 				got = err.Error()
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Fatalf("backfill error (-want +got):\n%s", diff)
+				t.Fatalf("sweep error (-want +got):\n%s", diff)
 			}
 			for _, op := range []string{"DescribeRepositories", "ListTagsForResource", "GetRepositoryPolicy", "SetRepositoryPolicy"} {
 				if n := c.calls.Count(op); n != 0 {

@@ -1,6 +1,7 @@
 // Package awsconfig loads the AWS SDK configuration the function and the
-// CLI share: a retry policy suited to bulk enforcement and a timeout on
-// every attempt, so no AWS call can hang.
+// CLI share: a retry policy suited to bulk enforcement, every attempt paced
+// to what the service accepts (Paced), and a timeout on every attempt, so
+// no AWS call can hang.
 package awsconfig
 
 import (
@@ -28,12 +29,14 @@ const AttemptTimeout = 10 * time.Second
 
 // Load reads the standard configuration (it honours AWS_ENDPOINT_URL, so
 // the same binary runs against moto server) with the retry policy of
-// NewRetryer and each attempt bounded by AttemptTimeout. opts come after
-// those defaults, so WithAttemptTimeout or config.WithRetryer replace them.
+// NewRetryer, its attempts Paced (a limiter per client and operation,
+// since the SDK calls this function once per client), and each attempt
+// bounded by AttemptTimeout. opts come after those defaults, so
+// WithAttemptTimeout or config.WithRetryer replace them.
 func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
 	opts = append([]func(*config.LoadOptions) error{
 		WithAttemptTimeout(AttemptTimeout),
-		config.WithRetryer(func() aws.Retryer { return NewRetryer(0) }),
+		config.WithRetryer(func() aws.Retryer { return NewPaced(NewRetryer(0)) }),
 	}, opts...)
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -46,8 +49,9 @@ func Load(ctx context.Context, opts ...func(*config.LoadOptions) error) (aws.Con
 // exponential backoff with jitter up to maxBackoff (the SDK's 20 s when
 // zero; tests shorten it) and the client-side retry quota off: a backfill
 // that meets sustained throttling must keep backing off, not fail with
-// "retry quota exceeded".
-func NewRetryer(maxBackoff time.Duration) aws.Retryer {
+// "retry quota exceeded". Load paces it (NewPaced); bare, as the fault
+// tests use it, its attempts are not paced.
+func NewRetryer(maxBackoff time.Duration) aws.RetryerV2 {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = MaxAttempts
 		o.RateLimiter = ratelimit.None

@@ -20,10 +20,11 @@ func TestLoad(t *testing.T) {
 		opts            []func(*config.LoadOptions) error
 		wantTimeout     time.Duration
 		wantMaxAttempts int
+		wantPaced       bool
 	}{
-		{"defaults", nil, 10 * time.Second, 8},
-		{"attempt timeout replaced", []func(*config.LoadOptions) error{WithAttemptTimeout(3 * time.Second)}, 3 * time.Second, 8},
-		{"retryer replaced", []func(*config.LoadOptions) error{config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} })}, 10 * time.Second, 1},
+		{"defaults", nil, 10 * time.Second, 8, true},
+		{"attempt timeout replaced", []func(*config.LoadOptions) error{WithAttemptTimeout(3 * time.Second)}, 3 * time.Second, 8, true},
+		{"retryer replaced", []func(*config.LoadOptions) error{config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} })}, 10 * time.Second, 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +41,15 @@ func TestLoad(t *testing.T) {
 			}
 			if got := cfg.Retryer().MaxAttempts(); got != tt.wantMaxAttempts {
 				t.Errorf("max attempts %d, want %d", got, tt.wantMaxAttempts)
+			}
+			// The SDK asks for a retryer once per client: each client
+			// gets limiters of its own.
+			first, paced := cfg.Retryer().(*Paced)
+			if paced != tt.wantPaced {
+				t.Errorf("retryer paced %v, want %v", paced, tt.wantPaced)
+			}
+			if second, _ := cfg.Retryer().(*Paced); paced && first == second {
+				t.Error("two clients would share one set of limiters")
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func seed(t *testing.T) *seeded {
 }
 
 func (s *seeded) runner() *backfill.Runner {
-	cfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, ReadTPS: 1000, WriteTPS: 1000, Concurrency: 8,
+	cfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, Concurrency: 8,
 		Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
 	return app.New(cfg, s.cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
 }
@@ -243,7 +243,7 @@ func (s *seeded) pagedRunner(t *testing.T) (*faultproxy.Proxy, *backfill.Runner)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, ReadTPS: 1000, WriteTPS: 1000, Concurrency: 8,
+	ecfg := envconfig.Config{ParameterName: fleet.Parameter, CacheTTL: time.Minute, Concurrency: 8,
 		Mode: "replace", ExemptTagKey: "ecr-baseline:exempt", ExemptTagValue: "true"}
 	return p, app.New(ecfg, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil))).Backfill
 }

@@ -30,9 +30,9 @@ type ParameterGetter interface {
 // default, so a warm container must not read it per repository.
 //
 // It also keeps the parameter's Version, which SSM raises on every change:
-// a fleet run started by a change carries the version it read, so a
-// continuation that lands in another warm container can tell that
-// container's cache is older than the run and reload it (Load).
+// a sweep started by a change carries the version it read in every item,
+// so an item that lands in another warm container can tell that
+// container's cache is older than the sweep and reload it (Load).
 type Loader struct {
 	ssm    ParameterGetter
 	name   string
@@ -59,7 +59,7 @@ func NewLoader(client ParameterGetter, name string, ttl time.Duration, guard pol
 // the cache while it is fresh and from SSM otherwise. A value that fails a
 // check is an error before any repository is read: the guardrails run once
 // per load, on the template rendered for this account and region, so a
-// harmful baseline fails a fleet run with nothing touched rather than each
+// harmful baseline fails a sweep with nothing queued rather than each
 // repository in turn. A failed read or check is not cached, so the next
 // call retries. The version is the parameter's, read with the text, so
 // naming it costs no SSM call.

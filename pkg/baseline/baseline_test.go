@@ -123,10 +123,10 @@ func TestFailedReadIsNotCached(t *testing.T) {
 	}
 }
 
-// TestLoadReloadsOlderVersion is the continuation of a fleet run landing
-// in a warm container: its cache is fresh by TTL but older than the
-// version the run started with, so it reads SSM once; a run without a
-// version, or with one the cache already holds, reads nothing.
+// TestLoadReloadsOlderVersion is a sweep item landing in a warm
+// container: its cache is fresh by TTL but older than the version the
+// sweep started with, so it reads SSM once; an item without a version, or
+// with one the cache already holds, reads nothing.
 func TestLoadReloadsOlderVersion(t *testing.T) {
 	calls := 0
 	stored := struct {

@@ -53,8 +53,8 @@ const defaultSettings = `settings:
   --force               "false"                          default
   --exempt-tag          ""                               default
   --exempt              ""                               default
-  --read-tps            "20"                             default
-  --write-tps           "10"                             default
+  --read-tps            ""                               default
+  --write-tps           ""                               default
   --concurrency         "8"                              default
   --allowed-principals  ""                               default
   --allow-public        "false"                          default

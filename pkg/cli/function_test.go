@@ -36,8 +36,8 @@ const functionSettings = `settings:
   --force               "false"                                    default
   --exempt-tag          ""                                         default
   --exempt              "legacy-*"                                 function enforcer
-  --read-tps            "20"                                       default
-  --write-tps           "10"                                       default
+  --read-tps            ""                                         default
+  --write-tps           ""                                         default
   --concurrency         "4"                                        function enforcer
   --allowed-principals  ""                                         default
   --allow-public        "false"                                    default

@@ -56,8 +56,9 @@ var _ Archive = (*archive.Archive)(nil)
 type triggerKey struct{}
 
 // WithTrigger names what causes the enforcements made with ctx:
-// "event:<event id>" for an event, "run:<id>" for a fleet run. It is
-// stored in each archived record.
+// "event:<event id>" for an event, "sweep:<id>" for a sweep's item,
+// "run:<id>" for a CLI run. It is stored in each archived record and
+// logged with each result.
 func WithTrigger(ctx context.Context, trigger string) context.Context {
 	return context.WithValue(ctx, triggerKey{}, trigger)
 }

@@ -1,7 +1,7 @@
 package enforcer
 
 // Tally counts results by action: the one set of counters behind a
-// backfill's summary and an invocation's metrics. A failure is counted from
+// CLI backfill's summary and an invocation's metrics. A failure is counted from
 // its Result (Action Failed), never from the error that comes with it.
 type Tally struct {
 	Applied    int `json:"applied"`

@@ -23,9 +23,12 @@ type Config struct {
 	CacheTTL time.Duration
 	// DryRun logs what would change and writes nothing.
 	DryRun bool
-	// ReadTPS and WriteTPS pace ECR reads and writes per container.
+	// ReadTPS and WriteTPS cap ECR reads and writes per second per
+	// container; 0 is no ceiling. Below them the pace adapts to throttling
+	// (awsconfig.Paced).
 	ReadTPS, WriteTPS float64
-	// Concurrency is how many repositories a backfill enforces at once.
+	// Concurrency is how many repositories a CLI backfill, or items a
+	// sweep batch, are handled at once.
 	Concurrency int
 	// Mode is "replace" or "merge".
 	Mode string
@@ -45,8 +48,9 @@ type Config struct {
 	// before it is made (pkg/archive); empty only where the operator
 	// opted out (the CLI's --no-archive).
 	ArchiveBucket string
-	// ApplyToExisting lets the fleet run a deploy or a baseline change
-	// starts write; without it that run is a dry run with a report.
+	// ApplyToExisting lets the sweeps a baseline change (a deploy's
+	// included) or the reconciliation starts write; without it they are
+	// dry runs whose results say what they would change.
 	ApplyToExisting bool
 	// MemberAccounts and MemberOrganizationalUnits are the accounts an
 	// organisation's hub enforces in besides its own registry, listed or
@@ -73,10 +77,10 @@ type Config struct {
 	FunctionName string
 }
 
-// Rates outside these bounds are refused: below, a token bucket waits so
+// Ceilings outside these bounds are refused: below, a token bucket waits so
 // long between calls that a run looks hung; above, it no longer paces.
-// ECR publishes no quota for the calls paced, so the defaults are
-// conservative and the SDK's retries absorb what throttling remains.
+// ECR publishes no quota for the calls paced, so no ceiling is the default
+// and the pace adapts to throttling instead.
 const (
 	MinTPS = 0.1
 	MaxTPS = 10000
@@ -103,13 +107,13 @@ var (
 	ExemptRepositories = patterns(Setting{Env: "EXEMPT_REPOSITORIES", Context: "exemptRepositories", Flag: "exempt", emptyIsValue: true,
 		Usage: "comma-separated name patterns to exempt (Go path.Match)"})
 	ReadTPS = rate(Setting{Env: "ECR_READ_TPS", Context: "readTps", Flag: "read-tps",
-		Default: "20", Usage: "ECR reads per second"},
+		Usage: "ceiling on ECR reads per second, empty (the default) for none: the pace adapts to throttling"},
 		func(c *Config) *float64 { return &c.ReadTPS })
 	WriteTPS = rate(Setting{Env: "ECR_WRITE_TPS", Context: "writeTps", Flag: "write-tps",
-		Default: "10", Usage: "ECR writes per second"},
+		Usage: "ceiling on ECR writes per second, empty (the default) for none: the pace adapts to throttling"},
 		func(c *Config) *float64 { return &c.WriteTPS })
 	Concurrency = count(Setting{Env: "BACKFILL_CONCURRENCY", Context: "backfillConcurrency", Flag: "concurrency",
-		Default: "8", Usage: "repositories a backfill enforces at once"},
+		Default: "8", Usage: "repositories a backfill, or items of a sweep batch, handled at once"},
 		func(c *Config) *int { return &c.Concurrency })
 	AllowedPrincipals = principals(Setting{Env: "ALLOWED_PRINCIPALS", Context: "allowedPrincipals", Flag: "allowed-principals", emptyIsValue: true,
 		Usage: "comma-separated account IDs and organization IDs (o-...) outside this account the baseline may grant to"})
@@ -117,7 +121,7 @@ var (
 		Default: "false", Usage: "accept a baseline that grants to everyone (\"*\" without an organization condition)"},
 		func(c *Config) *bool { return &c.AllowPublic })
 	ApplyToExisting = boolean(Setting{Env: "APPLY_TO_EXISTING_REPOSITORIES", Context: "applyToExistingRepositories",
-		Default: "false", Usage: "let the fleet run a deploy or baseline change starts write (false: it reports what it would change)"},
+		Default: "false", Usage: "let the sweeps a baseline change or the reconciliation starts write (false: they report what they would change)"},
 		func(c *Config) *bool { return &c.ApplyToExisting })
 	// ArchiveBucket is set by the stack to the bucket it creates; the CLI
 	// finds it with the flag.

@@ -12,7 +12,7 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 func TestLoad(t *testing.T) {
-	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10, Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}
+	defaults := Config{ParameterName: "/p", CacheTTL: 5 * time.Minute, Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}
 	with := func(change func(*Config)) Config { c := defaults; change(&c); return c }
 	tests := []struct {
 		name    string
@@ -172,8 +172,8 @@ func TestFormatReadsBack(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	want := Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: 5 * time.Minute, ReadTPS: 20, WriteTPS: 10,
-		Concurrency: 8, Mode: "replace", SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}
+	want := Config{ParameterName: "/ecr-baseline/baseline-policy", CacheTTL: 5 * time.Minute, Concurrency: 8, Mode: "replace",
+		SweepMaxReceiveCount: 5, MemberRoleName: "ecr-baseline-member"}
 	if d := cmp.Diff(want, Defaults()); d != "" {
 		t.Errorf("Defaults() (-want +got):\n%s", d)
 	}

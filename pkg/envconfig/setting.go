@@ -208,9 +208,14 @@ func list(s Setting, field func(*Config) *[]string, what string, check func(stri
 	return &s
 }
 
-// rate refuses NaN and the infinities too: a NaN rate paces nothing.
+// rate is an optional ceiling: empty is none (0). It refuses NaN and the
+// infinities too: a NaN rate paces nothing.
 func rate(s Setting, field func(*Config) *float64) *Setting {
 	s.parse = func(c *Config, v string) error {
+		if v == "" {
+			*field(c) = 0
+			return nil
+		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(f) || f < MinTPS || f > MaxTPS {
 			return fmt.Errorf("must be a number of calls per second from %v to %v, got %q", MinTPS, MaxTPS, v)
@@ -218,7 +223,12 @@ func rate(s Setting, field func(*Config) *float64) *Setting {
 		*field(c) = f
 		return nil
 	}
-	s.format = func(c Config) string { return strconv.FormatFloat(*field(&c), 'f', -1, 64) }
+	s.format = func(c Config) string {
+		if *field(&c) == 0 {
+			return ""
+		}
+		return strconv.FormatFloat(*field(&c), 'f', -1, 64)
+	}
 	return &s
 }
 

@@ -24,7 +24,12 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 		h.Logger.ErrorContext(ctx, "rejected event", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("parse event: %w", err)
 	}
-	reason, err := h.skip(ctx, ev)
+	reg, err := h.registry(ctx, ev.Repository.RegistryID, ev.Repository.Region)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "rejected event", "event_id", ev.ID, "repository", ev.Repository.Name, "action", enforcer.Failed, "error", err)
+		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
+	}
+	reason, err := h.skip(ctx, ev, reg)
 	if err != nil {
 		return Response{}, fmt.Errorf("event %s: %w", ev.ID, err)
 	}
@@ -38,10 +43,10 @@ func (h *Handler) event(ctx context.Context, payload json.RawMessage) (Response,
 	// an own write (reaching here only with a stale baseline) restores
 	// nothing.
 	written := ev.PolicyText
-	if h.SelfRoleARN != "" && ev.Actor == h.SelfRoleARN || !h.recent(ev) {
+	if reg.OwnRoleARN != "" && ev.Actor == reg.OwnRoleARN || !h.recent(ev) {
 		written = ""
 	}
-	res, err := h.Enforcer.EnforceAfterWrite(enforcer.WithTrigger(ctx, "event:"+ev.ID), ev.Repository, written)
+	res, err := reg.Enforcer.EnforceAfterWrite(enforcer.WithTrigger(ctx, "event:"+ev.ID), ev.Repository, written)
 	if err != nil {
 		// Lambda drops the response of a failed invocation; record counts
 		// the error as the event's one failure.
@@ -94,11 +99,11 @@ func (h *Handler) recent(ev ecrevent.Event) bool {
 // again, whichever container made the write and whichever sees it. An
 // own write that still lacks it after that means the cache changed within
 // OwnWriteMaxAge: it is dropped and the repository enforced.
-func (h *Handler) skip(ctx context.Context, ev ecrevent.Event) (string, error) {
+func (h *Handler) skip(ctx context.Context, ev ecrevent.Event, reg Registry) (string, error) {
 	switch {
 	case ev.FailedCall != "":
 		return fmt.Sprintf("%s call failed with %s", ev.EventName, ev.FailedCall), nil
-	case h.SelfRoleARN == "" || ev.Actor != h.SelfRoleARN:
+	case reg.OwnRoleARN == "" || ev.Actor != reg.OwnRoleARN:
 		return "", nil
 	case ev.EventName != ecrevent.EventSetRepoPolicy:
 		return fmt.Sprintf("%s made by ecr-baseline itself", ev.EventName), nil
@@ -106,7 +111,7 @@ func (h *Handler) skip(ctx context.Context, ev ecrevent.Event) (string, error) {
 	if err := h.Baseline.LoadFresh(ctx, h.OwnWriteMaxAge); err != nil {
 		return "", err
 	}
-	carries, err := h.Enforcer.Carries(ctx, ev.Repository, ev.PolicyText)
+	carries, err := reg.Enforcer.Carries(ctx, ev.Repository, ev.PolicyText)
 	if err != nil {
 		return "", err
 	}

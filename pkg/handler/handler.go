@@ -88,7 +88,7 @@ type outcome struct {
 	res   Response
 	// bySweep counts a sweep batch's results per sweep, which each get
 	// their own metric record.
-	bySweep map[string]*enforcer.Tally
+	bySweep map[string]*metrics.Invocation
 	err     error
 }
 
@@ -126,9 +126,14 @@ type Handler struct {
 	// as SetRepositoryPolicy events and are skipped when they hold this
 	// container's baseline, so it never loops.
 	SelfRoleARN string
-	// AccountID and Region are the registry the function enforces; a
-	// sweep lists and enforces there.
+	// AccountID and Region are the function's own registry, which
+	// Enforcer, DryRunEnforcer and Lister reach; a sweep covers it.
 	AccountID, Region string
+	// Members, when set, are the member accounts a hub enforces in
+	// besides its own registry (organisation mode): their events are
+	// enforced in their registries, a sweep covers them all, and an event
+	// from any other account is refused.
+	Members Members
 	// Concurrency is how many items of a sweep batch are handled at once
 	// (at least one).
 	Concurrency int
@@ -212,8 +217,9 @@ func (h *Handler) record(ctx context.Context, out outcome, d time.Duration) {
 	}
 	res := out.res
 	var records []metrics.Invocation
-	for id, t := range out.bySweep {
-		records = append(records, metrics.Invocation{Entry: out.entry, Sweep: id, Tally: *t, Duration: d})
+	for id, inv := range out.bySweep {
+		inv.Entry, inv.Sweep, inv.Duration = out.entry, id, d
+		records = append(records, *inv)
 	}
 	if len(records) == 0 {
 		inv := metrics.Invocation{Entry: out.entry, Duration: d, ExemptedByTag: res.ExemptedByTag}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -214,13 +215,13 @@ func TestExemptionByTagIsReported(t *testing.T) {
 }
 
 // TestBatchRecordsPerSweep: a batch holding items of two sweeps emits one
-// record per sweep, each carrying its sweep's id and counts; a page that
-// could not be listed counts as a failure of its sweep.
+// record per sweep, each carrying its sweep's id and counts; a repository
+// or a page that failed and returns to the queue counts as a retry.
 func TestBatchRecordsPerSweep(t *testing.T) {
 	rec := &fakeRecorder{}
 	other := enforceItem("c")
 	other.Sweep = "s2"
-	page := sweep.Item{Kind: sweep.KindList, Sweep: "s2", Account: testAccount, Region: testRegion}
+	page := sweep.Item{Kind: sweep.KindList, Sweep: "s2", DryRun: aws.Bool(false), Account: testAccount, Region: testRegion}
 	h := &Handler{Enforcer: &fakeEnforcer{failing: map[string]bool{"b": true}}, Baseline: &fakeBaseline{}, Lister: &fakeLister{err: errors.New("denied")},
 		AccountID: testAccount, Region: testRegion, Concurrency: 2, Metrics: rec, Logger: quietLogger()}
 	_, err := h.Handle(context.Background(), batchPayload(t, message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1),
@@ -228,9 +229,11 @@ func TestBatchRecordsPerSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every failure here goes back to the queue: a retry, not yet a
+	// failed repository.
 	want := []metrics.Invocation{
-		{Entry: "sweep-batch", Sweep: "s1", Tally: enforcer.Tally{Applied: 1, Failed: 1}},
-		{Entry: "sweep-batch", Sweep: "s2", Tally: enforcer.Tally{Applied: 1, Failed: 1}},
+		{Entry: "sweep-batch", Sweep: "s1", Tally: enforcer.Tally{Applied: 1}, Retried: 1},
+		{Entry: "sweep-batch", Sweep: "s2", Tally: enforcer.Tally{Applied: 1}, Retried: 1},
 	}
 	got := rec.got
 	slices.SortFunc(got, func(a, b metrics.Invocation) int { return strings.Compare(a.Sweep, b.Sweep) })

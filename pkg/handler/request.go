@@ -38,6 +38,8 @@ type Started struct {
 	DryRun          bool   `json:"dryRun"`
 	Prefix          string `json:"prefix,omitempty"`
 	BaselineVersion int64  `json:"baselineVersion"`
+	// Targets counts the accounts and regions it covers.
+	Targets int `json:"targets"`
 }
 
 // ErrDryRunRequired is returned for a manual sweep without dryRun.
@@ -81,11 +83,24 @@ func (h *Handler) startSweep(ctx context.Context, dryRun bool, prefix, why strin
 		h.Logger.ErrorContext(ctx, "sweep not started", "action", enforcer.Failed, "error", err)
 		return Response{}, fmt.Errorf("sweep: nothing queued: %w", err)
 	}
-	start := sweep.Start(sweep.NewID(), dryRun, version, h.AccountID, h.Region, prefix)
-	if err := h.Queue.Send(ctx, []sweep.Item{start}); err != nil {
-		return Response{}, fmt.Errorf("sweep: %w", err)
+	targets, err := h.targets(ctx)
+	if err != nil {
+		return Response{}, fmt.Errorf("sweep: nothing queued: %w", err)
 	}
-	h.Logger.InfoContext(ctx, "sweep started", "sweep_id", start.Sweep, "why", why, "dry_run", dryRun, "prefix", prefix,
-		"baseline_version", version)
-	return Response{Sweep: &Started{ID: start.Sweep, DryRun: dryRun, Prefix: prefix, BaselineVersion: version}}, nil
+	// One list item per target: each account and region is listed, and
+	// its repositories enforced, in parallel with the others, within its
+	// own ECR quota.
+	id := sweep.NewID()
+	items := make([]sweep.Item, len(targets))
+	for i, t := range targets {
+		items[i] = sweep.Start(id, dryRun, version, t.Account, t.Region, prefix)
+	}
+	if err := h.Queue.Send(ctx, items); err != nil {
+		// More than ten targets take several calls: some may be queued,
+		// and a retry of this request starts another sweep beside them.
+		return Response{}, fmt.Errorf("sweep %s: %w", id, err)
+	}
+	h.Logger.InfoContext(ctx, "sweep started", "sweep_id", id, "why", why, "dry_run", dryRun, "prefix", prefix,
+		"baseline_version", version, "targets", len(targets))
+	return Response{Sweep: &Started{ID: id, DryRun: dryRun, Prefix: prefix, BaselineVersion: version, Targets: len(targets)}}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,9 @@ type fakeQueue struct {
 	mu   sync.Mutex
 	sent []sweep.Item
 	err  error
+	// refuse names repositories whose items SQS refuses: the send fails,
+	// its other items are queued, as a partial SendMessageBatch does.
+	refuse map[string]bool
 }
 
 func (f *fakeQueue) Send(_ context.Context, items []sweep.Item) error {
@@ -40,8 +44,15 @@ func (f *fakeQueue) Send(_ context.Context, items []sweep.Item) error {
 	if f.err != nil {
 		return f.err
 	}
-	f.sent = append(f.sent, items...)
-	return nil
+	var refused error
+	for _, it := range items {
+		if f.refuse[it.Repository] {
+			refused = errors.New("sweep queue: 1 of items refused: InternalError")
+			continue
+		}
+		f.sent = append(f.sent, it)
+	}
+	return refused
 }
 
 type deadLettered struct {
@@ -96,7 +107,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(&bytes.Buf
 func TestSweepRequests(t *testing.T) {
 	change := sample(t, "parameter-change.json")
 	start := func(dryRun bool, prefix string) []sweep.Item {
-		return []sweep.Item{{Kind: sweep.KindList, DryRun: dryRun, BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: prefix}}
+		return []sweep.Item{{Kind: sweep.KindList, DryRun: &dryRun, BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: prefix}}
 	}
 	loadFailed := errors.New("load baseline /b: invalid repository policy: policy needs at least one statement")
 	tests := []struct {
@@ -128,7 +139,7 @@ func TestSweepRequests(t *testing.T) {
 		{name: "baseline cannot be loaded: nothing queued", payload: `{"action":"sweep","dryRun":false}`, loadErr: loadFailed, wantLoads: []int64{0},
 			wantErr: "sweep: nothing queued: " + loadFailed.Error()},
 		{name: "queue refuses", payload: `{"action":"sweep","dryRun":false}`, queueErr: errors.New("AccessDenied"), wantLoads: []int64{0},
-			wantErr: "sweep: AccessDenied"},
+			wantErr: "sweep <id>: AccessDenied"},
 		{name: "account unknown", payload: `{"action":"sweep","dryRun":false}`, account: "-",
 			wantErr: "sweep: nothing queued: the function's account is unknown (SELF_ROLE_ARN)"},
 		{name: "parameter change without opt-in: a dry run", payload: change, wantItems: start(true, ""), wantLoads: []int64{0}},
@@ -150,6 +161,10 @@ func TestSweepRequests(t *testing.T) {
 			h := &Handler{Baseline: bl, Queue: q, ParameterName: "/ecr-baseline/baseline-policy", ApplyToExisting: tt.apply,
 				AccountID: account, Region: testRegion, Logger: quietLogger()}
 			got, err := h.Handle(context.Background(), json.RawMessage(tt.payload))
+			// The sweep's id is random: <id> in a message.
+			if err != nil {
+				err = errors.New(regexp.MustCompile(`^sweep [0-9a-f]{16}:`).ReplaceAllString(err.Error(), "sweep <id>:"))
+			}
 			if (tt.wantErr == "") != (err == nil) || (err != nil && err.Error() != tt.wantErr) {
 				t.Fatalf("error = %v, want %q", err, tt.wantErr)
 			}
@@ -187,7 +202,7 @@ func batchPayload(t *testing.T, msgs ...events.SQSMessage) json.RawMessage {
 }
 
 func enforceItem(name string) sweep.Item {
-	return sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Repository: name}
+	return sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), BaselineVersion: 7, Account: testAccount, Region: testRegion, Repository: name}
 }
 
 // TestBatch: each item of a sweep batch is a page to list or a repository
@@ -195,9 +210,9 @@ func enforceItem(name string) sweep.Item {
 // again, and an item failing its last receive goes to the dead-letter
 // queue with its reason instead.
 func TestBatch(t *testing.T) {
-	list := sweep.Item{Kind: sweep.KindList, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/"}
+	list := sweep.Item{Kind: sweep.KindList, Sweep: "s1", DryRun: aws.Bool(false), BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/"}
 	dry := enforceItem("team-a/web")
-	dry.DryRun = true
+	dry.DryRun = aws.Bool(true)
 	foreign := enforceItem("team-a/web")
 	foreign.Account = "999999999999"
 	tests := []struct {
@@ -208,6 +223,7 @@ func TestBatch(t *testing.T) {
 		dlqErr  error
 		// stopAfter, when not negative, is how many items start.
 		stopAfter    int32
+		refuse       map[string]bool
 		wantFailures []string
 		wantEnforced []string
 		wantDry      []string
@@ -217,8 +233,9 @@ func TestBatch(t *testing.T) {
 	}{
 		{name: "all enforced", msgs: []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)},
 			wantEnforced: []string{"a", "b"}, wantLoads: []int64{7, 7}},
+		// The one delivered more often starts first.
 		{name: "a failure is delivered again", msgs: []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 2)},
-			failing: map[string]bool{"b": true}, wantEnforced: []string{"a", "b"}, wantFailures: []string{"m2"}, wantLoads: []int64{7, 7}},
+			failing: map[string]bool{"b": true}, wantEnforced: []string{"b", "a"}, wantFailures: []string{"m2"}, wantLoads: []int64{7, 7}},
 		{name: "a failure at its last receive is dead-lettered with the reason",
 			msgs: []events.SQSMessage{message("m1", enforceItem("b"), 5)}, failing: map[string]bool{"b": true},
 			wantEnforced: []string{"b"}, wantLoads: []int64{7},
@@ -231,25 +248,48 @@ func TestBatch(t *testing.T) {
 			msgs:   []events.SQSMessage{message("m1", list, 1)},
 			lister: &fakeLister{pages: map[string][]string{"": {"team-a/web", "team-b/api", "team-a/db"}}, next: map[string]string{"": "p2"}},
 			wantQueued: []sweep.Item{enforceItem("team-a/web"), enforceItem("team-a/db"),
-				{Kind: sweep.KindList, Sweep: "s1", BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/", PageToken: "p2"}},
+				{Kind: sweep.KindList, Sweep: "s1", DryRun: aws.Bool(false), BaselineVersion: 7, Account: testAccount, Region: testRegion, Prefix: "team-a/", PageToken: "p2"}},
 			wantLoads: []int64{7}},
+		// The next page is queued only once every repository of this one
+		// is: delivered again, the page queues its repositories twice,
+		// never the rest of the registry's listing.
+		{name: "a page whose repositories are not all queued does not queue the next page",
+			msgs:   []events.SQSMessage{message("m1", list, 1)},
+			lister: &fakeLister{pages: map[string][]string{"": {"team-a/web", "team-a/db"}}, next: map[string]string{"": "p2"}},
+			refuse: map[string]bool{"team-a/db": true}, wantQueued: []sweep.Item{enforceItem("team-a/web")},
+			wantFailures: []string{"m1"}, wantLoads: []int64{7}},
 		{name: "a page that cannot be listed is delivered again", msgs: []events.SQSMessage{message("m1", list, 1)},
 			lister: &fakeLister{err: errors.New("ThrottlingException")}, wantFailures: []string{"m1"}, wantLoads: []int64{7}},
-		{name: "a malformed item fails, and at its last receive is dead-lettered",
+		// An item that can never succeed is dead-lettered at once.
+		{name: "malformed items are dead-lettered at once",
 			msgs: []events.SQSMessage{{MessageId: "m1", EventSource: "aws:sqs", Body: `{"kind":"enforce"`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
-				{MessageId: "m2", EventSource: "aws:sqs", Body: `{"kind":"wipe","sweep":"s1","account":"123456789012","region":"us-east-1"}`, Attributes: map[string]string{"ApproximateReceiveCount": "5"}}},
-			wantFailures: []string{"m1"},
-			wantDead: []deadLettered{{Body: `{"kind":"wipe","sweep":"s1","account":"123456789012","region":"us-east-1"}`, Count: 5,
-				Reason: `sweep item: kind "wipe" is neither "list" nor "enforce"`}}},
-		{name: "another registry's item is refused", msgs: []events.SQSMessage{message("m1", foreign, 1)}, wantFailures: []string{"m1"}},
+				{MessageId: "m2", EventSource: "aws:sqs", Body: `{"kind":"wipe","sweep":"s1","dryRun":true,"account":"123456789012","region":"us-east-1"}`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+				{MessageId: "m3", EventSource: "aws:sqs", Body: `{"kind":"enforce","sweep":"s1","account":"123456789012","region":"us-east-1","repository":"a"}`, Attributes: map[string]string{"ApproximateReceiveCount": "1"}}},
+			wantDead: []deadLettered{
+				{Body: `{"kind":"enforce"`, Count: 1, Reason: "invalid sweep item: sweep item: unexpected EOF"},
+				{Body: `{"kind":"wipe","sweep":"s1","dryRun":true,"account":"123456789012","region":"us-east-1"}`, Count: 1,
+					Reason: `invalid sweep item: sweep item: kind "wipe" is neither "list" nor "enforce"`},
+				// Without dryRun an item would write: refused, never read as false.
+				{Body: `{"kind":"enforce","sweep":"s1","account":"123456789012","region":"us-east-1","repository":"a"}`, Count: 1,
+					Reason: "invalid sweep item: sweep item: dryRun is required"}}},
+		{name: "another registry's item is dead-lettered at once", msgs: []events.SQSMessage{message("m1", foreign, 1)},
+			wantDead: []deadLettered{{Body: foreign.Encode(), Count: 1,
+				Reason: "invalid sweep item: sweep s1: item for account 999999999999 in us-east-1, but this function enforces account 123456789012 in us-east-1"}}},
 		{name: "items not started before the stop go back", stopAfter: 1,
 			msgs:         []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1), message("m3", enforceItem("c"), 1)},
 			wantEnforced: []string{"a"}, wantFailures: []string{"m2", "m3"}, wantLoads: []int64{7}},
+		// The item on its last receive starts first; one not started on
+		// its last receive is dead-lettered with why, not moved by SQS
+		// without a reason.
+		{name: "an item not started on its last receive is dead-lettered", stopAfter: 1,
+			msgs:         []events.SQSMessage{message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 5), message("m3", enforceItem("c"), 5)},
+			wantEnforced: []string{"b"}, wantFailures: []string{"m1"}, wantLoads: []int64{7},
+			wantDead: []deadLettered{{Body: enforceItem("c").Encode(), Count: 5, Reason: "not started before the invocation's deadline on its last receive"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			live, dryRun := &fakeEnforcer{failing: tt.failing}, &fakeEnforcer{action: enforcer.WouldApply}
-			bl, q, dlq := &fakeBaseline{version: 7}, &fakeQueue{}, &fakeDeadLetter{err: tt.dlqErr}
+			bl, q, dlq := &fakeBaseline{version: 7}, &fakeQueue{refuse: tt.refuse}, &fakeDeadLetter{err: tt.dlqErr}
 			h := &Handler{Enforcer: live, DryRunEnforcer: dryRun, Baseline: bl, Lister: tt.lister, Queue: q, DeadLetter: dlq, MaxReceiveCount: 5,
 				AccountID: testAccount, Region: testRegion, Concurrency: 1, Logger: quietLogger()}
 			if tt.stopAfter > 0 {
@@ -330,5 +370,104 @@ func TestTriggers(t *testing.T) {
 	want := []string{"event:6f87d04b-9f74-4f04-a780-7acf4b0a9b38", "sweep:s1"}
 	if diff := cmp.Diff(want, f.triggers); diff != "" {
 		t.Errorf("triggers (-want +got):\n%s", diff)
+	}
+}
+
+// fakeMembers has one member account, 111122223333, in two regions.
+type fakeMembers struct {
+	enforcer *fakeEnforcer
+	lister   *fakeLister
+	// failing names accounts whose role cannot be assumed.
+	failing map[string]bool
+}
+
+const memberAccount = "111122223333"
+
+func (f *fakeMembers) Registry(_ context.Context, account, region string) (Registry, error) {
+	switch {
+	case f.failing[account]:
+		return Registry{}, errors.New("assume arn:aws:iam::" + account + ":role/ecr-baseline-member: AccessDenied")
+	case account != memberAccount:
+		return Registry{}, errors.New("not a member")
+	case region != "us-east-1" && region != "eu-west-1":
+		return Registry{}, errors.New("region " + region + " is not covered")
+	}
+	return Registry{Enforcer: f.enforcer, DryRunEnforcer: f.enforcer, Lister: f.lister,
+		OwnRoleARN: "arn:aws:iam::" + account + ":role/ecr-baseline-member"}, nil
+}
+
+func (f *fakeMembers) Targets(context.Context) ([]Target, error) {
+	return []Target{{memberAccount, "eu-west-1"}, {memberAccount, "us-east-1"}}, nil
+}
+
+// TestOrganization: a hub enforces a member's events in the member's
+// registry, skips the member role's own writes, refuses an event from any
+// other account, and sweeps its own registry and every member target.
+func TestOrganization(t *testing.T) {
+	inAccount := func(file, account, region string) json.RawMessage {
+		s := strings.ReplaceAll(sample(t, file), testAccount, account)
+		// In a member account the function writes as the member role.
+		s = strings.ReplaceAll(s, "role/EcrBaseline-EnforcerRole", "role/ecr-baseline-member")
+		return json.RawMessage(strings.ReplaceAll(s, testRegion, region))
+	}
+	tests := []struct {
+		name         string
+		payload      json.RawMessage
+		wantOwn      int
+		wantMember   int
+		wantSkipped  bool
+		wantErr      string
+		wantStarts   []string
+		wantFailures []string
+	}{
+		{name: "the hub's own repository", payload: json.RawMessage(sample(t, "create-repository.json")), wantOwn: 1},
+		{name: "a member's repository", payload: inAccount("create-repository.json", memberAccount, "eu-west-1"), wantMember: 1},
+		{name: "the member role's own write", payload: inAccount("set-repository-policy-by-enforcer.json", memberAccount, "us-east-1"),
+			wantSkipped: true},
+		{name: "an account that is no member", payload: inAccount("create-repository.json", "999999999999", "us-east-1"),
+			wantErr: "event 6f87d04b-9f74-4f04-a780-7acf4b0a9b38: account 999999999999 in us-east-1: not a member"},
+		{name: "a member's uncovered region", payload: inAccount("create-repository.json", memberAccount, "ap-south-1"),
+			wantErr: "event 6f87d04b-9f74-4f04-a780-7acf4b0a9b38: account 111122223333 in ap-south-1: region ap-south-1 is not covered"},
+		{name: "a sweep covers the hub and every member target", payload: json.RawMessage(`{"action":"sweep","dryRun":true}`),
+			wantStarts: []string{"111122223333/eu-west-1", "111122223333/us-east-1", "123456789012/us-east-1"}},
+		{name: "a member item whose role cannot be assumed fails alone",
+			payload: batchPayload(t,
+				message("m1", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), Account: memberAccount, Region: "us-east-1", Repository: "a"}, 1),
+				message("m2", sweep.Item{Kind: sweep.KindEnforce, Sweep: "s1", DryRun: aws.Bool(false), Account: "444455556666", Region: "us-east-1", Repository: "b"}, 1),
+				message("m3", enforceItem("c"), 1)),
+			wantOwn: 1, wantMember: 1, wantFailures: []string{"m2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			own, member, q := &fakeEnforcer{}, &fakeEnforcer{carries: true}, &fakeQueue{}
+			h := &Handler{Enforcer: own, DryRunEnforcer: own, Baseline: &fakeBaseline{version: 2}, Queue: q,
+				Members:   &fakeMembers{enforcer: member, failing: map[string]bool{"444455556666": true}},
+				AccountID: testAccount, Region: testRegion, SelfRoleARN: "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole",
+				Concurrency: 1, Logger: quietLogger()}
+			res, err := h.Handle(context.Background(), tt.payload)
+			if (tt.wantErr == "") != (err == nil) || err != nil && err.Error() != tt.wantErr {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+			if len(own.calls) != tt.wantOwn || len(member.calls) != tt.wantMember {
+				t.Errorf("enforced %d at home and %d in members, want %d and %d", len(own.calls), len(member.calls), tt.wantOwn, tt.wantMember)
+			}
+			if got := len(res.Results) == 1 && res.Results[0].Action == enforcer.Skipped; got != tt.wantSkipped {
+				t.Errorf("results %+v, want skipped %v", res.Results, tt.wantSkipped)
+			}
+			var starts []string
+			for _, it := range q.sent {
+				starts = append(starts, it.Account+"/"+it.Region)
+			}
+			if diff := cmp.Diff(tt.wantStarts, starts); diff != "" {
+				t.Errorf("list items (-want +got):\n%s", diff)
+			}
+			var failures []string
+			for _, f := range res.BatchItemFailures {
+				failures = append(failures, f.ItemIdentifier)
+			}
+			if diff := cmp.Diff(tt.wantFailures, failures); diff != "" {
+				t.Errorf("batch item failures (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -33,6 +33,9 @@ const (
 	// ExemptedByTag counts repositories a TagResource event just took out
 	// of the baseline; the stack alarms on it.
 	ExemptedByTag = "ExemptedByTag"
+	// Retried counts sweep items that failed a delivery and return to
+	// the queue; Failed counts them once, when they fail for good.
+	Retried = "Retried"
 )
 
 // Units, as EMF spells them.
@@ -56,7 +59,9 @@ type Invocation struct {
 	enforcer.Tally
 	// ExemptedByTag is how many repositories a TagResource event exempted.
 	ExemptedByTag int
-	Duration      time.Duration
+	// Retried is how many sweep items failed and return to the queue.
+	Retried  int
+	Duration time.Duration
 }
 
 // Emitter writes one EMF record per Emit.
@@ -103,12 +108,13 @@ type record struct {
 	Failed        int      `json:"Failed"`
 	WouldApply    int      `json:"WouldApply"`
 	ExemptedByTag int      `json:"ExemptedByTag"`
+	Retried       int      `json:"Retried"`
 	Duration      float64  `json:"Duration"`
 }
 
 var definitions = []metricDefinition{
 	{Applied, UnitCount}, {Unchanged, UnitCount}, {Skipped, UnitCount}, {Exempt, UnitCount},
-	{Failed, UnitCount}, {WouldApply, UnitCount}, {ExemptedByTag, UnitCount}, {Duration, UnitMilliseconds},
+	{Failed, UnitCount}, {WouldApply, UnitCount}, {ExemptedByTag, UnitCount}, {Retried, UnitCount}, {Duration, UnitMilliseconds},
 }
 
 // Emit writes inv as one line. Every metric is written, zeros included, so
@@ -127,7 +133,7 @@ func (e *Emitter) Emit(inv Invocation) error {
 		},
 		FunctionName: e.functionName, Entry: inv.Entry, Sweep: inv.Sweep,
 		Applied: inv.Applied, Unchanged: inv.Unchanged, Skipped: inv.Skipped, Exempt: inv.Exempt,
-		Failed: inv.Failed, WouldApply: inv.WouldApply, ExemptedByTag: inv.ExemptedByTag,
+		Failed: inv.Failed, WouldApply: inv.WouldApply, ExemptedByTag: inv.ExemptedByTag, Retried: inv.Retried,
 		Duration: float64(inv.Duration) / float64(time.Millisecond),
 	}
 	line, err := json.Marshal(rec)

@@ -15,7 +15,7 @@ import (
 
 func TestEmit(t *testing.T) {
 	const allMetrics = `"Metrics":[{"Name":"Applied","Unit":"Count"},{"Name":"Unchanged","Unit":"Count"},{"Name":"Skipped","Unit":"Count"},` +
-		`{"Name":"Exempt","Unit":"Count"},{"Name":"Failed","Unit":"Count"},{"Name":"WouldApply","Unit":"Count"},{"Name":"ExemptedByTag","Unit":"Count"},{"Name":"Duration","Unit":"Milliseconds"}]`
+		`{"Name":"Exempt","Unit":"Count"},{"Name":"Failed","Unit":"Count"},{"Name":"WouldApply","Unit":"Count"},{"Name":"ExemptedByTag","Unit":"Count"},{"Name":"Retried","Unit":"Count"},{"Name":"Duration","Unit":"Milliseconds"}]`
 	tests := []struct {
 		name         string
 		functionName string
@@ -26,13 +26,13 @@ func TestEmit(t *testing.T) {
 			name: "event in Lambda", functionName: "ecr-baseline-enforcer",
 			inv: Invocation{Entry: "event", Tally: enforcer.Tally{Applied: 1}, Duration: 1500 * time.Microsecond},
 			want: `{"_aws":{"Timestamp":1795000000123,"CloudWatchMetrics":[{"Namespace":"EcrBaseline","Dimensions":[["FunctionName"]],` + allMetrics + `}]},` +
-				`"FunctionName":"ecr-baseline-enforcer","Entry":"event","Applied":1,"Unchanged":0,"Skipped":0,"Exempt":0,"Failed":0,"WouldApply":0,"ExemptedByTag":0,"Duration":1.5}`,
+				`"FunctionName":"ecr-baseline-enforcer","Entry":"event","Applied":1,"Unchanged":0,"Skipped":0,"Exempt":0,"Failed":0,"WouldApply":0,"ExemptedByTag":0,"Retried":0,"Duration":1.5}`,
 		},
 		{
 			name: "backfill without a function name: no dimension",
 			inv:  Invocation{Entry: "backfill", Tally: enforcer.Tally{Applied: 3, Unchanged: 4, Skipped: 1, Exempt: 2, Failed: 5, WouldApply: 6}, ExemptedByTag: 7, Duration: 2 * time.Minute},
 			want: `{"_aws":{"Timestamp":1795000000123,"CloudWatchMetrics":[{"Namespace":"EcrBaseline","Dimensions":[[]],` + allMetrics + `}]},` +
-				`"Entry":"backfill","Applied":3,"Unchanged":4,"Skipped":1,"Exempt":2,"Failed":5,"WouldApply":6,"ExemptedByTag":7,"Duration":120000}`,
+				`"Entry":"backfill","Applied":3,"Unchanged":4,"Skipped":1,"Exempt":2,"Failed":5,"WouldApply":6,"ExemptedByTag":7,"Retried":0,"Duration":120000}`,
 		},
 	}
 	for _, tt := range tests {

@@ -1,8 +1,10 @@
-// Package ratelimit paces ECR calls on the client side. ECR publishes no
-// rate quota for GetRepositoryPolicy, SetRepositoryPolicy or
-// DescribeRepositories, so a backfill over thousands of repositories paces
-// itself with token buckets and leaves throttling that still happens to the
-// SDK's retry with backoff.
+// Package ratelimit holds ECR calls to optional ceilings, reads and writes
+// each in a token bucket, and reserves a write's turn before the read it
+// depends on. The pace itself is adaptive and set by the SDK client's
+// retry policy (awsconfig.Paced): ECR publishes no rate quota for
+// GetRepositoryPolicy, SetRepositoryPolicy or DescribeRepositories, so no
+// fixed rate can be right; a ceiling is for an operator who wants to leave
+// part of the account's quota to others.
 package ratelimit
 
 import (
@@ -13,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"golang.org/x/time/rate"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 )
 
 // Client is the ECR API the enforcer and backfill call.
@@ -26,22 +30,36 @@ type Client interface {
 var _ Client = (*ecr.Client)(nil)
 var _ Client = (*ECR)(nil)
 
+// AttemptReserver is a retry policy that paces attempts and can take an
+// operation's next attempt token ahead of the call (awsconfig.Paced).
+type AttemptReserver interface {
+	Reserve(ctx context.Context, op string) (context.Context, error)
+}
+
+var _ AttemptReserver = (*awsconfig.Paced)(nil)
+
 // ECR passes reads and writes through separate token buckets.
 type ECR struct {
 	Client Client
 	Read   *rate.Limiter
 	Write  *rate.Limiter
+	// Attempts, when set, is Client's retry policy: ReserveWrite takes the
+	// write's attempt token from it too.
+	Attempts AttemptReserver
 }
 
-// New paces client at readTPS reads and writeTPS writes per second. A
-// burst of one keeps the pace even, which is what a server-side limit
-// measured per second rewards.
+// New holds client to readTPS reads and writeTPS writes per second; 0 is
+// no ceiling. A burst of one keeps the pace even, which is what a
+// server-side limit measured per second rewards.
 func New(client Client, readTPS, writeTPS float64) *ECR {
-	return &ECR{
-		Client: client,
-		Read:   rate.NewLimiter(rate.Limit(readTPS), 1),
-		Write:  rate.NewLimiter(rate.Limit(writeTPS), 1),
+	return &ECR{Client: client, Read: ceiling(readTPS), Write: ceiling(writeTPS)}
+}
+
+func ceiling(tps float64) *rate.Limiter {
+	if tps == 0 {
+		return rate.NewLimiter(rate.Inf, 1)
 	}
+	return rate.NewLimiter(rate.Limit(tps), 1)
 }
 
 func wait(ctx context.Context, l *rate.Limiter, op string) error {
@@ -66,13 +84,16 @@ type heldKey struct{}
 // reads the policy it may write: read, decide and write then happen back to
 // back, with no wait for a token between them in which a team's own
 // SetRepositoryPolicy would be overwritten. The first SetRepositoryPolicy
-// made with the returned context spends the token without waiting again.
+// made with the returned context spends the token without waiting again;
+// with Attempts set, its first attempt likewise spends an attempt token
+// taken here.
 //
-// release gives the token back if no write spent it, as of the moment it
-// was taken (Reservation.CancelAt), so a compliant repository costs no
-// write budget when no other write was reserved meanwhile; a token a later
-// reservation already counted on stays spent, as x/time/rate cannot move
-// that reservation earlier. Call it when the repository is done.
+// release gives the ceiling's token back if no write spent it, as of the
+// moment it was taken (Reservation.CancelAt), so a compliant repository
+// costs no write budget when no other write was reserved meanwhile; a
+// token a later reservation already counted on stays spent, as
+// x/time/rate cannot move that reservation earlier. Call it when the
+// repository is done.
 func (e *ECR) ReserveWrite(ctx context.Context) (context.Context, func(), error) {
 	taken := time.Now()
 	r := e.Write.ReserveN(taken, 1)
@@ -95,6 +116,13 @@ func (e *ECR) ReserveWrite(ctx context.Context) (context.Context, func(), error)
 		// A token SetRepositoryPolicy spent is not given back.
 		if held.Swap(false) {
 			r.CancelAt(taken)
+		}
+	}
+	if e.Attempts != nil {
+		var err error
+		if ctx, err = e.Attempts.Reserve(ctx, "SetRepositoryPolicy"); err != nil {
+			release()
+			return ctx, nil, err
 		}
 	}
 	return context.WithValue(ctx, heldKey{}, held), release, nil

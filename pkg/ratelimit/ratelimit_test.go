@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"golang.org/x/time/rate"
 )
 
 // counting answers every call and counts them by operation.
@@ -51,11 +52,14 @@ var calls = map[string]func(context.Context, *ECR) error{
 	},
 }
 
+// perHour refills a bucket once an hour: no token comes back while a test
+// runs, so an empty bucket fails any wait at once.
+const perHour = 1.0 / 3600
+
 // TestBuckets spends each operation's one token and checks which bucket
 // it came from. The buckets refill once an hour, so no token comes back
 // while the test runs and nothing depends on the clock.
 func TestBuckets(t *testing.T) {
-	const perHour = 1.0 / 3600
 	tests := []struct {
 		op    string
 		write bool
@@ -104,10 +108,20 @@ func TestBuckets(t *testing.T) {
 }
 
 func TestNewRates(t *testing.T) {
-	e := New(&counting{}, 40, 5)
-	if e.Read.Limit() != 40 || e.Write.Limit() != 5 || e.Read.Burst() != 1 || e.Write.Burst() != 1 {
-		t.Errorf("read %v/s burst %d, write %v/s burst %d; want 40 and 5 per second, bursts of 1",
-			e.Read.Limit(), e.Read.Burst(), e.Write.Limit(), e.Write.Burst())
+	tests := []struct {
+		read, write         float64
+		wantRead, wantWrite rate.Limit
+	}{
+		{40, 5, 40, 5},
+		{0, 0, rate.Inf, rate.Inf}, // no ceiling
+		{0, 2.5, rate.Inf, 2.5},
+	}
+	for _, tt := range tests {
+		e := New(&counting{}, tt.read, tt.write)
+		if e.Read.Limit() != tt.wantRead || e.Write.Limit() != tt.wantWrite || e.Read.Burst() != 1 || e.Write.Burst() != 1 {
+			t.Errorf("New(%v, %v): read %v/s burst %d, write %v/s burst %d; want %v and %v per second, bursts of 1",
+				tt.read, tt.write, e.Read.Limit(), e.Read.Burst(), e.Write.Limit(), e.Write.Burst(), tt.wantRead, tt.wantWrite)
+		}
 	}
 }
 
@@ -115,7 +129,6 @@ func TestNewRates(t *testing.T) {
 // spends, with no second wait; unspent, it goes back to the bucket. The
 // bucket refills once an hour, so an empty one fails any wait at once.
 func TestReserveWrite(t *testing.T) {
-	const perHour = 1.0 / 3600
 	tests := []struct {
 		name  string
 		write bool
@@ -157,6 +170,63 @@ func TestReserveWrite(t *testing.T) {
 			}
 			if n, want := client.calls["SetRepositoryPolicy"], map[bool]int{true: 1}[tt.write]; n != want {
 				t.Errorf("ECR got %d writes, want %d", n, want)
+			}
+		})
+	}
+}
+
+// reserver is a retry policy that reserves attempt tokens: it counts them
+// and marks the context, or fails with err.
+type reserver struct {
+	ops []string
+	err error
+}
+
+type reservedKey struct{}
+
+func (r *reserver) Reserve(ctx context.Context, op string) (context.Context, error) {
+	if r.err != nil {
+		return ctx, r.err
+	}
+	r.ops = append(r.ops, op)
+	return context.WithValue(ctx, reservedKey{}, op), nil
+}
+
+// TestReserveWriteTakesTheAttemptToken: with a pacing retry policy the
+// write's attempt token is taken before the read too, and the context the
+// read and the write are made with carries it; when it cannot be taken,
+// the ceiling's token goes back and the error says why.
+func TestReserveWriteTakesTheAttemptToken(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantErr    string
+		wantTokens float64
+	}{
+		{name: "reserved", wantTokens: 0},
+		{name: "the retry policy refuses", err: context.Canceled, wantErr: "context canceled", wantTokens: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			attempts := &reserver{err: tt.err}
+			e := New(&counting{calls: map[string]int{}}, 0, perHour)
+			e.Attempts = attempts
+			held, release, err := e.ReserveWrite(context.Background())
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := held.Value(reservedKey{}); got != "SetRepositoryPolicy" || len(attempts.ops) != 1 {
+					t.Errorf("reserved %v, context carries %v; want one SetRepositoryPolicy token in the context", attempts.ops, got)
+				}
+				defer release()
+			}
+			if got := e.Write.Tokens(); got < tt.wantTokens-0.01 || got > tt.wantTokens+0.01 {
+				t.Errorf("the write bucket holds %.3f tokens, want %v", got, tt.wantTokens)
 			}
 		})
 	}

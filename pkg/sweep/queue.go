@@ -60,37 +60,36 @@ type Lister interface {
 	DescribeRepositories(ctx context.Context, in *ecr.DescribeRepositoriesInput, opts ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error)
 }
 
-// pageSize is DescribeRepositories' largest page: a fleet of N
+// pageSize is DescribeRepositories' largest page: a registry of N
 // repositories takes N/1000 list items.
 const pageSize = 1000
 
-// Page lists the page a list item names and returns what it leads to: an
-// enforce item for each repository in scope, then, when there are more
-// pages, the list item of the next one.
-func Page(ctx context.Context, client Lister, it Item) ([]Item, error) {
+// Page lists the page a list item names and returns the enforce item of
+// each repository in scope and, when there are more pages, the list item
+// of the next one.
+func Page(ctx context.Context, client Lister, it Item) (repos []Item, next *Item, err error) {
 	in := &ecr.DescribeRepositoriesInput{MaxResults: aws.Int32(pageSize)}
 	if it.PageToken != "" {
 		in.NextToken = aws.String(it.PageToken)
 	}
 	out, err := client.DescribeRepositories(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("sweep %s: describe repositories: %w", it.Sweep, err)
+		return nil, nil, fmt.Errorf("sweep %s: describe repositories: %w", it.Sweep, err)
 	}
-	var next []Item
 	for _, repo := range out.Repositories {
 		name := aws.ToString(repo.RepositoryName)
 		if !strings.HasPrefix(name, it.Prefix) {
 			continue
 		}
-		next = append(next, Item{Kind: KindEnforce, Sweep: it.Sweep, DryRun: it.DryRun, BaselineVersion: it.BaselineVersion,
+		repos = append(repos, Item{Kind: KindEnforce, Sweep: it.Sweep, DryRun: it.DryRun, BaselineVersion: it.BaselineVersion,
 			Account: it.Account, Region: it.Region, Repository: name})
 	}
 	if out.NextToken != nil {
 		more := it
 		more.PageToken = *out.NextToken
-		next = append(next, more)
+		next = &more
 	}
-	return next, nil
+	return repos, next, nil
 }
 
 // MessageSender is the SQS call that dead-letters an item.

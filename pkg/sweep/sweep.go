@@ -35,8 +35,9 @@ type Item struct {
 	// Sweep names the sweep the item belongs to: every result log line
 	// (its trigger "sweep:<id>") and metric record carries it.
 	Sweep string `json:"sweep"`
-	// DryRun reports what would change and writes nothing.
-	DryRun bool `json:"dryRun"`
+	// DryRun reports what would change and writes nothing. It is
+	// required: an item without it must not write.
+	DryRun *bool `json:"dryRun"`
 	// BaselineVersion is the parameter version the sweep started with; a
 	// container whose cached baseline is older reloads it first.
 	BaselineVersion int64 `json:"baselineVersion"`
@@ -73,6 +74,9 @@ func (it Item) validate() error {
 	var problems []string
 	if it.Sweep == "" {
 		problems = append(problems, "sweep is empty")
+	}
+	if it.DryRun == nil {
+		problems = append(problems, "dryRun is required")
 	}
 	if it.Account == "" || it.Region == "" {
 		problems = append(problems, "account and region are required")
@@ -115,7 +119,7 @@ func (it Item) Repo() ecrevent.Repository {
 
 // Start is the first item of a new sweep of one registry.
 func Start(id string, dryRun bool, version int64, account, region, prefix string) Item {
-	return Item{Kind: KindList, Sweep: id, DryRun: dryRun, BaselineVersion: version,
+	return Item{Kind: KindList, Sweep: id, DryRun: &dryRun, BaselineVersion: version,
 		Account: account, Region: region, Prefix: prefix}
 }
 

@@ -1,5 +1,6 @@
 // Package cdktest holds what the infra tests share: turning the panics of
-// failed jsii assertions into test failures, reading a synthesized template
+// failed jsii assertions into test failures and those of refused input
+// into errors, reading a synthesized template
 // as plain JSON, and a stand-in for the function's bootstrap.
 package cdktest
 
@@ -63,6 +64,26 @@ func Check(t testing.TB, assertion func()) {
 		}
 	}()
 	assertion()
+}
+
+// Panic runs f and returns the error it panicked with, or nil when it
+// returned: CDK's constructs, and this project's, report input they
+// cannot use by panicking. A panic with anything but an error fails t.
+func Panic(t testing.TB, f func()) (err error) {
+	t.Helper()
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		e, ok := r.(error)
+		if !ok {
+			t.Fatalf("panic with %T %v, want an error", r, r)
+		}
+		err = e
+	}()
+	f()
+	return nil
 }
 
 // Template is a synthesized CloudFormation template decoded into plain Go

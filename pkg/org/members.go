@@ -1,0 +1,139 @@
+// Package org is what an organisation's hub needs to enforce in its member
+// accounts: which accounts are members (listed, or found under
+// organizational units with AWS Organizations), and the AWS configuration
+// that reaches each, with the member role's credentials, assumed with STS
+// and cached until they expire.
+package org
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+)
+
+// Organizations are the AWS Organizations calls membership makes; they
+// answer only in the management account or a delegated administrator.
+type Organizations interface {
+	ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, opts ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error)
+	ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, opts ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error)
+}
+
+// Members decides which accounts are members: the listed Accounts, and
+// the active accounts under the listed OUs, nested ones included. The
+// accounts of OUs are read again at most every TTL, and when an account
+// that is not among them is asked about and the list is older than
+// MissAfter, so a new account is covered within a minute of its first
+// event rather than a TTL.
+type Members struct {
+	Accounts      []string
+	OUs           []string
+	Organizations Organizations
+	TTL           time.Duration
+	MissAfter     time.Duration
+	// Now, when set, replaces time.Now.
+	Now func() time.Time
+
+	mu     sync.Mutex
+	listed []string // the accounts of OUs, sorted
+	at     time.Time
+}
+
+// List returns every member account, sorted.
+func (m *Members) List(ctx context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.refresh(ctx, m.TTL); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(m.Accounts, m.listed)
+	slices.Sort(all)
+	return slices.Compact(all), nil
+}
+
+// Contains reports whether account is a member.
+func (m *Members) Contains(ctx context.Context, account string) (bool, error) {
+	if slices.Contains(m.Accounts, account) {
+		return true, nil
+	}
+	if len(m.OUs) == 0 {
+		return false, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.refresh(ctx, m.TTL); err != nil {
+		return false, err
+	}
+	if _, found := slices.BinarySearch(m.listed, account); found {
+		return true, nil
+	}
+	if err := m.refresh(ctx, m.MissAfter); err != nil {
+		return false, err
+	}
+	_, found := slices.BinarySearch(m.listed, account)
+	return found, nil
+}
+
+// refresh reads the accounts of the OUs again when the last read is older
+// than maxAge (or there was none). m.mu is held.
+func (m *Members) refresh(ctx context.Context, maxAge time.Duration) error {
+	if len(m.OUs) == 0 {
+		return nil
+	}
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	if !m.at.IsZero() && now().Sub(m.at) < maxAge {
+		return nil
+	}
+	var accounts []string
+	for _, ou := range m.OUs {
+		found, err := m.accountsUnder(ctx, ou)
+		if err != nil {
+			return fmt.Errorf("member accounts of %s: %w", ou, err)
+		}
+		accounts = append(accounts, found...)
+	}
+	slices.Sort(accounts)
+	m.listed, m.at = slices.Compact(accounts), now()
+	return nil
+}
+
+// accountsUnder lists the active accounts under parent and its child OUs.
+func (m *Members) accountsUnder(ctx context.Context, parent string) ([]string, error) {
+	var accounts []string
+	pa := organizations.NewListAccountsForParentPaginator(m.Organizations, &organizations.ListAccountsForParentInput{ParentId: aws.String(parent)})
+	for pa.HasMorePages() {
+		page, err := pa.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range page.Accounts {
+			// A suspended or closing account has no repositories to keep.
+			if a.Status == types.AccountStatusActive || a.Status == "" {
+				accounts = append(accounts, aws.ToString(a.Id))
+			}
+		}
+	}
+	po := organizations.NewListOrganizationalUnitsForParentPaginator(m.Organizations, &organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parent)})
+	for po.HasMorePages() {
+		page, err := po.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, ou := range page.OrganizationalUnits {
+			found, err := m.accountsUnder(ctx, aws.ToString(ou.Id))
+			if err != nil {
+				return nil, err
+			}
+			accounts = append(accounts, found...)
+		}
+	}
+	return accounts, nil
+}

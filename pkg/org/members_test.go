@@ -1,0 +1,115 @@
+package org
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeOrg is an organisation tree: accounts and child OUs per parent.
+type fakeOrg struct {
+	accounts map[string][]types.Account
+	children map[string][]string
+	calls    int
+	err      error
+}
+
+func (f *fakeOrg) ListAccountsForParent(_ context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
+	f.calls++
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &organizations.ListAccountsForParentOutput{Accounts: f.accounts[aws.ToString(in.ParentId)]}, nil
+}
+
+func (f *fakeOrg) ListOrganizationalUnitsForParent(_ context.Context, in *organizations.ListOrganizationalUnitsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error) {
+	var ous []types.OrganizationalUnit
+	for _, id := range f.children[aws.ToString(in.ParentId)] {
+		ous = append(ous, types.OrganizationalUnit{Id: aws.String(id)})
+	}
+	return &organizations.ListOrganizationalUnitsForParentOutput{OrganizationalUnits: ous}, nil
+}
+
+func account(id string, status types.AccountStatus) types.Account {
+	return types.Account{Id: aws.String(id), Status: status}
+}
+
+func TestMembers(t *testing.T) {
+	tree := func() *fakeOrg {
+		return &fakeOrg{
+			accounts: map[string][]types.Account{
+				"ou-prod":    {account("111111111111", types.AccountStatusActive), account("222222222222", types.AccountStatusSuspended)},
+				"ou-prod-eu": {account("333333333333", types.AccountStatusActive)},
+			},
+			children: map[string][]string{"ou-prod": {"ou-prod-eu"}},
+		}
+	}
+	tests := []struct {
+		name     string
+		m        *Members
+		wantList []string
+		ask      map[string]bool
+		wantErr  string
+	}{
+		{name: "listed accounts only: no Organizations call", m: &Members{Accounts: []string{"444444444444", "111111111111"}},
+			wantList: []string{"111111111111", "444444444444"}, ask: map[string]bool{"444444444444": true, "555555555555": false}},
+		{name: "an OU's active accounts, nested OUs included, suspended ones left out", m: &Members{OUs: []string{"ou-prod"}, Organizations: tree()},
+			wantList: []string{"111111111111", "333333333333"},
+			ask:      map[string]bool{"111111111111": true, "222222222222": false, "333333333333": true}},
+		{name: "both", m: &Members{Accounts: []string{"111111111111", "999999999999"}, OUs: []string{"ou-prod-eu"}, Organizations: tree()},
+			wantList: []string{"111111111111", "333333333333", "999999999999"}},
+		{name: "Organizations refuses", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{err: errors.New("AccessDeniedException")}},
+			wantErr: "member accounts of ou-prod: AccessDeniedException"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.m.List(context.Background())
+			if (tt.wantErr == "") != (err == nil) || err != nil && err.Error() != tt.wantErr {
+				t.Fatalf("List error = %v, want %q", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.wantList, got); diff != "" {
+				t.Errorf("List (-want +got):\n%s", diff)
+			}
+			for acct, want := range tt.ask {
+				if ok, err := tt.m.Contains(context.Background(), acct); err != nil || ok != want {
+					t.Errorf("Contains(%s) = %v, %v; want %v", acct, ok, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestMembersRereadOUs: the accounts of OUs are read again after TTL, and
+// a miss reads them again once MissAfter has passed, so a new account is
+// covered soon after its first event; the clock is injected.
+func TestMembersRereadOUs(t *testing.T) {
+	org := &fakeOrg{accounts: map[string][]types.Account{"ou-a": {account("111111111111", types.AccountStatusActive)}}}
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	m := &Members{OUs: []string{"ou-a"}, Organizations: org, TTL: time.Hour, MissAfter: time.Minute, Now: func() time.Time { return now }}
+	ctx := context.Background()
+	if ok, _ := m.Contains(ctx, "111111111111"); !ok || org.calls != 1 {
+		t.Fatalf("first ask: %v after %d calls", ok, org.calls)
+	}
+	// A new account joins; asked about at once, the list is too fresh to read again.
+	org.accounts["ou-a"] = append(org.accounts["ou-a"], account("222222222222", types.AccountStatusActive))
+	if ok, _ := m.Contains(ctx, "222222222222"); ok || org.calls != 1 {
+		t.Errorf("a second later: member %v after %d calls, want not yet and no new read", ok, org.calls)
+	}
+	now = now.Add(2 * time.Minute)
+	if ok, _ := m.Contains(ctx, "222222222222"); !ok || org.calls != 2 {
+		t.Errorf("two minutes later: member %v after %d calls, want a member after one more read", ok, org.calls)
+	}
+	if ok, _ := m.Contains(ctx, "111111111111"); !ok || org.calls != 2 {
+		t.Errorf("a hit within the TTL read again: %d calls", org.calls)
+	}
+	now = now.Add(time.Hour)
+	if _, err := m.List(ctx); err != nil || org.calls != 3 {
+		t.Errorf("after the TTL: %v, %d calls, want a third read", err, org.calls)
+	}
+}
