@@ -3,7 +3,6 @@ package ecrbaseline
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -212,24 +211,10 @@ func hubSettings() map[string]string {
 	return map[string]string{"memberOrganizationalUnits": "ou-ab12-cdefgh34", "organizationId": "o-abcdefghij"}
 }
 
-// A hub with OUs, synthesized once for the tests that read it.
-var (
-	hubOnce  sync.Once
-	hubSynth *synthesized
-)
-
-func organisationHub(t *testing.T) *synthesized {
-	t.Helper()
-	hubOnce.Do(func() {
-		hubSynth = synthesize(t, func(awscdk.Stack) *EnforcerProps {
-			return &EnforcerProps{PolicyText: jsii.String(policies.Baseline), Settings: hubSettings()}
-		})
-	})
-	if hubSynth.err != nil || hubSynth.json == nil {
-		t.Fatalf("organisation hub did not synthesize: %v", hubSynth.err)
-	}
-	return hubSynth
-}
+// organisationHub is a hub with OUs.
+var organisationHub = shared("organisation hub", func(awscdk.Stack) *EnforcerProps {
+	return &EnforcerProps{PolicyText: jsii.String(policies.Baseline), Settings: hubSettings()}
+})
 
 func TestOrganisationSettingsCheckedAtSynth(t *testing.T) {
 	stack := newStack(t.TempDir())
@@ -250,17 +235,9 @@ func TestOrganisationSettingsCheckedAtSynth(t *testing.T) {
 				`the function enforces in its own account and region only`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := cdktest.Panic(t, func() {
-				NewEnforcer(stack, "Enforcer", &EnforcerProps{
-					PolicyText: jsii.String(policies.Baseline), CodePath: jsii.String(codePath), Settings: tc.settings,
-				})
-			})
-			if err == nil {
-				t.Fatal("NewEnforcer did not panic")
-			}
-			if want := "ecr-baseline Enforcer: " + tc.want; err.Error() != want {
-				t.Errorf("error %q\nwant      %q", err, want)
-			}
+			refused(t, stack, &EnforcerProps{
+				PolicyText: jsii.String(policies.Baseline), CodePath: jsii.String(codePath), Settings: tc.settings,
+			}, tc.want)
 		})
 	}
 	if n := len(*stack.Node().Children()); n != 0 {
