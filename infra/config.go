@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/ecr-baseline/ecr-baseline/infra/member"
 	"github.com/ecr-baseline/ecr-baseline/pkg/envconfig"
 )
 
@@ -26,6 +28,13 @@ type Config struct {
 	// SecureString parameter encrypted with this key, created outside the
 	// stack, and PolicyFile is not used.
 	KMSKeyARN string
+	// MemberStackSet is context key "memberStackSet": in organisation
+	// mode, "SELF" or "DELEGATED_ADMIN" adds to the hub stack a StackSet
+	// that deploys the member stack to every account of the
+	// memberOrganizationalUnits, administered from the management
+	// account or a delegated administrator (CloudFormation's CallAs);
+	// empty, the default, adds none.
+	MemberStackSet string
 	// AlarmTopicARN is context key "alarmTopicArn": when set, the SNS
 	// topic every alarm notifies as it fires and as it clears (the
 	// construct's AlarmTopic).
@@ -62,7 +71,7 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 		dst *string
 	}{
 		{"policyFile", &cfg.PolicyFile}, {"codePath", &cfg.CodePath}, {"kmsKeyArn", &cfg.KMSKeyARN},
-		{"alarmTopicArn", &cfg.AlarmTopicARN},
+		{"memberStackSet", &cfg.MemberStackSet}, {"alarmTopicArn", &cfg.AlarmTopicARN},
 	} {
 		if v := node.TryGetContext(jsii.String(app.key)); v != nil {
 			text, err := contextText(v)
@@ -90,13 +99,29 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 			cfg.Settings[s.Context] = text
 		}
 	}
-	if _, _, err := envconfig.Resolve(func(s *envconfig.Setting) (string, string, bool) {
-		v, ok := cfg.Settings[s.Context]
-		return v, "context " + s.Context, ok && s.Context != ""
-	}); err != nil {
+	settings, err := functionSettings(cfg.Settings, "context ")
+	if err != nil {
 		return cfg, err
 	}
+	switch {
+	case cfg.MemberStackSet != "" && cfg.MemberStackSet != member.CallAsSelf && cfg.MemberStackSet != member.CallAsDelegatedAdmin:
+		return cfg, fmt.Errorf("context memberStackSet must be %s (the hub runs in the management account), %s (in a delegated administrator of StackSets) or empty for no StackSet, got %q",
+			member.CallAsSelf, member.CallAsDelegatedAdmin, cfg.MemberStackSet)
+	case cfg.MemberStackSet != "" && len(settings.MemberOrganizationalUnits) == 0:
+		return cfg, errors.New("context memberStackSet needs memberOrganizationalUnits: a service-managed StackSet deploys to the accounts of OUs")
+	}
 	return cfg, nil
+}
+
+// functionSettings resolves the function's settings given by context key
+// with the function's own parsers, naming each setting prefix+key in an
+// error.
+func functionSettings(given map[string]string, prefix string) (envconfig.Config, error) {
+	cfg, _, err := envconfig.Resolve(func(s *envconfig.Setting) (string, string, bool) {
+		v, ok := given[s.Context]
+		return v, prefix + s.Context, ok && s.Context != ""
+	})
+	return cfg, err
 }
 
 // contextText is a context value as the text `-c key=value` would give: a

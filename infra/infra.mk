@@ -6,6 +6,10 @@ NPM_STAMP := node_modules/.installed
 CDK       := node_modules/.bin/cdk
 # Extra CDK CLI arguments, e.g. make deploy CDK_ARGS='-c dryRun=true'.
 CDK_ARGS  ?=
+# The stacks diff and deploy act on: the hub. In organisation mode the app
+# also has EcrBaselineMember, deployed by a StackSet or with
+# CDK_STACKS=EcrBaselineMember in each member account (docs/organization.md).
+CDK_STACKS ?= EcrBaseline
 TEST_DEPS += $(NPM_STAMP)
 
 # jsii (under the Go CDK) prints a large banner on every run when Node is
@@ -21,7 +25,7 @@ $(NPM_STAMP): package.json package-lock.json
 .PHONY: synth
 synth: $(NPM_STAMP) ## synthesize the CDK stack into cdk.out, building the function (no AWS account needed)
 	$(CDK) synth --quiet $(CDK_ARGS)
-	@echo "cdk.out/$$(cd cdk.out && ls *.template.json)"
+	@ls cdk.out/*.template.json
 
 .PHONY: cfn-lint
 cfn-lint: synth $(VENV)/.installed ## run cfn-lint on the synthesized templates
@@ -29,11 +33,11 @@ cfn-lint: synth $(VENV)/.installed ## run cfn-lint on the synthesized templates
 
 .PHONY: diff
 diff: aws-credentials $(NPM_STAMP) ## compare the stack with the deployed one
-	$(CDK) diff $(CDK_ARGS)
+	$(CDK) diff $(CDK_ARGS) $(CDK_STACKS)
 
 .PHONY: deploy
 deploy: aws-credentials $(NPM_STAMP) ## deploy the stack (after make cdk-bootstrap; see infra/README.md)
-	$(CDK) deploy $(CDK_ARGS)
+	$(CDK) deploy $(CDK_ARGS) $(CDK_STACKS)
 
 .PHONY: cdk-bootstrap
 cdk-bootstrap: aws-credentials $(NPM_STAMP) ## once per account and region: create the CDK's deployment resources

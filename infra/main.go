@@ -1,6 +1,8 @@
 // Command infra is the CDK app of ecr-baseline: `cdk synth` and `cdk deploy`
 // run it (see cdk.json). It reads its settings from the CDK context and
-// deploys one stack holding the ecrbaseline.Enforcer construct.
+// deploys one stack holding the ecrbaseline.Enforcer construct; in
+// organisation mode it also synthesizes the member stack
+// (docs/organization.md).
 package main
 
 import (
@@ -13,8 +15,12 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// StackName is the name of the deployed stack.
-const StackName = "EcrBaseline"
+// StackName is the name of the deployed stack; MemberStackName the member
+// stack's, which the app synthesizes in organisation mode only.
+const (
+	StackName       = "EcrBaseline"
+	MemberStackName = "EcrBaselineMember"
+)
 
 func main() {
 	err := run()
@@ -49,6 +55,7 @@ func run() (err error) {
 		return err
 	}
 	NewStack(app, StackName, &StackProps{Config: cfg})
+	NewMemberStack(app, MemberStackName, cfg)
 	app.Synth(nil)
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/ecr-baseline/ecr-baseline/infra/ecrbaseline"
+	"github.com/ecr-baseline/ecr-baseline/infra/member"
 )
 
 // StackProps configures NewStack.
@@ -22,7 +23,9 @@ type StackProps struct {
 }
 
 // NewStack returns the ecr-baseline stack: the Enforcer construct, with
-// its outputs and dashboard, and cdk-nag's AwsSolutions checks, so every
+// its outputs and dashboard, in organisation mode with context
+// memberStackSet the StackSet of the member stack, and cdk-nag's
+// AwsSolutions checks, so every
 // synth reports a finding that is neither fixed nor suppressed with a
 // reason as an error. Like the construct, it panics with an error on
 // input it cannot use: a baseline file it cannot read, or what the
@@ -52,8 +55,50 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.S
 	if cfg.AlarmTopicARN != "" {
 		enforcerProps.AlarmTopic = awssns.Topic_FromTopicArn(stack, jsii.String("AlarmTopic"), jsii.String(cfg.AlarmTopicARN))
 	}
-	ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps)
+	e := ecrbaseline.NewEnforcer(stack, "Enforcer", enforcerProps)
+	if cfg.MemberStackSet != "" {
+		// The Enforcer accepted the settings, so they resolve.
+		settings, err := functionSettings(cfg.Settings, "")
+		if err != nil {
+			panic(err)
+		}
+		if _, err := member.NewStackSet(stack, "Members", &member.StackSetProps{
+			OrganizationalUnitIDs: settings.MemberOrganizationalUnits, Regions: settings.MemberRegions,
+			HubEventBusName: e.EventBus.EventBusName(), HubRoleARN: e.Function.Role().RoleArn(),
+			MemberRoleName: settings.MemberRoleName, OrganizationID: settings.OrganizationID, CallAs: cfg.MemberStackSet,
+		}); err != nil {
+			panic(fmt.Errorf("member StackSet: %w", err))
+		}
+	}
 
-	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	checkNag(stack)
 	return stack
+}
+
+// NewMemberStack returns the member stack of the hub that cfg describes
+// (infra/member), with its parameters' defaults from cfg's settings, and
+// cdk-nag's checks; nil when cfg is not organisation mode. Like NewStack,
+// it panics with an error on settings it cannot use.
+func NewMemberStack(scope constructs.Construct, id string, cfg Config) awscdk.Stack {
+	settings, err := functionSettings(cfg.Settings, "context ")
+	if err != nil {
+		panic(err)
+	}
+	if !ecrbaseline.OrganizationMode(settings) {
+		return nil
+	}
+	props := &member.StackProps{OrganizationID: settings.OrganizationID, MemberRoleName: settings.MemberRoleName}
+	if len(settings.MemberRegions) > 0 {
+		props.MemberRoleRegion = settings.MemberRegions[0]
+	}
+	stack := member.NewStack(scope, id, props)
+	checkNag(stack)
+	return stack
+}
+
+// checkNag runs cdk-nag's AwsSolutions checks on stack, so every synth
+// reports a finding that is neither fixed nor suppressed with a reason as
+// an error.
+func checkNag(stack awscdk.Stack) {
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 }

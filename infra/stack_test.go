@@ -57,14 +57,14 @@ func readCDKJSON(t *testing.T) cdkJSON {
 	return c
 }
 
-// synthesized is the app's stack, built once from cdk.json's context the
+// synthesized is one stack of the app, built from cdk.json's context the
 // way `cdk synth` builds it, and synthesized into outdir.
 type synthesized struct {
 	outdir      string
+	name        string
 	annotations assertions.Annotations
 	tmpl        assertions.Template
 	json        cdktest.Template
-	elapsed     time.Duration
 }
 
 var (
@@ -73,16 +73,57 @@ var (
 	synthErr  error
 )
 
+// stack is the app's stack with cdk.json's context, synthesized once.
 func stack(t *testing.T) *synthesized {
 	t.Helper()
-	synthOnce.Do(func() { synth, synthErr = synthesizeApp(t) })
+	synthOnce.Do(func() {
+		var stacks []*synthesized
+		stacks, synthErr = synthesizeApp(t, nil)
+		if synthErr == nil {
+			synth = stacks[0]
+		}
+	})
 	if synthErr != nil {
 		t.Fatalf("synthesize the app: %v", synthErr)
 	}
 	return synth
 }
 
-func synthesizeApp(t *testing.T) (s *synthesized, err error) {
+// organisationContext makes the app an organisation's hub with a
+// StackSet; the function is a stand-in (the build is tested above).
+func organisationContext(t *testing.T) map[string]any {
+	t.Helper()
+	code, err := cdktest.DummyCode(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]any{
+		"memberOrganizationalUnits": []any{"ou-ab12-cdefgh34"}, "organizationId": "o-abcdefghij",
+		"memberRegions": []any{"eu-west-1", "us-east-1"}, "memberStackSet": "DELEGATED_ADMIN", "codePath": code,
+	}
+}
+
+var (
+	orgOnce   sync.Once
+	orgStacks []*synthesized
+	orgErr    error
+)
+
+// organisation is the app's hub and member stacks in organisation mode,
+// synthesized once.
+func organisation(t *testing.T) []*synthesized {
+	t.Helper()
+	orgOnce.Do(func() { orgStacks, orgErr = synthesizeApp(t, organisationContext(t)) })
+	if orgErr != nil {
+		t.Fatalf("synthesize the app in organisation mode: %v", orgErr)
+	}
+	return orgStacks
+}
+
+// synthesizeApp builds the app as main does, with cdk.json's context and
+// then extra, and synthesizes its stacks: the hub, and the member stack
+// in organisation mode.
+func synthesizeApp(t *testing.T, extra map[string]any) (stacks []*synthesized, err error) {
 	// A failed jsii call panics; report it as this synthesis' error.
 	defer func() {
 		if r := recover(); r != nil {
@@ -93,22 +134,34 @@ func synthesizeApp(t *testing.T) (s *synthesized, err error) {
 	context := readCDKJSON(t).Context
 	// Tests run in infra/, cdk in the module root.
 	context["policyFile"] = filepath.Join(root, fmt.Sprint(context["policyFile"]))
-
-	s = &synthesized{outdir: filepath.Join(tmpDir, "cdk.out")}
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(s.outdir), Context: &context})
+	for k, v := range extra {
+		context[k] = v
+	}
+	outdir, err := os.MkdirTemp(tmpDir, "cdk.out-")
+	if err != nil {
+		return nil, err
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir), Context: &context})
 	cfg, err := ConfigFromContext(app.Node())
 	if err != nil {
 		return nil, err
 	}
-	stack := NewStack(app, StackName, &StackProps{Config: cfg})
-	// Annotations_FromStack synthesizes (running the cdk-nag aspect);
-	// Template_FromStack then reuses that synthesis.
-	s.annotations = assertions.Annotations_FromStack(stack)
-	s.tmpl = assertions.Template_FromStack(stack, nil)
-	s.json = cdktest.FromAssertions(t, s.tmpl)
-	s.elapsed = time.Since(start)
-	t.Logf("synthesized %s in %s", StackName, s.elapsed.Round(time.Millisecond))
-	return s, nil
+	hub := NewStack(app, StackName, &StackProps{Config: cfg})
+	member := NewMemberStack(app, MemberStackName, cfg)
+	for _, st := range []awscdk.Stack{hub, member} {
+		if st == nil {
+			continue
+		}
+		s := &synthesized{outdir: outdir, name: *st.StackName()}
+		// Annotations_FromStack synthesizes (running the cdk-nag aspect);
+		// Template_FromStack then reuses that synthesis.
+		s.annotations = assertions.Annotations_FromStack(st)
+		s.tmpl = assertions.Template_FromStack(st, nil)
+		s.json = cdktest.FromAssertions(t, s.tmpl)
+		stacks = append(stacks, s)
+	}
+	t.Logf("synthesized %d stacks in %s", len(stacks), time.Since(start).Round(time.Millisecond))
+	return stacks, nil
 }
 
 func TestCDKJSONRunsTheAppWithItsDefaults(t *testing.T) {
@@ -198,6 +251,15 @@ func TestConfigFromContext(t *testing.T) {
 		{"pattern not a string", map[string]any{"exemptRepositories": []any{"a", 1.0}}, nil, "context exemptRepositories: item 1: want a string, got float64"},
 		{"patterns an object", map[string]any{"exemptRepositories": map[string]any{}}, nil,
 			"context exemptRepositories: want a string, number, boolean or list of strings, got map[string]interface {}"},
+		{"member StackSet", map[string]any{"memberOrganizationalUnits": "ou-ab12-cdefgh34", "organizationId": "o-abcdefghij", "memberStackSet": "SELF"},
+			func(c *Config) {
+				c.MemberStackSet = "SELF"
+				c.Settings = map[string]string{"memberOrganizationalUnits": "ou-ab12-cdefgh34", "organizationId": "o-abcdefghij"}
+			}, ""},
+		{"member StackSet, lower case", map[string]any{"memberOrganizationalUnits": "ou-ab12-cdefgh34", "memberStackSet": "self"}, nil,
+			`context memberStackSet must be SELF (the hub runs in the management account), DELEGATED_ADMIN (in a delegated administrator of StackSets) or empty for no StackSet, got "self"`},
+		{"member StackSet without OUs", map[string]any{"memberAccounts": []any{"111122223333"}, "memberStackSet": "DELEGATED_ADMIN"}, nil,
+			"context memberStackSet needs memberOrganizationalUnits: a service-managed StackSet deploys to the accounts of OUs"},
 		{"two bad settings", map[string]any{"readTps": "0", "dryRun": "maybe"}, nil,
 			"context dryRun must be true or false, got \"maybe\"\ncontext readTps must be a number of calls per second from 0.1 to 10000, got \"0\""},
 	} {
@@ -306,10 +368,98 @@ func TestStackDeploysTheShippedBaseline(t *testing.T) {
 	t.Logf("%d resources", len(s.json["Resources"].(map[string]any)))
 }
 
-// TestCDKNag checks that the AwsSolutions pack ran and left no error or
-// warning, and that the findings accepted with a reason are exactly these.
+// TestOrganisationApp: in organisation mode the app synthesizes the member
+// stack, and the hub's StackSet deploys that very template to the OUs.
+func TestOrganisationApp(t *testing.T) {
+	org := organisation(t)
+	if len(org) != 2 || org[0].name != StackName || org[1].name != MemberStackName {
+		t.Fatalf("organisation mode synthesized %d stacks, want %s and %s", len(org), StackName, MemberStackName)
+	}
+	hub := org[0].json
+	sets := hub.LogicalIDs("AWS::CloudFormation::StackSet")
+	if len(sets) != 1 {
+		t.Fatalf("StackSets %v, want one", sets)
+	}
+	set := hub.Resource(t, "AWS::CloudFormation::StackSet", sets[0])
+	if d := cmp.Diff(map[string]any(org[1].json), cdktest.JSON(t, set["TemplateBody"].(string))); d != "" {
+		t.Errorf("the StackSet deploys another template than the member stack (-member +StackSet):\n%s", d)
+	}
+	targets := set["StackInstancesGroup"]
+	if d := cmp.Diff(cdktest.JSON(t, `[{"DeploymentTargets": {"OrganizationalUnitIds": ["ou-ab12-cdefgh34"]}, "Regions": ["eu-west-1", "us-east-1"]}]`), targets); d != "" {
+		t.Errorf("StackSet targets (-want +got):\n%s", d)
+	}
+	if set["CallAs"] != "DELEGATED_ADMIN" {
+		t.Errorf("StackSet CallAs %v, want context memberStackSet's DELEGATED_ADMIN", set["CallAs"])
+	}
+}
+
+// TestSingleAccountAppHasNoMemberStack: without organisation settings the
+// app is the one stack it always was.
+func TestSingleAccountAppHasNoMemberStack(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	var member awscdk.Stack
+	cdktest.Check(t, func() { member = NewMemberStack(app, MemberStackName, DefaultConfig()) })
+	if member != nil {
+		t.Errorf("NewMemberStack = %v; want no stack", member)
+	}
+	if sets := stack(t).json.LogicalIDs("AWS::CloudFormation::StackSet"); len(sets) != 0 {
+		t.Errorf("StackSets %v in a single account's stack", sets)
+	}
+}
+
+// The suppressions on the hub's role: ECR repositories and archive
+// objects, and in organisation mode the member role in any account, the
+// organisation's OUs and the repositories of the two member regions.
+const (
+	singleAccountRoleFindings = 2
+	organisationRoleFindings  = 2 + 4
+)
+
+// nagCases are the templates cdk-nag and cfn-lint must pass, with the
+// findings accepted with a reason in each.
+func nagCases(t *testing.T) []struct {
+	name       string
+	s          *synthesized
+	suppressed []string
+} {
+	hubSuppressions := func(roleFindings int) []string {
+		var want []string
+		for range roleFindings {
+			want = append(want, "AwsSolutions-IAM5 "+StackName+"/Enforcer/Role/DefaultPolicy/Resource")
+		}
+		return append(want,
+			"AwsSolutions-S1 "+StackName+"/Enforcer/Archive/Resource",
+			"AwsSolutions-SQS3 "+StackName+"/Enforcer/FailureQueue/Resource",
+			"AwsSolutions-SQS3 "+StackName+"/Enforcer/RuleDeadLetterQueue/Resource")
+	}
+	org := organisation(t)
+	if len(org) != 2 {
+		t.Fatalf("organisation mode synthesized %d stacks, want the hub and the member stack", len(org))
+	}
+	return []struct {
+		name       string
+		s          *synthesized
+		suppressed []string
+	}{
+		{"single account", stack(t), hubSuppressions(singleAccountRoleFindings)},
+		{"organisation hub", org[0], hubSuppressions(organisationRoleFindings)},
+		// The member role's repositories, in every region.
+		{"member", org[1], []string{"AwsSolutions-IAM5 " + MemberStackName + "/MemberRole"}},
+	}
+}
+
+// TestCDKNag checks that the AwsSolutions pack ran on each stack and left
+// no error or warning, and that the findings accepted with a reason are
+// exactly these.
 func TestCDKNag(t *testing.T) {
-	s := stack(t)
+	for _, tc := range nagCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			assertNag(t, tc.s, tc.suppressed)
+		})
+	}
+}
+
+func assertNag(t *testing.T, s *synthesized, want []string) {
 	for level, find := range map[string]func(*string, interface{}) *[]*cxapi.SynthesisMessage{
 		"error":   s.annotations.FindError,
 		"warning": s.annotations.FindWarning,
@@ -325,7 +475,7 @@ func TestCDKNag(t *testing.T) {
 
 	// The report proves the pack ran: zero errors from a pack that never
 	// ran would prove nothing.
-	f, err := os.Open(filepath.Join(s.outdir, "AwsSolutions-"+StackName+"-NagReport.csv"))
+	f, err := os.Open(filepath.Join(s.outdir, "AwsSolutions-"+s.name+"-NagReport.csv"))
 	if err != nil {
 		t.Fatalf("cdk-nag report: %v", err)
 	}
@@ -336,7 +486,16 @@ func TestCDKNag(t *testing.T) {
 	}
 	var suppressed []string
 	compliant := 0
+	// The assertions synthesize the app once for each stack's
+	// annotations, and each synthesis appends the pack's findings to the
+	// report again: identical rows are one finding.
+	seen := map[string]bool{}
 	for _, r := range rows[1:] { // Rule ID, Resource ID, Compliance, Exception Reason, ...
+		if row := strings.Join(r, "\x00"); seen[row] {
+			continue
+		} else {
+			seen[row] = true
+		}
 		switch r[2] {
 		case "Compliant":
 			compliant++
@@ -353,24 +512,15 @@ func TestCDKNag(t *testing.T) {
 		t.Error("cdk-nag report has no compliant row: did the pack run?")
 	}
 	sort.Strings(suppressed)
-	want := []string{
-		// Two findings: ECR repositories and archive objects.
-		"AwsSolutions-IAM5 " + StackName + "/Enforcer/Role/DefaultPolicy/Resource",
-		"AwsSolutions-IAM5 " + StackName + "/Enforcer/Role/DefaultPolicy/Resource",
-		"AwsSolutions-S1 " + StackName + "/Enforcer/Archive/Resource",
-		"AwsSolutions-SQS3 " + StackName + "/Enforcer/FailureQueue/Resource",
-		"AwsSolutions-SQS3 " + StackName + "/Enforcer/RuleDeadLetterQueue/Resource",
-	}
 	if d := cmp.Diff(want, suppressed); d != "" {
 		t.Errorf("suppressed findings (-want +got):\n%s", d)
 	}
 	t.Logf("cdk-nag AwsSolutions: %d compliant, %d suppressed, 0 errors, 0 warnings", compliant, len(suppressed))
 }
 
-// TestCFNLint runs the project's pinned cfn-lint on the synthesized
+// TestCFNLint runs the project's pinned cfn-lint on each synthesized
 // template: any error, warning or informational finding fails.
 func TestCFNLint(t *testing.T) {
-	s := stack(t)
 	lint := filepath.Join(root, ".venv", "bin", "cfn-lint")
 	if _, err := os.Stat(lint); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -378,11 +528,19 @@ func TestCFNLint(t *testing.T) {
 		}
 		t.Skipf("cfn-lint not installed (run make tools): %v", err)
 	}
-	template := filepath.Join(s.outdir, StackName+".template.json")
-	start := time.Now()
-	out, err := exec.Command(lint, template).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cfn-lint %s: %v\n%s", template, err, out)
+	for _, tc := range nagCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			template := filepath.Join(tc.s.outdir, tc.s.name+".template.json")
+			start := time.Now()
+			out, err := exec.Command(lint, template).CombinedOutput()
+			if err != nil {
+				t.Fatalf("cfn-lint %s: %v\n%s", template, err, out)
+			}
+			st, err := os.Stat(template)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("cfn-lint: no findings (%s); template %d bytes", time.Since(start).Round(time.Millisecond), st.Size())
+		})
 	}
-	t.Logf("cfn-lint: no findings (%s)", time.Since(start).Round(time.Millisecond))
 }

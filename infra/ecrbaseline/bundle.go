@@ -66,9 +66,12 @@ type goBuild struct {
 
 // TryBundle builds bootstrap into outputDir. On failure it keeps the
 // error and leaves outputDir empty, and still says it bundled: returning
-// false would make CDK try Docker, and a panic inside a jsii callback
-// leaves the jsii session out of step, so a later, unrelated call fails.
-// CDK then refuses the empty output from the function's constructor, and
+// false would make CDK try Docker. It does not panic: jsii-runtime-go
+// v1.139.0 returns a callback's panic to the Go caller without completing
+// the callback in the jsii kernel, which then runs every later call nested
+// inside it until node's stack overflows (a RangeError in some later,
+// unrelated construct). CDK then refuses the empty output ("Bundling did
+// not produce any output") from the function's constructor, and
 // panicWithFailure puts the build's error in place of that.
 func (b *goBuild) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
 	if err := buildBootstrap(b.moduleDir, *outputDir); err != nil {

@@ -83,12 +83,21 @@ func TestCheckBootstrap(t *testing.T) {
 func TestFailedBuildIsAnError(t *testing.T) {
 	t.Setenv("GOMODCACHE", t.TempDir())
 	t.Setenv("GOPROXY", "off")
+	stack := newStack(t.TempDir())
 	err := cdktest.Panic(t, func() {
-		NewEnforcer(newStack(t.TempDir()), "Enforcer", &EnforcerProps{PolicyText: jsii.String(policies.Baseline)})
+		NewEnforcer(stack, "Enforcer", &EnforcerProps{PolicyText: jsii.String(policies.Baseline)})
 	})
 	if err == nil {
 		t.Fatal("NewEnforcer did not panic")
 	}
+	// The jsii session outlives the failure: a callback left incomplete
+	// would run every later call nested in it, until node's stack
+	// overflows, here within 6000 calls.
+	cdktest.Check(t, func() {
+		for range 5000 {
+			stack.Node().Id()
+		}
+	})
 	root, rerr := cdktest.ModuleRoot()
 	if rerr != nil {
 		t.Fatal(rerr)

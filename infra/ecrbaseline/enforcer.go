@@ -73,6 +73,11 @@ type Enforcer struct {
 	// It is retained when the stack is deleted, unless
 	// ArchiveRemovalPolicy says otherwise.
 	Archive awss3.Bucket
+	// EventBus receives the repository events member accounts forward, and
+	// EventBusRule sends them to the function; both only in organisation
+	// mode (OrganizationMode), nil otherwise.
+	EventBus     awsevents.EventBus
+	EventBusRule awsevents.Rule
 	// Alarms fire on function errors, on messages in any dead-letter
 	// queue, on repositories the function reports as failed and on
 	// repositories newly exempted by a tag. They notify AlarmTopic when
@@ -157,6 +162,7 @@ func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) *E
 		MaxConcurrency:          p.SweepMaxConcurrency,
 	}))
 	e.Rule, e.BaselineChangeRule, e.ReconcileRule = newRules(c, e, p, cfg.ParameterName)
+	newOrganization(c, id, e, p, cfg, role)
 	e.Alarms = newAlarms(c, e, p.AlarmTopic)
 	e.Dashboard = newDashboard(c, id, e, p.DashboardName)
 	newOutputs(c, id, e)

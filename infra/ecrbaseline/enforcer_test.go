@@ -75,27 +75,30 @@ func synthesize(t *testing.T, build func(awscdk.Stack) *EnforcerProps) *synthesi
 	return s
 }
 
-// A synthesis costs seconds under -race, so the default stack is
-// synthesized once and shared by the tests that read it.
-var (
-	defaultOnce  sync.Once
-	defaultSynth *synthesized
-)
+// shared returns the synthesis of build's props, made once, by the first
+// test that asks for it, and shared by the tests that read it: a
+// synthesis costs seconds under -race. A failed synthesis fails every
+// test that asks, naming what.
+func shared(what string, build func(awscdk.Stack) *EnforcerProps) func(*testing.T) *synthesized {
+	var (
+		once sync.Once
+		s    *synthesized
+	)
+	return func(t *testing.T) *synthesized {
+		t.Helper()
+		once.Do(func() { s = synthesize(t, build) })
+		if s.err != nil || s.json == nil {
+			t.Fatalf("%s did not synthesize: %v", what, s.err)
+		}
+		return s
+	}
+}
 
 // defaults is the Enforcer with only the required props: the shipped
 // baseline and a dummy bootstrap.
-func defaults(t *testing.T) *synthesized {
-	t.Helper()
-	defaultOnce.Do(func() {
-		defaultSynth = synthesize(t, func(awscdk.Stack) *EnforcerProps {
-			return &EnforcerProps{PolicyText: jsii.String(policies.Baseline)}
-		})
-	})
-	if defaultSynth.err != nil || defaultSynth.json == nil {
-		t.Fatalf("default enforcer did not synthesize: %v", defaultSynth.err)
-	}
-	return defaultSynth
-}
+var defaults = shared("default enforcer", func(awscdk.Stack) *EnforcerProps {
+	return &EnforcerProps{PolicyText: jsii.String(policies.Baseline)}
+})
 
 // diff fails t when got, a value from the template, differs from want, a
 // JSON literal.
@@ -119,15 +122,7 @@ const ecrRepositories = `{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, "
 func TestRulesMatchRepositoryEventsAndBaselineChanges(t *testing.T) {
 	s := defaults(t)
 	rule := s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.Rule))
-	diff(t, "repository rule EventPattern", rule["EventPattern"], `{
-		"source": ["aws.ecr"],
-		"detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
-		"detail": {
-			"eventSource": ["ecr.amazonaws.com", "replication.ecr.amazonaws.com"],
-			"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "TagResource", "UntagResource"],
-			"errorCode": [{"exists": false}]
-		}
-	}`)
+	diff(t, "repository rule EventPattern", rule["EventPattern"], cdktest.RepositoryEventPattern)
 	diff(t, "repository rule State", rule["State"], `"ENABLED"`)
 
 	rule = s.json.Resource(t, "AWS::Events::Rule", cdktest.LogicalID(s.enforcer.BaselineChangeRule))
@@ -862,19 +857,24 @@ func TestNewEnforcerRejectsBadProps(t *testing.T) {
 				`Settings["readTps"] must be a number of calls per second from 0.1 to 10000, got "0"` + "\n" +
 				`Settings["backfillConcurrency"] must be a positive whole number, got "0"`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := cdktest.Panic(t, func() { NewEnforcer(stack, "Enforcer", tc.props) })
-			if err == nil {
-				t.Fatal("NewEnforcer did not panic")
-			}
-			if want := "ecr-baseline Enforcer: " + tc.want; err.Error() != want {
-				t.Errorf("error %q\nwant      %q", err, want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { refused(t, stack, tc.props, tc.want) })
 	}
 	// Every case failed before creating anything, so the id is still free.
 	if n := len(*stack.Node().Children()); n != 1 {
 		t.Errorf("stack has %d children after failed NewEnforcer calls, want only the key", n)
+	}
+}
+
+// refused checks that NewEnforcer "Enforcer" panics on props with want,
+// after the construct's id.
+func refused(t *testing.T, stack awscdk.Stack, props *EnforcerProps, want string) {
+	t.Helper()
+	err := cdktest.Panic(t, func() { NewEnforcer(stack, "Enforcer", props) })
+	if err == nil {
+		t.Fatal("NewEnforcer did not panic")
+	}
+	if want := "ecr-baseline Enforcer: " + want; err.Error() != want {
+		t.Errorf("error %q\nwant      %q", err, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package ecrbaseline
 import (
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,54 +20,41 @@ import (
 
 const alarmTopicARN = "arn:aws:sns:eu-west-1:123456789012:platform-alarms"
 
-var (
-	optionsOnce  sync.Once
-	optionsSynth *synthesized
-	// optionsText is the baseline of the options stack: it needs the
-	// advanced tier and locks the account out.
-	optionsText = strings.Replace(bigPolicy(6000), `"ecr:DeleteRepository"`, `"ecr:*"`, 1)
-)
+// optionsText is the baseline of the options stack: it needs the
+// advanced tier and locks the account out.
+var optionsText = strings.Replace(bigPolicy(6000), `"ecr:DeleteRepository"`, `"ecr:*"`, 1)
 
 // options is the Enforcer with every option set at once, to keep to one
 // synthesis: a baseline deployed with force in merge mode, every setting,
 // an alarm topic, every removal policy the other way round from its
 // default, and an override of each kind.
-func options(t *testing.T) *synthesized {
-	t.Helper()
-	optionsOnce.Do(func() {
-		optionsSynth = synthesize(t, func(stack awscdk.Stack) *EnforcerProps {
-			return &EnforcerProps{
-				PolicyText: jsii.String(optionsText),
-				Settings: map[string]string{
-					"parameterName": "/platform/ecr/baseline", "dryRun": "true", "cacheTTL": "90s", "enforcementMode": "merge",
-					"force": "true", "exemptTag": "", "exemptRepositories": " sandbox/*, legacy-*", "readTps": "2.5", "writeTps": "1",
-					"backfillConcurrency": "3",
-					"allowedPrincipals":   "111122223333", "applyToExistingRepositories": "true",
-				},
-				AlarmTopic:             awssns.Topic_FromTopicArn(stack, jsii.String("Alarms"), jsii.String(alarmTopicARN)),
-				DashboardName:          jsii.String("platform-ecr-baseline"),
-				ArchiveRetention:       awscdk.Duration_Days(jsii.Number(30)),
-				SweepMaxConcurrency:    jsii.Number(20),
-				ReconcileSchedule:      awsevents.Schedule_Expression(jsii.String("cron(0 3 ? * MON *)")),
-				QueueRemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
-				LogRemovalPolicy:       awscdk.RemovalPolicy_DESTROY,
-				ParameterRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-				ArchiveRemovalPolicy:   awscdk.RemovalPolicy_DESTROY,
-				FunctionProps: &awslambda.FunctionProps{
-					MemorySize:                   jsii.Number(256),
-					Timeout:                      awscdk.Duration_Minutes(jsii.Number(5)),
-					ReservedConcurrentExecutions: jsii.Number(25),
-				},
-				QueueProps: &awssqs.QueueProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(4))},
-				RuleProps:  &awsevents.RuleProps{Enabled: jsii.Bool(false)},
-			}
-		})
-	})
-	if optionsSynth.err != nil || optionsSynth.json == nil {
-		t.Fatalf("options enforcer did not synthesize: %v", optionsSynth.err)
+var options = shared("options enforcer", func(stack awscdk.Stack) *EnforcerProps {
+	return &EnforcerProps{
+		PolicyText: jsii.String(optionsText),
+		Settings: map[string]string{
+			"parameterName": "/platform/ecr/baseline", "dryRun": "true", "cacheTTL": "90s", "enforcementMode": "merge",
+			"force": "true", "exemptTag": "", "exemptRepositories": " sandbox/*, legacy-*", "readTps": "2.5", "writeTps": "1",
+			"backfillConcurrency": "3",
+			"allowedPrincipals":   "111122223333", "applyToExistingRepositories": "true",
+		},
+		AlarmTopic:             awssns.Topic_FromTopicArn(stack, jsii.String("Alarms"), jsii.String(alarmTopicARN)),
+		DashboardName:          jsii.String("platform-ecr-baseline"),
+		ArchiveRetention:       awscdk.Duration_Days(jsii.Number(30)),
+		SweepMaxConcurrency:    jsii.Number(20),
+		ReconcileSchedule:      awsevents.Schedule_Expression(jsii.String("cron(0 3 ? * MON *)")),
+		QueueRemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		LogRemovalPolicy:       awscdk.RemovalPolicy_DESTROY,
+		ParameterRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		ArchiveRemovalPolicy:   awscdk.RemovalPolicy_DESTROY,
+		FunctionProps: &awslambda.FunctionProps{
+			MemorySize:                   jsii.Number(256),
+			Timeout:                      awscdk.Duration_Minutes(jsii.Number(5)),
+			ReservedConcurrentExecutions: jsii.Number(25),
+		},
+		QueueProps: &awssqs.QueueProps{RetentionPeriod: awscdk.Duration_Days(jsii.Number(4))},
+		RuleProps:  &awsevents.RuleProps{Enabled: jsii.Bool(false)},
 	}
-	return optionsSynth
-}
+})
 
 func TestOptionsAndAdvancedTier(t *testing.T) {
 	s := options(t)

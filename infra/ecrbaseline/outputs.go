@@ -4,6 +4,7 @@ import (
 	"regexp"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -20,11 +21,7 @@ var notOutputName = regexp.MustCompile(`[^A-Za-z0-9]`)
 // collide. scripts/sweep.sh finds the function by the name's ending and
 // the description's "ecr-baseline: ".
 func newOutputs(c constructs.Construct, id string, e *Enforcer) {
-	prefix := notOutputName.ReplaceAllString(id, "")
-	for _, o := range []struct {
-		name, description string
-		value             *string
-	}{
+	addOutputs(c, id, []output{
 		{"FunctionName", "the enforcer Lambda", e.Function.FunctionName()},
 		{"ParameterName", "the SSM parameter holding the baseline policy template", e.Parameter.ParameterName()},
 		{"ArchiveBucketName", "the S3 bucket of archived repository policies, which restore reads", e.Archive.BucketName()},
@@ -34,7 +31,29 @@ func newOutputs(c constructs.Construct, id string, e *Enforcer) {
 		{"SweepQueueArn", "the sweep queue, the destination to redrive its dead-letter queue to", e.SweepQueue.QueueArn()},
 		{"SweepDeadLetterQueueUrl", "sweep items that failed every delivery, each with its reason", e.SweepDeadLetterQueue.QueueUrl()},
 		{"DashboardName", "the CloudWatch dashboard: alarms, outcomes, sweep progress, dead letters, errors and duration", e.Dashboard.DashboardName()},
-	} {
+	})
+}
+
+// newOrganizationOutputs are what the member stacks are deployed with:
+// the hub's bus they forward to and the role their member role trusts.
+func newOrganizationOutputs(c constructs.Construct, id string, e *Enforcer, role awsiam.IRole) {
+	addOutputs(c, id, []output{
+		{"EventBusName", "the event bus member accounts forward repository events to (member template parameter HubEventBusName)", e.EventBus.EventBusName()},
+		{"EventBusArn", "the event bus member accounts forward repository events to", e.EventBus.EventBusArn()},
+		{"RoleArn", "the function's role, which the member role trusts (member template parameter HubRoleArn)", role.RoleArn()},
+	})
+}
+
+// output is one stack output: its name after the construct's id, what it
+// is, and its value.
+type output struct {
+	name, description string
+	value             *string
+}
+
+func addOutputs(c constructs.Construct, id string, outputs []output) {
+	prefix := notOutputName.ReplaceAllString(id, "")
+	for _, o := range outputs {
 		out := awscdk.NewCfnOutput(c, jsii.String(o.name), &awscdk.CfnOutputProps{
 			Value:       o.value,
 			Description: jsii.String("ecr-baseline: " + o.description),

@@ -54,8 +54,8 @@ var (
 	ruleOwned = owned{}.
 			own("each rule matches what the function handles; set ReconcileSchedule for the schedule", "EventPattern", "Schedule").
 			own("every rule targets the function", "Targets").
-			own("the construct makes three rules", "RuleName", "Description").
-			own("ECR and SSM send their events to the default bus, the only one a schedule runs on", "EventBus")
+			own("the construct makes three rules, four in organisation mode", "RuleName", "Description").
+			own("ECR and SSM send their events to the default bus, the only one a schedule runs on (in organisation mode the members' rule is on the construct's own bus)", "EventBus")
 )
 
 // resolveOverrides refuses an override of a field the construct owns and

@@ -117,9 +117,10 @@ type EnforcerProps struct {
 	// names, FIFO, redrive and visibility are the construct's.
 	QueueProps *awssqs.QueueProps
 
-	// RuleProps overrides the props of every rule: Enabled (false stops
-	// every event and the reconciliation from reaching the function,
-	// without deleting anything), Role, CrossStackScope. Patterns,
+	// RuleProps overrides the props of every rule, the organisation hub's
+	// member rule included: Enabled (false stops every event and the
+	// reconciliation from reaching the function, without deleting
+	// anything), Role, CrossStackScope. Patterns,
 	// schedule, targets, names, descriptions and the bus are the
 	// construct's.
 	RuleProps *awsevents.RuleProps
@@ -218,6 +219,9 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 		return p, envconfig.Config{}, "", err
 	}
 	cfg, err := resolveSettings(p.Settings)
+	if err == nil {
+		err = checkOrganization(cfg)
+	}
 	if err != nil {
 		return p, cfg, "", err
 	}

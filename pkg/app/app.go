@@ -100,7 +100,8 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		archiver = store
 	}
 	// enforcerFor is the enforcer of one registry: the function's own, or
-	// a member's, reached with the member role (its own writes there).
+	// a member's, reached with the member role (its own writes there), or
+	// with the function's own role in the hub account's other regions.
 	enforcerFor := func(ecrClient enforcer.ECR, account, region, selfRole string, dryRun bool) *enforcer.Enforcer {
 		return &enforcer.Enforcer{
 			ECR: ecrClient, Baseline: loader, Mode: mode, Force: cfg.Force, DryRun: dryRun, Logger: logger,

@@ -29,6 +29,9 @@ const (
 type members struct {
 	accounts *org.Members
 	access   *org.Access
+	// selfRole is the function's own role (SELF_ROLE_ARN), which makes
+	// its writes in its own account, in every region.
+	selfRole string
 	regions  []string
 	build    func(cfg aws.Config, account, region, role string) handler.Registry
 
@@ -45,10 +48,11 @@ func newMembers(cfg envconfig.Config, awsCfg aws.Config, account string,
 	return &members{
 		accounts: &org.Members{Accounts: cfg.MemberAccounts, OUs: cfg.MemberOrganizationalUnits,
 			Organizations: organizations.NewFromConfig(awsCfg), TTL: membersTTL, MissAfter: membersMissAfter},
-		access:  &org.Access{Base: awsCfg, OwnAccount: account, RoleName: cfg.MemberRoleName, Partition: partitionOf(cfg.SelfRoleARN)},
-		regions: regions,
-		build:   build,
-		built:   map[handler.Target]handler.Registry{},
+		access:   &org.Access{Base: awsCfg, OwnAccount: account, RoleName: cfg.MemberRoleName, Partition: partitionOf(cfg.SelfRoleARN)},
+		selfRole: cfg.SelfRoleARN,
+		regions:  regions,
+		build:    build,
+		built:    map[handler.Target]handler.Registry{},
 	}
 }
 
@@ -76,7 +80,7 @@ func (m *members) Registry(ctx context.Context, account, region string) (handler
 	if err != nil {
 		return handler.Registry{}, err
 	}
-	reg = m.build(cfg, account, region, m.access.RoleARN(account))
+	reg = m.build(cfg, account, region, m.ownRole(account))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if prev, raced := m.built[t]; raced {
@@ -84,6 +88,17 @@ func (m *members) Registry(ctx context.Context, account, region string) (handler
 	}
 	m.built[t] = reg
 	return reg, nil
+}
+
+// ownRole is the role whose writes in account are the function's own: the
+// member role in a member account, but in the hub's own account (a member
+// in its other regions) the function's role, since org.Access reaches it
+// with the function's own credentials.
+func (m *members) ownRole(account string) string {
+	if account == m.access.OwnAccount {
+		return m.selfRole
+	}
+	return m.access.RoleARN(account)
 }
 
 // Targets are every member account in every covered region.

@@ -183,3 +183,60 @@ func TestOrganization(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnWritesInTheOrganization: a policy write the function made is
+// skipped wherever it made it, judged by the role that makes its writes
+// there: its own role at home and, when the hub's account is a member
+// itself, in the hub account's other regions too, where org.Access
+// reaches it with the function's own credentials; the member role in a
+// member account. The same write by a role that is not the function's
+// there is enforced.
+func TestOwnWritesInTheOrganization(t *testing.T) {
+	ctx := context.Background()
+	seed(t)
+	member := memberIDs[0]
+	hub := newContainer(t, "MEMBER_ACCOUNTS="+moto.AccountID+","+member,
+		"MEMBER_REGIONS="+strings.Join(regions, ","), "MEMBER_ROLE_NAME="+memberRole)
+	memberRoleIn := func(account string) string { return "arn:aws:iam::" + account + ":role/" + memberRole }
+	for _, tc := range []struct {
+		name, account, region, actor string
+		skipped                      bool
+	}{
+		{"hub account, own region, own role", moto.AccountID, regions[0], selfRole, true},
+		{"hub account, another region, own role", moto.AccountID, regions[1], selfRole, true},
+		{"hub account, another region, the member role's name", moto.AccountID, regions[1], memberRoleIn(moto.AccountID), false},
+		{"member account, member role", member, regions[1], memberRoleIn(member), true},
+		{"member account, the hub's role", member, regions[1], selfRole, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := memberECR(t, tc.account, tc.region)
+			name := "own/" + strings.ReplaceAll(strings.ToLower(tc.name), " ", "-")
+			name = strings.NewReplacer(",", "", "'", "").Replace(name)
+			if _, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(name)}); err != nil {
+				t.Fatal(err)
+			}
+			written, err := policy.Render(policies.Baseline, policy.Vars{AccountID: tc.account, Region: tc.region, RepositoryName: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String(name), PolicyText: aws.String(written)}); err != nil {
+				t.Fatal(err)
+			}
+			// The enforcer's sample, moved to the account and region, made
+			// by tc.actor, on this repository, writing the baseline.
+			event := strings.ReplaceAll(string(inAccount(t, "set-repository-policy-by-enforcer.json", tc.account, tc.region)),
+				`"arn": "arn:aws:iam::`+tc.account+`:role/EcrBaseline-EnforcerRole"`, `"arn": "`+tc.actor+`"`)
+			event = strings.ReplaceAll(event, `"repositoryName": "team-a/web"`, `"repositoryName": "`+name+`"`)
+			res, err := hub.Handler.Handle(ctx, samples.WithPolicyText(t, []byte(event), written))
+			if err != nil || len(res.Results) != 1 {
+				t.Fatalf("%+v, %v; want one result", res.Results, err)
+			}
+			if got := res.Results[0].Action == enforcer.Skipped; got != tc.skipped {
+				t.Errorf("%+v: skipped %v, want %v", res.Results[0], got, tc.skipped)
+			}
+			if !compliant(t, client, tc.account, tc.region, name) {
+				t.Errorf("%s does not hold the baseline", name)
+			}
+		})
+	}
+}

@@ -17,7 +17,8 @@ type Registry struct {
 	// Lister lists its repositories for a sweep.
 	Lister sweep.Lister
 	// OwnRoleARN is the role whose policy writes there are the function's
-	// own: its role at home, the member role in a member account.
+	// own: its role at home and anywhere in its own account, the member
+	// role in another member account.
 	OwnRoleARN string
 }
 

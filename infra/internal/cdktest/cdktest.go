@@ -21,6 +21,19 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 )
 
+// RepositoryEventPattern is the repository rule's EventPattern as the
+// templates hold it: a single account's rule, an organisation hub's bus
+// rule and the member stack's forwarding rule all have this one.
+const RepositoryEventPattern = `{
+	"source": ["aws.ecr"],
+	"detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"],
+	"detail": {
+		"eventSource": ["ecr.amazonaws.com", "replication.ecr.amazonaws.com"],
+		"eventName": ["CreateRepository", "SetRepositoryPolicy", "DeleteRepositoryPolicy", "TagResource", "UntagResource"],
+		"errorCode": [{"exists": false}]
+	}
+}`
+
 // Main runs m's tests with a temporary directory, handed to setup first
 // and removed at the end, then exits with the tests' status.
 func Main(m *testing.M, setup func(dir string) error) {
