@@ -4,6 +4,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -90,6 +91,22 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	account := accountOf(cfg.SelfRoleARN)
 	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
+	if organizationMode(cfg) {
+		// A member sees the baseline rendered for itself, written by the
+		// member role: grants to the hub's account are outside it, and a
+		// Deny that spares only the hub's role locks the member role out.
+		// Checked at load too, so such a baseline fails with nothing
+		// queued rather than at every member repository.
+		member := guard
+		member.AccountID = probeMember
+		member.SelfRoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(cfg.SelfRoleARN), probeMember, cfg.MemberRoleName)
+		checks = append(checks, func(text string) error {
+			if err := member.Check(text); err != nil {
+				return fmt.Errorf("as a member account sees it: %w", err)
+			}
+			return nil
+		})
+	}
 	loader := baseline.NewLoader(o.templates, o.source, cfg.CacheTTL, guard, checks...)
 	var store *archive.Archive
 	// A nil interface, not a nil *archive.Archive, when there is no bucket:
@@ -128,7 +145,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
 		StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 	}
-	if len(cfg.MemberAccounts)+len(cfg.MemberOrganizationalUnits) > 0 {
+	if organizationMode(cfg) {
 		h.Members = newMembers(cfg, awsCfg, account, func(memberCfg aws.Config, account, region, role string) handler.Registry {
 			c := newECR(memberCfg, cfg)
 			return handler.Registry{Enforcer: enforcerFor(c, account, region, role, cfg.DryRun),
@@ -143,6 +160,15 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		Handler:  h,
 	}
 }
+
+// organizationMode reports whether the function is an organisation's hub.
+func organizationMode(cfg envconfig.Config) bool {
+	return len(cfg.MemberAccounts)+len(cfg.MemberOrganizationalUnits) > 0
+}
+
+// probeMember is the account the guardrails check a baseline for as a
+// member sees it: any account but the hub's is the same to them.
+const probeMember = "000000000000"
 
 // newECR is the ECR client of one registry (one account and region),
 // under the ceilings. Its retry policy paces every attempt adaptively, per

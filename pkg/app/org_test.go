@@ -240,3 +240,30 @@ func TestOwnWritesInTheOrganization(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberViewGuard: a baseline is also checked as a member sees it. A
+// grant to the hub's account is outside every member's account, so it
+// needs allowedPrincipals like any other; and it fails at load, with
+// nothing queued.
+func TestMemberViewGuard(t *testing.T) {
+	const hubPull = `{"Version":"2012-10-17","Statement":[{"Sid":"HubPull","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:BatchGetImage"}]}`
+	for _, tt := range []struct {
+		name    string
+		env     []string
+		wantErr string
+	}{
+		{name: "the hub's account, not allowed",
+			wantErr: `as a member account sees it: baseline would grant access outside this account: statement "HubPull": Allow to 123456789012, outside this account`},
+		{name: "the hub's account, allowed", env: []string{"ALLOWED_PRINCIPALS=123456789012"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := seed(t)
+			change(t, f, hubPull)
+			hub := newContainer(t, append(append(sweepQueues(t), "MEMBER_ACCOUNTS="+strings.Join(memberIDs, ",")), tt.env...)...)
+			_, err := hub.Handler.Handle(context.Background(), []byte(`{"action":"sweep","dryRun":true}`))
+			if (tt.wantErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

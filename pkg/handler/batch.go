@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -87,8 +88,13 @@ func (h *Handler) batch(ctx context.Context, payload json.RawMessage) outcome {
 		}
 	})
 	for _, msg := range records[started:] {
-		if h.notStarted(ctx, msg) {
+		it, _ := sweep.Decode(msg.Body) // for its sweep id; an unreadable one is read again next time
+		returned := h.notStarted(ctx, msg, it)
+		if returned {
 			res.BatchItemFailures = append(res.BatchItemFailures, BatchItemFailure{ItemIdentifier: msg.MessageId})
+			tally(it.Sweep).Retried++
+		} else {
+			tally(it.Sweep).Failed++
 		}
 	}
 	slices.SortFunc(res.BatchItemFailures, func(a, b BatchItemFailure) int { return strings.Compare(a.ItemIdentifier, b.ItemIdentifier) })
@@ -173,7 +179,9 @@ func (h *Handler) fail(ctx context.Context, msg events.SQSMessage, it sweep.Item
 		log.ErrorContext(ctx, "sweep item failed: the queue delivers it again", "action", enforcer.Failed, "error", cause)
 		return true, last
 	}
-	if err := h.DeadLetter.Send(ctx, msg.Body, cause.Error(), count); err != nil {
+	sendCtx, cancel := h.lastWords(ctx)
+	defer cancel()
+	if err := h.DeadLetter.Send(sendCtx, msg.Body, cause.Error(), count); err != nil {
 		log.ErrorContext(ctx, "sweep item failed and could not be dead-lettered: SQS moves it without the reason once its receives are spent",
 			"action", enforcer.Failed, "error", cause, "dead_letter_error", err)
 		return true, last
@@ -185,18 +193,31 @@ func (h *Handler) fail(ctx context.Context, msg events.SQSMessage, it sweep.Item
 // notStarted handles an item a deadline left unstarted, and reports
 // whether the queue must deliver it again: one on its last receive would
 // be moved by SQS without a reason, so it is dead-lettered with one.
-func (h *Handler) notStarted(ctx context.Context, msg events.SQSMessage) bool {
+func (h *Handler) notStarted(ctx context.Context, msg events.SQSMessage, it sweep.Item) bool {
 	count := receiveCount(msg)
-	log := h.Logger.With("message_id", msg.MessageId, "receive_count", count)
+	log := h.Logger.With("sweep_id", it.Sweep, "trigger", "sweep:"+it.Sweep, "message_id", msg.MessageId, "kind", it.Kind,
+		"repository", it.Repository, "receive_count", count)
 	if h.DeadLetter == nil || h.MaxReceiveCount <= 0 || count < h.MaxReceiveCount {
 		log.WarnContext(ctx, "sweep item not started before the deadline: the queue delivers it again")
 		return true
 	}
 	reason := "not started before the invocation's deadline on its last receive"
-	if err := h.DeadLetter.Send(ctx, msg.Body, reason, count); err != nil {
+	sendCtx, cancel := h.lastWords(ctx)
+	defer cancel()
+	if err := h.DeadLetter.Send(sendCtx, msg.Body, reason, count); err != nil {
 		log.ErrorContext(ctx, "sweep item not started on its last receive and could not be dead-lettered", "action", enforcer.Failed, "error", err)
 		return true
 	}
 	log.ErrorContext(ctx, "sweep item not started on its last receive: sent to the dead-letter queue", "action", enforcer.Failed)
 	return false
+}
+
+// lastWords is the context of a dead-letter send: the work's context ends
+// Reserve before the Lambda deadline, which is when an item that ran out
+// of time fails, so the send gets that Reserve, and no more, to land.
+func (h *Handler) lastWords(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), max(h.Reserve, time.Second))
 }

@@ -218,8 +218,13 @@ func (h *Handler) record(ctx context.Context, out outcome, d time.Duration) {
 	res := out.res
 	var records []metrics.Invocation
 	for id, inv := range out.bySweep {
-		inv.Entry, inv.Sweep, inv.Duration = out.entry, id, d
+		inv.Entry, inv.Sweep = out.entry, id
 		records = append(records, *inv)
+	}
+	// The invocation's duration once, so a batch of two sweeps does not
+	// count it twice.
+	if len(records) > 0 {
+		records[0].Duration = d
 	}
 	if len(records) == 0 {
 		inv := metrics.Invocation{Entry: out.entry, Duration: d, ExemptedByTag: res.ExemptedByTag}

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
 )
@@ -469,5 +470,53 @@ func TestOrganization(t *testing.T) {
 				t.Errorf("batch item failures (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// cancellingEnforcer ends the invocation's context, as its deadline
+// would, and fails as a call cut by it does.
+type cancellingEnforcer struct {
+	fakeEnforcer
+	cancel context.CancelFunc
+}
+
+func (c *cancellingEnforcer) Enforce(ctx context.Context, repo ecrevent.Repository) (enforcer.Result, error) {
+	c.cancel()
+	return enforcer.Result{Repository: repo.Name, Action: enforcer.Failed}, ctx.Err()
+}
+
+// liveDeadLetter refuses a send whose context has ended, as the SDK does.
+type liveDeadLetter struct{ fakeDeadLetter }
+
+func (l *liveDeadLetter) Send(ctx context.Context, body, reason string, count int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return l.fakeDeadLetter.Send(ctx, body, reason, count)
+}
+
+// TestDeadLetterAfterTheDeadline: an item whose last receive runs out the
+// invocation's time, and one it leaves unstarted, are still dead-lettered
+// with their reasons: the sends get the reserve the work's context no
+// longer has. The deadline is a cancelled context, no clock.
+func TestDeadLetterAfterTheDeadline(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dlq := &liveDeadLetter{}
+	rec := &fakeRecorder{}
+	h := &Handler{Enforcer: &cancellingEnforcer{cancel: cancel}, Baseline: &fakeBaseline{version: 7}, DeadLetter: dlq, MaxReceiveCount: 5,
+		AccountID: testAccount, Region: testRegion, Reserve: 2 * time.Second, Concurrency: 1, Metrics: rec, Logger: quietLogger()}
+	got, err := h.Handle(ctx, batchPayload(t, message("m1", enforceItem("a"), 5), message("m2", enforceItem("b"), 5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.BatchItemFailures) != 0 || len(dlq.sent) != 2 {
+		t.Fatalf("returned %v, dead-lettered %+v; want both dead-lettered", got.BatchItemFailures, dlq.sent)
+	}
+	if dlq.sent[1].Reason != "not started before the invocation's deadline on its last receive" {
+		t.Errorf("the unstarted item's reason: %q", dlq.sent[1].Reason)
+	}
+	if len(rec.got) != 1 || rec.got[0].Failed != 2 || rec.got[0].Sweep != "s1" {
+		t.Errorf("records %+v; want one for sweep s1 counting two failures", rec.got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -58,7 +59,13 @@ func (a *Access) Config(ctx context.Context, account, region string) (aws.Config
 		role := a.RoleARN(account)
 		cache = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(a.Base), role, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = SessionName
-		}))
+		}), func(o *aws.CredentialsCacheOptions) {
+			// Refreshed a few minutes early (the SDK's own window), so no
+			// call runs on credentials that expire under it: ExpiredToken
+			// is not retried.
+			o.ExpiryWindow = 5 * time.Minute
+			o.ExpiryWindowJitterFrac = 0.5
+		})
 		a.creds[account] = cache
 	}
 	a.mu.Unlock()

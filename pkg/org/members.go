@@ -48,7 +48,7 @@ type Members struct {
 func (m *Members) List(ctx context.Context) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.refresh(ctx, m.TTL); err != nil {
+	if err := m.refreshOrKeep(ctx); err != nil {
 		return nil, err
 	}
 	all := slices.Concat(m.Accounts, m.listed)
@@ -66,7 +66,7 @@ func (m *Members) Contains(ctx context.Context, account string) (bool, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.refresh(ctx, m.TTL); err != nil {
+	if err := m.refreshOrKeep(ctx); err != nil {
 		return false, err
 	}
 	if _, found := slices.BinarySearch(m.listed, account); found {
@@ -77,6 +77,18 @@ func (m *Members) Contains(ctx context.Context, account string) (bool, error) {
 	}
 	_, found := slices.BinarySearch(m.listed, account)
 	return found, nil
+}
+
+// refreshOrKeep reads the accounts of the OUs again after TTL; when that
+// fails and a list was read before, it keeps that one: Organizations
+// throttling or down must not refuse every known member's events. m.mu is
+// held.
+func (m *Members) refreshOrKeep(ctx context.Context) error {
+	err := m.refresh(ctx, m.TTL)
+	if err != nil && !m.at.IsZero() {
+		return nil
+	}
+	return err
 }
 
 // refresh reads the accounts of the OUs again when the last read is older
@@ -116,7 +128,9 @@ func (m *Members) accountsUnder(ctx context.Context, parent string) ([]string, e
 		}
 		for _, a := range page.Accounts {
 			// A suspended or closing account has no repositories to keep.
-			if a.Status == types.AccountStatusActive || a.Status == "" {
+			// State replaces Status (retired by AWS in September 2026);
+			// an answer that carries only Status is read by it.
+			if a.State == types.AccountStateActive || a.State == "" && a.Status == types.AccountStatusActive {
 				accounts = append(accounts, aws.ToString(a.Id))
 			}
 		}

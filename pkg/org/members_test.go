@@ -40,6 +40,12 @@ func account(id string, status types.AccountStatus) types.Account {
 	return types.Account{Id: aws.String(id), Status: status}
 }
 
+// accountInState is an account as Organizations answers since Status was
+// retired: State only.
+func accountInState(id string, state types.AccountState) types.Account {
+	return types.Account{Id: aws.String(id), State: state}
+}
+
 func TestMembers(t *testing.T) {
 	tree := func() *fakeOrg {
 		return &fakeOrg{
@@ -64,6 +70,10 @@ func TestMembers(t *testing.T) {
 			ask:      map[string]bool{"111111111111": true, "222222222222": false, "333333333333": true}},
 		{name: "both", m: &Members{Accounts: []string{"111111111111", "999999999999"}, OUs: []string{"ou-prod-eu"}, Organizations: tree()},
 			wantList: []string{"111111111111", "333333333333", "999999999999"}},
+		{name: "State, not the retired Status, decides", m: &Members{OUs: []string{"ou-new"}, Organizations: &fakeOrg{accounts: map[string][]types.Account{
+			"ou-new": {accountInState("111111111111", types.AccountStateActive), accountInState("222222222222", types.AccountStateSuspended),
+				accountInState("333333333333", types.AccountStateClosed), accountInState("444444444444", types.AccountStatePendingClosure)}}}},
+			wantList: []string{"111111111111"}, ask: map[string]bool{"222222222222": false}},
 		{name: "Organizations refuses", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{err: errors.New("AccessDeniedException")}},
 			wantErr: "member accounts of ou-prod: AccessDeniedException"},
 	}
@@ -111,5 +121,11 @@ func TestMembersRereadOUs(t *testing.T) {
 	now = now.Add(time.Hour)
 	if _, err := m.List(ctx); err != nil || org.calls != 3 {
 		t.Errorf("after the TTL: %v, %d calls, want a third read", err, org.calls)
+	}
+	// Organizations fails after the TTL: the members known stay members.
+	now = now.Add(time.Hour)
+	org.err = errors.New("TooManyRequestsException")
+	if ok, err := m.Contains(ctx, "111111111111"); !ok || err != nil {
+		t.Errorf("a known member while Organizations fails: %v, %v; want still a member", ok, err)
 	}
 }
