@@ -13,10 +13,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/ecr-baseline/ecr-baseline/events"
+	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/runtimeapi"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/org"
-	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
 // The organisation the demo shows: the hub (moto's default account) and
@@ -71,7 +72,11 @@ func organization(ctx context.Context, srv *moto.Server, cfg aws.Config, bin str
 			if _, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)}); err != nil {
 				return fmt.Errorf("create %s in %s/%s: %w", repo, account, region, err)
 			}
-			res, err := invoke(ctx, rt, forwarded(account, region, repo))
+			event, err := forwarded(account, region, repo)
+			if err != nil {
+				return err
+			}
+			res, err := invoke(ctx, rt, event)
 			if err != nil {
 				return err
 			}
@@ -79,20 +84,18 @@ func organization(ctx context.Context, srv *moto.Server, cfg aws.Config, bin str
 			if err != nil {
 				return fmt.Errorf("read back %s in %s/%s: %w", repo, account, region, err)
 			}
-			want, err := policy.Render(template, policy.Vars{AccountID: account, Region: region, RepositoryName: repo})
-			if err != nil {
-				return err
-			}
-			got, err1 := policy.Parse(aws.ToString(out.PolicyText))
-			wantDoc, err2 := policy.Parse(want)
-			if err1 != nil || err2 != nil || !policy.Equal(got, wantDoc) {
+			if ok, err := (&fleet.Fleet{Template: template}).Holds(aws.ToString(out.PolicyText), account, region, repo); err != nil || !ok {
 				return fmt.Errorf("%s in %s/%s holds %s, not the baseline rendered for it", repo, account, region, aws.ToString(out.PolicyText))
 			}
 			fmt.Printf("-> %s created in %s/%s, its event forwarded to the hub\n   %s\n   holds the baseline rendered for account %s\n", repo, account, region, res, account)
 		}
 	}
 	fmt.Printf("-> an event forwarded from %s, which is no member\n", outsider)
-	if _, err := invoke(ctx, rt, forwarded(outsider, moto.Region, repo)); err == nil {
+	event, err := forwarded(outsider, moto.Region, repo)
+	if err != nil {
+		return err
+	}
+	if _, err := invoke(ctx, rt, event); err == nil {
 		return fmt.Errorf("the hub enforced an event from %s, which is no member", outsider)
 	} else {
 		fmt.Printf("   error, so Lambda retries and the DLQ keeps it: %v\n", err)
@@ -108,11 +111,13 @@ func organization(ctx context.Context, srv *moto.Server, cfg aws.Config, bin str
 
 // forwarded is events/create-repository.json as account's rule in region
 // forwards it to the hub's bus, for repository name.
-func forwarded(account, region, name string) []byte {
-	b, _ := events.FS.ReadFile("create-repository.json")
-	s := strings.ReplaceAll(string(b), moto.AccountID, account)
-	s = strings.ReplaceAll(s, moto.Region, region)
-	return []byte(strings.ReplaceAll(s, "team-a/web", name))
+func forwarded(account, region, name string) ([]byte, error) {
+	b, err := events.FS.ReadFile("create-repository.json")
+	if err != nil {
+		return nil, err
+	}
+	moved, err := samples.Relocate(b, account, region)
+	return []byte(strings.ReplaceAll(string(moved), "team-a/web", name)), err
 }
 
 // invoke sends payload to the function and returns its answer, or its

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -19,6 +18,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/infra/ecrbaseline"
 	"github.com/ecr-baseline/ecr-baseline/infra/internal/cdktest"
 	"github.com/ecr-baseline/ecr-baseline/infra/member"
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -117,7 +117,7 @@ func TestOrganisationPatternsMatchSamples(t *testing.T) {
 			wantForwarded = nil
 		}
 		for _, p := range places {
-			event := relocate(t, sample, p.account, p.region)
+			event := samples.Relocated(t, sample, p.account, p.region)
 			t.Run(fmt.Sprintf("account %s region %s", or(p.account, "hub"), or(p.region, "sample's")), func(t *testing.T) {
 				t.Run("hub", func(t *testing.T) { checkMatches(t, hub, event, want) })
 				t.Run("member", func(t *testing.T) { checkMatches(t, members, event, wantForwarded) })
@@ -221,37 +221,6 @@ func checkMatches(t *testing.T, q *quamina.Quamina, event []byte, want []string)
 	}
 }
 
-// relocate is sample as if it had happened in account and region (""
-// keeps the sample's): every mention of the sample's account and region,
-// in the envelope, the CloudTrail record and its ARNs, is replaced.
-func relocate(t *testing.T, sample []byte, account, region string) []byte {
-	t.Helper()
-	var envelope struct{ Account, Region string }
-	if err := json.Unmarshal(sample, &envelope); err != nil || envelope.Account == "" || envelope.Region == "" {
-		t.Fatalf("sample has no account and region to move (%v): %s", err, sample)
-	}
-	text := string(sample)
-	if account != "" {
-		text = strings.ReplaceAll(text, envelope.Account, account)
-	}
-	if region != "" {
-		text = strings.ReplaceAll(text, envelope.Region, region)
-	}
-	var moved struct{ Account, Region string }
-	if err := json.Unmarshal([]byte(text), &moved); err != nil ||
-		moved.Account != or(account, envelope.Account) || moved.Region != or(region, envelope.Region) {
-		t.Fatalf("sample moved to account %q region %q reads %+v (%v)", account, region, moved, err)
-	}
-	return []byte(text)
-}
-
-func or(s, otherwise string) string {
-	if s == "" {
-		return otherwise
-	}
-	return s
-}
-
 func marshal(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -259,4 +228,12 @@ func marshal(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// or is s, or otherwise when s is empty: a place's name in a subtest.
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
 }

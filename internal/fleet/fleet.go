@@ -150,10 +150,17 @@ func (f *Fleet) Compliant(ctx context.Context, name string) (bool, error) {
 }
 
 func (f *Fleet) compliant(name, text string) (bool, error) {
+	return f.Holds(text, moto.AccountID, moto.Region, name)
+}
+
+// Holds reports whether text, a policy read from repository name in
+// account and region ("" for none), means the same as the baseline
+// rendered for it: in a member account of an organisation too.
+func (f *Fleet) Holds(text, account, region, name string) (bool, error) {
 	if text == "" {
 		return false, nil
 	}
-	want, err := f.Rendered(name)
+	want, err := policy.Render(f.Template, policy.Vars{AccountID: account, Region: region, RepositoryName: name})
 	if err != nil {
 		return false, err
 	}

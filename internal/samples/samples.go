@@ -3,8 +3,11 @@
 package samples
 
 import (
+	"cmp"
 	"encoding/json"
+	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/ecr-baseline/ecr-baseline/events"
@@ -53,6 +56,41 @@ func WithPolicyText(tb testing.TB, payload []byte, written string) []byte {
 		fields["policyText"] = written
 	}
 	out, err := json.Marshal(ev)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// Relocate is sample as if it had happened in account and region (""
+// keeps the sample's): every mention of the sample's account and region,
+// in the envelope, the CloudTrail record and its ARNs, is replaced, as a
+// member account's rule forwards it to an organisation's hub.
+func Relocate(sample []byte, account, region string) ([]byte, error) {
+	var envelope struct{ Account, Region string }
+	if err := json.Unmarshal(sample, &envelope); err != nil || envelope.Account == "" || envelope.Region == "" {
+		return nil, fmt.Errorf("samples: no account and region to move (%v): %s", err, sample)
+	}
+	text := string(sample)
+	if account != "" {
+		text = strings.ReplaceAll(text, envelope.Account, account)
+	}
+	if region != "" {
+		text = strings.ReplaceAll(text, envelope.Region, region)
+	}
+	var moved struct{ Account, Region string }
+	if err := json.Unmarshal([]byte(text), &moved); err != nil ||
+		moved.Account != cmp.Or(account, envelope.Account) || moved.Region != cmp.Or(region, envelope.Region) {
+		return nil, fmt.Errorf("samples: moved to account %q region %q, the sample reads %+v (%v)", account, region, moved, err)
+	}
+	return []byte(text), nil
+}
+
+// Relocated is Relocate for a test, which it fails when the sample cannot
+// be moved.
+func Relocated(tb testing.TB, sample []byte, account, region string) []byte {
+	tb.Helper()
+	out, err := Relocate(sample, account, region)
 	if err != nil {
 		tb.Fatal(err)
 	}

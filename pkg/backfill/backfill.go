@@ -171,7 +171,7 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 	}
 	stop := opts.Stop
 	if stop == nil {
-		stop = NearDeadline(ctx, opts.StopBefore)
+		stop = NearDeadline(ctx, opts.StopBefore, nil)
 	}
 	stopping := func() bool { return ctx.Err() != nil || stop() }
 	// A run that starts inside its stop margin would hand back the token it
@@ -232,10 +232,13 @@ func (r *Runner) Run(ctx context.Context, opts Options) (Summary, error) {
 }
 
 // NearDeadline is the default stop decision: true once ctx's deadline, if
-// it has one, is less than margin away.
-func NearDeadline(ctx context.Context, margin time.Duration) func() bool {
+// it has one, is less than margin away by now (time.Now when nil).
+func NearDeadline(ctx context.Context, margin time.Duration, now func() time.Time) func() bool {
+	if now == nil {
+		now = time.Now
+	}
 	deadline, ok := ctx.Deadline()
-	return func() bool { return ok && time.Until(deadline) < margin }
+	return func() bool { return ok && deadline.Sub(now()) < margin }
 }
 
 // realign finds where to resume in a page: right after the last repository

@@ -43,7 +43,7 @@ func (h *Handler) batch(ctx context.Context, payload json.RawMessage) outcome {
 	}
 	stop := h.Stop
 	if stop == nil {
-		stop = backfill.NearDeadline(ctx, max(h.StopBefore-h.Reserve, 0))
+		stop = backfill.NearDeadline(ctx, h.stopMargin(), h.Now)
 	}
 	// The items with the fewest receives left start first, so one on its
 	// last receive is not the one a deadline leaves unstarted.
@@ -220,4 +220,11 @@ func (h *Handler) lastWords(ctx context.Context) (context.Context, context.Cance
 		return ctx, func() {}
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), max(h.Reserve, time.Second))
+}
+
+// stopMargin is how long before the context's deadline a batch stops
+// starting items: the context already ends Reserve before the Lambda
+// deadline, so items stop StopBefore before that one.
+func (h *Handler) stopMargin() time.Duration {
+	return max(h.StopBefore-h.Reserve, 0)
 }

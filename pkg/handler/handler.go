@@ -153,7 +153,8 @@ type Handler struct {
 	// there is time left to return the error, log it and emit metrics,
 	// rather than Lambda ending the invocation as timed out.
 	Reserve time.Duration
-	// Now, when set, replaces time.Now for judging an event's age.
+	// Now, when set, replaces time.Now for judging an event's age and how
+	// near a batch is to its deadline.
 	Now func() time.Time
 	// Metrics, when set, receives one record per invocation (per sweep,
 	// for a sweep batch).

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/sweep"
@@ -330,21 +331,23 @@ func TestBatch(t *testing.T) {
 	}
 }
 
-// TestBatchStopsStopBeforeTheLambdaDeadline is about real time, the
-// Lambda deadline: without Stop, a batch starts no item inside StopBefore
-// of it. The deadlines are seconds inside and an hour outside the 28 s
-// margin (StopBefore less the Reserve already cut), so no clock reading
-// during the test changes the outcome; it waits for nothing.
+// TestBatchStopsStopBeforeTheLambdaDeadline: without Stop, a batch starts
+// no item once the Lambda deadline is less than StopBefore away. The
+// deadline is an hour off and Handler.Now says how far: 20 s (inside the
+// 28 s margin left once Reserve is cut) or the whole hour; nothing waits
+// and no machine is slow enough for an hour to pass.
 func TestBatchStopsStopBeforeTheLambdaDeadline(t *testing.T) {
+	deadline := time.Now().Add(time.Hour)
 	for _, tt := range []struct {
-		deadline     time.Duration
+		left         time.Duration
 		wantEnforced int
 	}{{20 * time.Second, 0}, {time.Hour, 2}} {
-		t.Run(tt.deadline.String(), func(t *testing.T) {
+		t.Run(tt.left.String(), func(t *testing.T) {
 			live := &fakeEnforcer{}
 			h := &Handler{Enforcer: live, Baseline: &fakeBaseline{version: 7}, AccountID: testAccount, Region: testRegion,
-				StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 1, Logger: quietLogger()}
-			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+				StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 1, Logger: quietLogger(),
+				Now: func() time.Time { return deadline.Add(-tt.left) }}
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
 			got, err := h.Handle(ctx, batchPayload(t, message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)))
 			if err != nil {
@@ -406,10 +409,9 @@ func (f *fakeMembers) Targets(context.Context) ([]Target, error) {
 // other account, and sweeps its own registry and every member target.
 func TestOrganization(t *testing.T) {
 	inAccount := func(file, account, region string) json.RawMessage {
-		s := strings.ReplaceAll(sample(t, file), testAccount, account)
+		moved := string(samples.Relocated(t, samples.Read(t, file), account, region))
 		// In a member account the function writes as the member role.
-		s = strings.ReplaceAll(s, "role/EcrBaseline-EnforcerRole", "role/ecr-baseline-member")
-		return json.RawMessage(strings.ReplaceAll(s, testRegion, region))
+		return json.RawMessage(strings.ReplaceAll(moved, "role/EcrBaseline-EnforcerRole", "role/ecr-baseline-member"))
 	}
 	tests := []struct {
 		name         string
