@@ -1,15 +1,17 @@
 // Package faultproxy is a reverse proxy for tests and benchmarks that sits
 // between the AWS SDK and moto server and makes moto behave like a busy
 // AWS endpoint: latency per call, a per-operation rate limit for each
-// caller and region answered with ThrottlingException, injected faults — at random, or deterministically
-// for an operation's first calls — and the paging of DescribeRepositories
-// that moto leaves out.
+// caller and region answered with throttling, injected faults — at random,
+// or deterministically for an operation's first calls — worded as the
+// called service words them, calls a test holds (Hold), and the paging of
+// DescribeRepositories that moto leaves out.
 package faultproxy
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,6 +33,8 @@ import (
 type Fault string
 
 // Faults the proxy can inject.
+// Their answers are those of the called service (see faultErrors): for
+// ECR, SSM and SQS the first three are given here.
 const (
 	Throttle     Fault = "throttle"      // 400 ThrottlingException
 	ServerError  Fault = "server-error"  // 500 ServerException
@@ -38,6 +42,43 @@ const (
 	Drop         Fault = "drop"          // connection closed without a response
 	Slow         Fault = "slow"          // answer after Rule.SlowBy; through InstantTimeouts, time out at once
 )
+
+// protocol is how a service's API is called and words its errors.
+type protocol int
+
+const (
+	awsJSON protocol = iota // X-Amz-Target header, JSON errors: ECR, SSM, SQS
+	restXML                 // method and path, XML <Error>: S3
+	query                   // form with Action=, XML <ErrorResponse>: STS
+)
+
+// apiError is one error answer.
+type apiError struct {
+	status        int
+	code, message string
+}
+
+// faultErrors are the answers to the injected faults, by protocol, with
+// the statuses and codes the services answer with, so that the SDK
+// classifies them as it does AWS's: S3 throttles with a 503 SlowDown and
+// denies with a 403, STS throttles with Throttling.
+var faultErrors = map[protocol]map[Fault]apiError{
+	awsJSON: {
+		Throttle:     {http.StatusBadRequest, "ThrottlingException", "Rate exceeded"},
+		ServerError:  {http.StatusInternalServerError, "ServerException", "injected server error"},
+		AccessDenied: {http.StatusBadRequest, "AccessDeniedException", "injected access denied"},
+	},
+	restXML: {
+		Throttle:     {http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate."},
+		ServerError:  {http.StatusInternalServerError, "InternalError", "injected server error"},
+		AccessDenied: {http.StatusForbidden, "AccessDenied", "injected access denied"},
+	},
+	query: {
+		Throttle:     {http.StatusBadRequest, "Throttling", "Rate exceeded"},
+		ServerError:  {http.StatusInternalServerError, "InternalFailure", "injected server error"},
+		AccessDenied: {http.StatusForbidden, "AccessDenied", "injected access denied"},
+	},
+}
 
 // instantHeader marks a request sent through InstantTimeouts: the proxy
 // answers a Slow fault on it at once, with this header set, instead of
@@ -99,6 +140,7 @@ type Proxy struct {
 	limiters map[limited]*rate.Limiter
 	stats    map[string]*Stats
 	gates    map[string]*gate
+	holds    map[string][]*Held
 	rng      *rand.Rand
 }
 
@@ -131,6 +173,7 @@ func Start(target string, rules map[string]Rule, seed uint64) (*Proxy, error) {
 		limiters: map[limited]*rate.Limiter{},
 		stats:    map[string]*Stats{},
 		gates:    map[string]*gate{},
+		holds:    map[string][]*Held{},
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 	p.proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
@@ -169,27 +212,63 @@ func (p *Proxy) ResetStats() {
 	p.stats = map[string]*Stats{}
 }
 
-// operation reads the JSON-protocol target header,
-// "AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy".
-func operation(r *http.Request) string {
-	t := r.Header.Get("X-Amz-Target")
-	if i := strings.LastIndexByte(t, '.'); i >= 0 {
-		return t[i+1:]
+// operation names a call as its service's API does, and tells the
+// protocol it is made in: a JSON-protocol call by its target header
+// ("AmazonEC2ContainerRegistry_V20150921.SetRepositoryPolicy"), an S3
+// call (REST) by its method and path, a query-protocol call (STS) by the
+// Action of its form. "" for a call it cannot name.
+func operation(r *http.Request, body []byte) (string, protocol) {
+	if t := r.Header.Get("X-Amz-Target"); t != "" {
+		return t[strings.LastIndexByte(t, '.')+1:], awsJSON
 	}
-	return t
+	if _, service := scope(r); service == "s3" {
+		return s3Operation(r), restXML
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Has("Action") {
+			return form.Get("Action"), query
+		}
+	}
+	return "", awsJSON
+}
+
+// s3Operation names the S3 calls the archive and a restore make. The
+// proxy is an IP endpoint, so the SDK puts the bucket in the path
+// (/bucket/key), not in the host name; it adds the call's name as x-id,
+// which S3 ignores and so is not read here.
+func s3Operation(r *http.Request) string {
+	_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	q := r.URL.Query()
+	q.Del("x-id")
+	switch {
+	case key != "" && len(q) == 0 && r.Method == http.MethodPut:
+		return "PutObject"
+	case key != "" && len(q) == 0 && r.Method == http.MethodGet:
+		return "GetObject"
+	case key == "" && r.Method == http.MethodGet && q.Get("list-type") == "2":
+		return "ListObjectsV2"
+	}
+	return ""
 }
 
 // target is who calls where: the access key and region of the SigV4
-// credential scope ("Credential=AKID/20250101/us-east-1/ecr/aws4_request"),
-// "" for an unsigned call.
+// credential scope, "" for an unsigned call.
 func target(r *http.Request) string {
-	_, scope, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
-	scope, _, _ = strings.Cut(scope, ",")
-	parts := strings.Split(scope, "/")
-	if len(parts) < 3 {
-		return ""
+	who, _ := scope(r)
+	return who
+}
+
+// scope reads the SigV4 credential scope
+// ("Credential=AKID/20250101/us-east-1/ecr/aws4_request"): the access key
+// and region as "AKID/us-east-1", and the service.
+func scope(r *http.Request) (who, service string) {
+	_, cred, _ := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) < 4 {
+		return "", ""
 	}
-	return parts[0] + "/" + parts[2]
+	return parts[0] + "/" + parts[2], parts[3]
 }
 
 // limiter is the rate limiter of rule key for target, made on first use.
@@ -207,8 +286,10 @@ func (p *Proxy) limiter(key, target string, rule Rule) *rate.Limiter {
 }
 
 // decide picks the rule, updates the counts and returns the fault to
-// inject, if any, and the gate the call's answer waits at, if any.
-func (p *Proxy) decide(op, target string) (Rule, Fault, *gate) {
+// inject, if any, the gate the call's answer waits at, if any, and the
+// hold a test put on it, if any: a hold takes the next call moto serves,
+// never one answered with a fault.
+func (p *Proxy) decide(op, target string) (Rule, Fault, *gate, *Held) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rule, ok := p.rules[op]
@@ -229,22 +310,32 @@ func (p *Proxy) decide(op, target string) (Rule, Fault, *gate) {
 			p.gates[op] = wait
 		}
 	}
+	fault := p.fault(st, rule, key, target)
+	var held *Held
+	if hs := p.holds[op]; fault == "" && len(hs) > 0 {
+		held, p.holds[op] = hs[0], hs[1:]
+	}
+	return rule, fault, wait, held
+}
+
+// fault is the fault to inject into a call, counted in st, or "".
+func (p *Proxy) fault(st *Stats, rule Rule, key, target string) Fault {
 	if st.Calls <= rule.FailFirst {
 		st.Faults++
-		return rule, rule.Fault, wait
+		return rule.Fault
 	}
 	if rule.FaultRate > 0 && p.rng.Float64() < rule.FaultRate {
 		st.Faults++
 		if len(rule.Faults) > 0 {
-			return rule, rule.Faults[p.rng.IntN(len(rule.Faults))], wait
+			return rule.Faults[p.rng.IntN(len(rule.Faults))]
 		}
-		return rule, rule.Fault, wait
+		return rule.Fault
 	}
 	if l := p.limiter(key, target, rule); l != nil && !l.Allow() {
 		st.Throttled++
-		return rule, Throttle, wait
+		return Throttle
 	}
-	return rule, "", wait
+	return ""
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
@@ -259,24 +350,22 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	instant := r.Header.Get(instantHeader) != ""
 	r.Header.Del(instantHeader)
-	rule, fault, g := p.decide(operation(r), target(r))
+	op, proto := operation(r, body)
+	rule, fault, g, held := p.decide(op, target(r))
 	if rule.Latency > 0 {
 		time.Sleep(rule.Latency)
 	}
-	// A gathered call's answer is recorded, then held at the gate.
+	// A gathered call's answer, or one held once answered, is recorded,
+	// then held.
 	out := w
 	var rec *httptest.ResponseRecorder
-	if g != nil {
+	if g != nil || held != nil && held.at == Answered {
 		rec = httptest.NewRecorder()
 		out = rec
 	}
 	switch fault {
-	case Throttle:
-		awsError(out, http.StatusBadRequest, "ThrottlingException", "Rate exceeded")
-	case ServerError:
-		awsError(out, http.StatusInternalServerError, "ServerException", "injected server error")
-	case AccessDenied:
-		awsError(out, http.StatusBadRequest, "AccessDeniedException", "injected access denied")
+	case Throttle, ServerError, AccessDenied:
+		writeError(out, proto, faultErrors[proto][fault])
 	case Drop:
 		p.ready(g)
 		if hj, ok := w.(http.Hijacker); ok {
@@ -300,17 +389,26 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			p.ready(g)
 			return
 		}
-		p.forward(out, r, body, rule)
+		p.forward(out, r, op, body, rule)
 	default:
-		p.forward(out, r, body, rule)
+		if held != nil && held.at == Arrived && !held.wait(r.Context()) {
+			p.ready(g)
+			return
+		}
+		p.forward(out, r, op, body, rule)
 	}
-	if g == nil {
+	if rec == nil {
 		return
 	}
-	p.ready(g)
-	select {
-	case <-g.open:
-	case <-r.Context().Done():
+	if g != nil {
+		p.ready(g)
+		select {
+		case <-g.open:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if held != nil && held.at == Answered && !held.wait(r.Context()) {
 		return
 	}
 	copyResponse(w, rec)
@@ -329,6 +427,51 @@ func (p *Proxy) ready(g *gate) {
 	}
 }
 
+// writeError answers with e as a service of proto words it. The
+// request id is left out, as moto's JSON errors leave it out.
+func writeError(w http.ResponseWriter, proto protocol, e apiError) {
+	var doc any
+	switch proto {
+	case awsJSON:
+		awsError(w, e.status, e.code, e.message)
+		return
+	case restXML:
+		doc = s3Error{Code: e.code, Message: e.message}
+	case query:
+		q := queryError{Type: "Sender", Code: e.code, Message: e.message}
+		if e.status >= http.StatusInternalServerError {
+			q.Type = "Receiver"
+		}
+		doc = q
+	}
+	b, err := xml.Marshal(doc)
+	if err != nil {
+		awsError(w, http.StatusInternalServerError, "ServerException", "faultproxy: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(e.status)
+	_, _ = io.WriteString(w, xml.Header)
+	_, _ = w.Write(b)
+}
+
+// s3Error is S3's error document.
+type s3Error struct {
+	XMLName xml.Name `xml:"Error"`
+	Code    string
+	Message string
+}
+
+// queryError is a query-protocol service's error document; Type is
+// Sender for the caller's fault, Receiver for the service's.
+type queryError struct {
+	XMLName xml.Name `xml:"ErrorResponse"`
+	Type    string   `xml:"Error>Type"`
+	Code    string   `xml:"Error>Code"`
+	Message string   `xml:"Error>Message"`
+}
+
+// awsError answers as a JSON-protocol service.
 func awsError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-Errortype", code)
@@ -337,8 +480,8 @@ func awsError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // forward passes the call to the target, paging it when the rule says so.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, rule Rule) {
-	if rule.PageSize > 0 && operation(r) == "DescribeRepositories" {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, op string, body []byte, rule Rule) {
+	if rule.PageSize > 0 && op == "DescribeRepositories" {
 		p.page(w, r, body, rule.PageSize)
 		return
 	}

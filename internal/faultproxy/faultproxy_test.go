@@ -16,9 +16,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
@@ -418,5 +424,238 @@ func TestRateLimitPerTarget(t *testing.T) {
 	}
 	if got, want := p.Stats("SetRepositoryPolicy"), (Stats{Calls: 4, Throttled: 1}); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
+// sdkCall is one call of the real SDK, made through the proxy.
+type sdkCall struct {
+	op   string
+	call func(ctx context.Context, cfg aws.Config) error
+}
+
+// calls are the operations of each protocol the project makes: JSON (ECR,
+// SQS), S3's REST (the archive and a restore) and the query protocol (STS).
+var calls = map[string]sdkCall{
+	"ECR": {"SetRepositoryPolicy", func(ctx context.Context, cfg aws.Config) error {
+		_, err := ecr.NewFromConfig(cfg).SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("team-a/web"), PolicyText: aws.String("{}")})
+		return err
+	}},
+	"SQS": {"SendMessageBatch", func(ctx context.Context, cfg aws.Config) error {
+		_, err := sqs.NewFromConfig(cfg).SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String("http://queue"),
+			Entries: []sqstypes.SendMessageBatchRequestEntry{{Id: aws.String("1"), MessageBody: aws.String("{}")}}})
+		return err
+	}},
+	"S3 put": {"PutObject", func(ctx context.Context, cfg aws.Config) error {
+		_, err := s3.NewFromConfig(cfg).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("archive"),
+			Key: aws.String("123456789012/us-east-1/team-a/web@20261124T090000.000000000Z_merge_0123456789abcdef.json"), Body: strings.NewReader("{}")})
+		return err
+	}},
+	"S3 get": {"GetObject", func(ctx context.Context, cfg aws.Config) error {
+		_, err := s3.NewFromConfig(cfg).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("archive"), Key: aws.String("123456789012/us-east-1/a@b.json")})
+		return err
+	}},
+	"S3 list": {"ListObjectsV2", func(ctx context.Context, cfg aws.Config) error {
+		_, err := s3.NewFromConfig(cfg).ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("archive"), Prefix: aws.String("123456789012/us-east-1/")})
+		return err
+	}},
+	"STS assume role": {"AssumeRole", func(ctx context.Context, cfg aws.Config) error {
+		_, err := sts.NewFromConfig(cfg).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::111122223333:role/member"), RoleSessionName: aws.String("ecr-baseline")})
+		return err
+	}},
+	"STS caller identity": {"GetCallerIdentity", func(ctx context.Context, cfg aws.Config) error {
+		_, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		return err
+	}},
+}
+
+// sdkConfig is a configuration that reaches the proxy, one attempt per call.
+func sdkConfig(t *testing.T, p *Proxy) aws.Config {
+	t.Helper()
+	cfg, err := moto.Config(context.Background(), p.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RetryMaxAttempts = 1
+	return cfg
+}
+
+// TestOperation: every call the project makes is named as its API names
+// it, whatever its protocol, so a rule can single it out. The backend's
+// answers are not what each SDK client expects; only the names matter.
+func TestOperation(t *testing.T) {
+	srv, _ := backend(t)
+	p := start(t, srv.URL, nil)
+	cfg := sdkConfig(t, p)
+	for name, c := range calls {
+		t.Run(name, func(t *testing.T) {
+			p.ResetStats()
+			_ = c.call(context.Background(), cfg)
+			if got := p.Stats(c.op); got != (Stats{Calls: 1}) {
+				t.Errorf("%s: stats %+v, want one call", c.op, got)
+			}
+			if got := p.Stats(""); got != (Stats{}) {
+				t.Errorf("unnamed calls: %+v, want none", got)
+			}
+		})
+	}
+}
+
+// TestFaultAnswers: each injected fault is answered as the called service
+// answers it on AWS, so the SDK reads the same code and status and its
+// retry classifies it the same way: throttling (retried, and slowing an
+// adaptive client), retried, or final.
+func TestFaultAnswers(t *testing.T) {
+	const (
+		throttling = "throttling"
+		retried    = "retried"
+		final      = "final"
+	)
+	tests := []struct {
+		call       string
+		fault      Fault
+		wantCode   string
+		wantStatus int
+		wantKind   string
+	}{
+		{"ECR", Throttle, "ThrottlingException", 400, throttling},
+		{"ECR", ServerError, "ServerException", 500, retried},
+		{"ECR", AccessDenied, "AccessDeniedException", 400, final},
+		{"S3 put", Throttle, "SlowDown", 503, throttling},
+		{"S3 put", ServerError, "InternalError", 500, retried},
+		{"S3 put", AccessDenied, "AccessDenied", 403, final},
+		{"S3 list", Throttle, "SlowDown", 503, throttling},
+		{"STS assume role", Throttle, "Throttling", 400, throttling},
+		{"STS assume role", ServerError, "InternalFailure", 500, retried},
+		{"STS assume role", AccessDenied, "AccessDenied", 403, final},
+	}
+	srv, served := backend(t)
+	throttles := retry.IsErrorThrottles(retry.DefaultThrottles)
+	retryables := retry.IsErrorRetryables(retry.DefaultRetryables)
+	for _, tt := range tests {
+		t.Run(tt.call+"/"+string(tt.fault), func(t *testing.T) {
+			c := calls[tt.call]
+			p := start(t, srv.URL, map[string]Rule{c.op: {FaultRate: 1, Fault: tt.fault}})
+			err := c.call(context.Background(), sdkConfig(t, p))
+			var api smithy.APIError
+			var resp *awshttp.ResponseError
+			if !errors.As(err, &api) || !errors.As(err, &resp) {
+				t.Fatalf("error %v; want an API error with an HTTP response", err)
+			}
+			kind := final
+			switch {
+			case throttles.IsErrorThrottle(err) == aws.TrueTernary:
+				kind = throttling
+			case retryables.IsErrorRetryable(err) == aws.TrueTernary:
+				kind = retried
+			}
+			if api.ErrorCode() != tt.wantCode || resp.HTTPStatusCode() != tt.wantStatus || kind != tt.wantKind {
+				t.Errorf("got %s, %d, %s; want %s, %d, %s (error %v)", api.ErrorCode(), resp.HTTPStatusCode(), kind,
+					tt.wantCode, tt.wantStatus, tt.wantKind, err)
+			}
+		})
+	}
+	if n := served.Load(); n != 0 {
+		t.Errorf("backend served %d calls, want none", n)
+	}
+}
+
+// async makes a call and hands over its answer once it has one.
+func async(client *http.Client, url, op string) <-chan answer {
+	ch := make(chan answer, 1)
+	go func() { ch <- call(client, url, op) }()
+	return ch
+}
+
+// TestHold holds one policy read at each stage: while it is held, moto
+// has served it or not, its caller has no answer, and other calls, of the
+// same operation too, pass; once released, it is answered. A call
+// answered with a fault is not held: the hold takes the next one.
+func TestHold(t *testing.T) {
+	ok := answer{Status: 200}
+	tests := []struct {
+		name  string
+		rules map[string]Rule
+		at    Stage
+		// faulted are the answers of the calls before the held one.
+		faulted []answer
+		// servedWhileHeld is how many calls the backend has served once
+		// the held call waits.
+		servedWhileHeld int32
+	}{
+		{name: "arrived: held before moto sees it", at: Arrived},
+		{name: "answered: held once moto answered", at: Answered, servedWhileHeld: 1},
+		{name: "a faulted call is not held", at: Answered, servedWhileHeld: 1,
+			rules:   map[string]Rule{"GetRepositoryPolicy": {FailFirst: 1, Fault: Throttle}},
+			faulted: []answer{{400, "ThrottlingException", ""}}},
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, served := backend(t)
+			p := start(t, srv.URL, tt.rules)
+			h := p.Hold("GetRepositoryPolicy", tt.at)
+			for _, want := range tt.faulted {
+				select {
+				case got := <-async(client, p.URL, "GetRepositoryPolicy"):
+					if got != want {
+						t.Errorf("faulted call: %+v, want %+v", got, want)
+					}
+				case <-h.Waiting():
+					t.Fatal("the faulted call was held")
+				}
+			}
+			held := async(client, p.URL, "GetRepositoryPolicy")
+			<-h.Waiting()
+			if n := served.Load(); n != tt.servedWhileHeld {
+				t.Errorf("backend served %d calls once the call was held, want %d", n, tt.servedWhileHeld)
+			}
+			for _, op := range []string{"SetRepositoryPolicy", "GetRepositoryPolicy"} {
+				if a := call(client, p.URL, op); a != ok {
+					t.Errorf("%s while a call is held: %+v", op, a)
+				}
+			}
+			select {
+			case a := <-held:
+				t.Fatalf("the held call was answered before its release: %+v", a)
+			default:
+			}
+			h.Release()
+			h.Release()
+			if a := <-held; a != ok {
+				t.Errorf("released call: %+v", a)
+			}
+			if n := served.Load(); n != 3 {
+				t.Errorf("backend served %d calls, want 3", n)
+			}
+		})
+	}
+}
+
+// TestHoldsTakeCallsInTurn: two holds of one operation hold its next two
+// calls, each released on its own.
+func TestHoldsTakeCallsInTurn(t *testing.T) {
+	srv, served := backend(t)
+	p := start(t, srv.URL, nil)
+	client := &http.Client{Transport: &http.Transport{}}
+	first, second := p.Hold("SetRepositoryPolicy", Arrived), p.Hold("SetRepositoryPolicy", Arrived)
+	a := async(client, p.URL, "SetRepositoryPolicy")
+	<-first.Waiting()
+	b := async(client, p.URL, "SetRepositoryPolicy")
+	<-second.Waiting()
+	second.Release()
+	if got := <-b; got != (answer{Status: 200}) {
+		t.Errorf("second call: %+v", got)
+	}
+	select {
+	case got := <-a:
+		t.Fatalf("the first call was answered before its release: %+v", got)
+	default:
+	}
+	if n := served.Load(); n != 1 {
+		t.Errorf("backend served %d calls, want the second only", n)
+	}
+	first.Release()
+	if got := <-a; got != (answer{Status: 200}) {
+		t.Errorf("first call: %+v", got)
 	}
 }
