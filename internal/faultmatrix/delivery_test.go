@@ -3,10 +3,12 @@ package faultmatrix
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	fp "github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
@@ -70,12 +72,14 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 			wg.Wait()
 
 			applied := 0
+			var archived []string
 			for i := range handlers {
 				if errs[i] != nil {
 					t.Fatalf("delivery %d: %v", i+1, errs[i])
 				}
 				if tt.wantResults != nil {
-					if diff := cmp.Diff(tt.wantResults, res[i].Results); diff != "" {
+					// Each names its own archive record, checked below.
+					if diff := cmp.Diff(tt.wantResults, res[i].Results, cmpopts.IgnoreFields(enforcer.Result{}, "Archive")); diff != "" {
 						t.Errorf("delivery %d results (-want +got):\n%s", i+1, diff)
 					}
 				}
@@ -85,6 +89,7 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 				switch res[i].Results[0].Action {
 				case enforcer.Applied:
 					applied++
+					archived = append(archived, res[i].Results[0].Archive)
 				case enforcer.Unchanged:
 				default:
 					t.Errorf("delivery %d: %+v, want applied or unchanged", i+1, res[i].Results[0])
@@ -92,6 +97,11 @@ func TestConcurrentDuplicateDelivery(t *testing.T) {
 			}
 			if sets := r.proxy.Stats("SetRepositoryPolicy").Calls; applied == 0 || sets != applied {
 				t.Errorf("%d deliveries applied, %d writes; want at least one, one write each", applied, sets)
+			}
+			// Each write was archived before it, once, as its result says.
+			sort.Strings(archived)
+			if diff := cmp.Diff(archived, r.archived(t)); diff != "" {
+				t.Errorf("archive records (-results +bucket):\n%s", diff)
 			}
 			r.wantCompliant(t, "team-a/web")
 

@@ -3,8 +3,10 @@
 // under every fault a fault-injecting proxy in front of moto can produce
 // (throttling, 500s, calls slower than the attempt timeout, access denied,
 // dropped connections), a large sweep under mixed random faults, and
-// the same event delivered twice at once. Outcomes are read back from moto
-// directly, never through the proxy.
+// the same event delivered twice at once. The function archives every
+// policy before it writes one, through the proxy too. Outcomes, the
+// archive's records included, are read back from moto directly, never
+// through the proxy.
 package faultmatrix
 
 import (
@@ -14,12 +16,15 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/esm"
@@ -45,21 +50,32 @@ const (
 	// maxBackoff shortens the SDK's backoff (up to 20 s in production) so
 	// eight attempts take milliseconds; the number of attempts is unchanged.
 	maxBackoff = 5 * time.Millisecond
+	// maxReceiveCount is the sweep queue's: an item failing every
+	// delivery is delivered this many times.
+	maxReceiveCount = 5
 )
 
+// archiveBucket is where the function archives each policy before it
+// writes, as the stack's function does (ARCHIVE_BUCKET).
+const archiveBucket = "ecr-baseline-archive"
+
 // rig is one moto state, a proxy in front of moto and a function instance
-// that reaches AWS only through the proxy, with its sweep queues.
+// that reaches AWS only through the proxy, with its sweep queues and
+// archive bucket.
 type rig struct {
 	fleet  *fleet.Fleet
 	proxy  *faultproxy.Proxy
 	h      *handler.Handler
 	queues moto.SweepQueues
-	// sqs reaches moto directly, as the event source mapping does.
+	// sqs and s3 reach moto directly, as the event source mapping and a
+	// reader of the archive do.
 	sqs *sqs.Client
+	s3  *s3.Client
 }
 
-// newRig resets moto, seeds repos and starts a proxy with rules, and a
-// function instance whose attempts the Slow faults time out at once.
+// newRig resets moto, seeds repos, creates the archive bucket and starts
+// a proxy with rules, and a function instance whose attempts the Slow
+// faults time out at once.
 func newRig(t *testing.T, rules map[string]faultproxy.Rule, repos ...fleet.Repo) *rig {
 	t.Helper()
 	ctx := context.Background()
@@ -74,8 +90,11 @@ func newRig(t *testing.T, rules map[string]faultproxy.Rule, repos ...fleet.Repo)
 	if err := r.fleet.Seed(ctx, repos...); err != nil {
 		t.Fatal(err)
 	}
-	r.sqs = sqs.NewFromConfig(direct)
-	if r.queues, err = moto.NewSweepQueues(ctx, r.sqs, "sweeps", 5); err != nil {
+	r.sqs, r.s3 = sqs.NewFromConfig(direct), moto.S3(direct)
+	if err := moto.VersionedBucket(ctx, r.s3, archiveBucket); err != nil {
+		t.Fatal(err)
+	}
+	if r.queues, err = moto.NewSweepQueues(ctx, r.sqs, "sweeps", maxReceiveCount); err != nil {
 		t.Fatal(err)
 	}
 	if r.proxy, err = faultproxy.Start(server.URL, rules, 7); err != nil {
@@ -152,9 +171,9 @@ func newHandler(t *testing.T, endpoint string, client aws.HTTPClient, env ...str
 	// call per second (make bench measures pacing).
 	awsCfg.Retryer = func() aws.Retryer { return awsconfig.NewRetryer(maxBackoff) }
 	// The function's defaults with pacing out of the way, and tag
-	// exemption on, so ListTagsForResource is called too; its role, as
-	// the stack sets it, names its account.
-	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000",
+	// exemption on, so ListTagsForResource is called too; its role and
+	// archive bucket as the stack sets them, the role naming its account.
+	vars := map[string]string{"BASELINE_PARAMETER_NAME": fleet.Parameter, "ARCHIVE_BUCKET": archiveBucket, "ECR_READ_TPS": "1000", "ECR_WRITE_TPS": "1000",
 		"EXEMPT_TAG": "ecr-baseline:exempt=true", "SELF_ROLE_ARN": "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -172,18 +191,46 @@ func (r *rig) handle(payload []byte) (handler.Response, error) {
 	return r.h.Handle(context.Background(), json.RawMessage(payload))
 }
 
+// archiveKey matches an archive record's bucket and key, as an error
+// names it, its "@" escaped in a URL: the time and hash in the key differ
+// from run to run.
+var archiveKey = regexp.MustCompile(archiveBucket + `/[0-9]{12}/[a-z0-9-]+/[^@"]+(@|%40)[0-9]{8}T[0-9.]+Z_[a-z]+_[0-9a-f]{16}\.json`)
+
 // normalize makes an error text comparable: the proxy's address becomes
-// PROXY and the words of a transport error (which vary between EOF,
-// "connection reset by peer" and the kinds of timeout) become
-// <transport error>; the words are returned apart.
+// PROXY, an archive record's bucket and key ARCHIVE_KEY, and the words of
+// a transport error (which vary between EOF, "connection reset by peer"
+// and the kinds of timeout) become <transport error>; the words are
+// returned apart.
 func normalize(text, proxyURL string) (string, string) {
 	text = strings.ReplaceAll(text, proxyURL, "PROXY")
-	const sent = `request send failed, Post "PROXY/": `
-	before, transport, found := strings.Cut(text, sent)
+	text = archiveKey.ReplaceAllString(text, "ARCHIVE_KEY")
+	const sent = "request send failed, "
+	before, request, found := strings.Cut(text, sent)
 	if !found {
 		return text, ""
 	}
-	return before + sent + "<transport error>", transport
+	// The request's method and URL, then the transport's words.
+	request, transport, _ := strings.Cut(request, `": `)
+	return before + sent + request + `": <transport error>`, transport
+}
+
+// archived lists the archive's records, read from moto directly: every
+// version of every key, so a record written twice counts twice.
+func (r *rig) archived(t *testing.T) []string {
+	t.Helper()
+	out, err := r.s3.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: aws.String(archiveBucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToBool(out.IsTruncated) {
+		t.Fatalf("the archive holds more than a page of records")
+	}
+	keys := make([]string, 0, len(out.Versions))
+	for _, v := range out.Versions {
+		keys = append(keys, aws.ToString(v.Key))
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // transportErrorFits reports whether a transport error is what fault

@@ -2,6 +2,7 @@ package faultmatrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
+	"github.com/ecr-baseline/ecr-baseline/pkg/archive"
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
@@ -45,7 +47,7 @@ var (
 	driftDiff  = policydiff.Diff{Added: []string{"BaselineAllowAccountPull", "BaselineDenyInsecureTransport"}, Removed: []string{"Open"}}
 )
 
-var perRepositoryOps = []string{"GetParameter", "ListTagsForResource", "GetRepositoryPolicy", "SetRepositoryPolicy"}
+var perRepositoryOps = []string{"GetParameter", "ListTagsForResource", "GetRepositoryPolicy", "PutObject", "SetRepositoryPolicy"}
 
 func entries(t *testing.T) map[string]entry {
 	compliant, err := policy.Render(policies.Baseline, policy.Vars{AccountID: moto.AccountID, Region: moto.Region, RepositoryName: "fleet/ok-0"})
@@ -90,6 +92,14 @@ const (
 	sendError = `https response error StatusCode: 0, RequestID: , request send failed, Post "PROXY/": <transport error>`
 	denied    = "https response error StatusCode: 400, RequestID: , api error AccessDeniedException: injected access denied"
 	setPolicy = "set policy: operation error ECR: SetRepositoryPolicy, "
+
+	// S3's words for the same faults, and the archive's for its Put: the
+	// key is normalised (see normalize), the repository is put in.
+	s3SlowDown  = "https response error StatusCode: 503, RequestID: , HostID: , api error SlowDown: Please reduce your request rate."
+	s3Internal  = "https response error StatusCode: 500, RequestID: , HostID: , api error InternalError: injected server error"
+	s3SendError = `https response error StatusCode: 0, RequestID: , HostID: , request send failed, Put "PROXY/ARCHIVE_KEY?x-id=PutObject": <transport error>`
+	s3Denied    = "https response error StatusCode: 403, RequestID: , HostID: , api error AccessDenied: injected access denied"
+	putArchive  = "archive: policy not archived: <repository>: put s3://ARCHIVE_KEY: operation error S3: PutObject, "
 )
 
 // The transient rows fail every operation's first calls: all but the last
@@ -107,6 +117,9 @@ type row struct {
 	wantErr string
 	// wantDead is how many items of a sweep end in the dead-letter queue.
 	wantDead int
+	// archived is how many records the archive holds at the end (object
+	// versions): one per write the function attempted.
+	archived int
 }
 
 func every(f fp.Fault, n int) map[string]fp.Rule {
@@ -121,65 +134,91 @@ func once(op string, f fp.Fault) map[string]fp.Rule {
 	return map[string]fp.Rule{op: {FailFirst: 1, Fault: f}}
 }
 
+// writeErrors are how each fault reads once the SDK gave up on a write:
+// the policy's, or the archive's before it.
+var writeErrors = map[string]map[fp.Fault]string{
+	"SetRepositoryPolicy": {
+		fp.Throttle:     setPolicy + exhausted + throttled,
+		fp.ServerError:  setPolicy + exhausted + server500,
+		fp.Drop:         setPolicy + exhausted + sendError,
+		fp.Slow:         setPolicy + exhausted + sendError,
+		fp.AccessDenied: setPolicy + denied,
+	},
+	"PutObject": {
+		fp.Throttle:     putArchive + exhausted + s3SlowDown,
+		fp.ServerError:  putArchive + exhausted + s3Internal,
+		fp.Drop:         putArchive + exhausted + s3SendError,
+		fp.Slow:         putArchive + exhausted + s3SendError,
+		fp.AccessDenied: putArchive + s3Denied,
+	},
+}
+
 // common are the rows every entry path has: each fault passing (first
-// calls of every operation), and each fault on every policy write, which
-// an event returns to Lambda and a sweep dead-letters (three repositories
-// need a write). An access denied is never retried by the SDK, even once:
-// a denied first write fails the event, or the sweep item, which the
-// queue delivers again.
-func common(entry string, deniedOnce, failedWrite outcome, failed int) []row {
+// calls of every operation); and, for the policy write and for the
+// archive's Put that comes before it, its first call denied and each fault
+// on every call. writes is how many repositories of the path need a write,
+// deliveries how often each is tried when every try fails: an event
+// returns the failure to Lambda, a sweep dead-letters each of those
+// repositories after the queue's deliveries. An access denied is never
+// retried by the SDK, even once: a denied first call fails the event, or
+// the sweep item, which the queue delivers again.
+func common(entry string, deniedOnce, failedWrite outcome, writes, deliveries int) []row {
+	dead := 0
+	if failedWrite == deadLettered {
+		dead = writes
+	}
 	var rows []row
 	for _, f := range []fp.Fault{fp.Throttle, fp.ServerError, fp.Drop, fp.Slow} {
-		rows = append(rows, row{entry, string(f), fmt.Sprintf("first %d calls of every operation", transient), every(f, transient), retried, "", 0})
+		rows = append(rows, row{entry, string(f), fmt.Sprintf("first %d calls of every operation", transient), every(f, transient), retried, "", 0, writes})
 	}
-	rows = append(rows, row{entry, "access-denied", "first SetRepositoryPolicy", once("SetRepositoryPolicy", fp.AccessDenied), deniedOnce, setPolicy + denied, 0})
-	for _, f := range []struct {
-		fault fp.Fault
-		err   string
-	}{
-		{fp.Throttle, exhausted + throttled},
-		{fp.ServerError, exhausted + server500},
-		{fp.Drop, exhausted + sendError},
-		{fp.Slow, exhausted + sendError},
-		{fp.AccessDenied, denied},
-	} {
-		rows = append(rows, row{entry, string(f.fault), "every SetRepositoryPolicy", always("SetRepositoryPolicy", f.fault), failedWrite, setPolicy + f.err, failed})
+	for _, op := range []string{"SetRepositoryPolicy", "PutObject"} {
+		// Every policy write attempted was archived first, a denied one
+		// and its retry both; a Put that failed archived nothing, and
+		// the policy was then not written.
+		archivedOnce, archivedEvery := writes+1, writes*deliveries
+		if op == "PutObject" {
+			archivedOnce, archivedEvery = writes, 0
+		}
+		rows = append(rows, row{entry, "access-denied", "first " + op, once(op, fp.AccessDenied), deniedOnce, writeErrors[op][fp.AccessDenied], 0, archivedOnce})
+		for _, f := range []fp.Fault{fp.Throttle, fp.ServerError, fp.Drop, fp.Slow, fp.AccessDenied} {
+			rows = append(rows, row{entry, string(f), "every " + op, always(op, f), failedWrite, writeErrors[op][f], dead, archivedEvery})
+		}
 	}
 	return rows
 }
 
 var matrix = slices.Concat(
 	// A CreateRepository event.
-	common("create", returned, returned, 0),
+	common("create", returned, returned, 1, 1),
 	[]row{
 		{"create", "access-denied", "every GetParameter", always("GetParameter", fp.AccessDenied), returned,
-			"load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, https response error StatusCode: 400, RequestID: , AccessDeniedException: injected access denied", 0},
+			"load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, https response error StatusCode: 400, RequestID: , AccessDeniedException: injected access denied", 0, 0},
 		{"create", "access-denied", "every GetRepositoryPolicy", always("GetRepositoryPolicy", fp.AccessDenied), returned,
-			"get policy: operation error ECR: GetRepositoryPolicy, " + denied, 0},
+			"get policy: operation error ECR: GetRepositoryPolicy, " + denied, 0, 0},
 	},
 
 	// A drift event: someone replaced the policy.
-	common("drift", returned, returned, 0),
+	common("drift", returned, returned, 1, 1),
 	[]row{
 		{"drift", "access-denied", "every ListTagsForResource", always("ListTagsForResource", fp.AccessDenied), returned,
-			"list tags: operation error ECR: ListTagsForResource, " + denied, 0},
+			"list tags: operation error ECR: ListTagsForResource, " + denied, 0, 0},
 	},
 
 	// A sweep of four repositories: two without a policy, one with a
 	// foreign one, one compliant.
-	common("sweep", requeued, deadLettered, 3),
+	common("sweep", requeued, deadLettered, 3, maxReceiveCount),
 	[]row{
 		// Without the baseline nothing can be checked: it is read once,
 		// before anything is queued, and the request fails with none
 		// touched (not one GetParameter per repository).
 		{"sweep", "server-error", "every GetParameter", always("GetParameter", fp.ServerError), returned,
-			"sweep: nothing queued: load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 0},
+			"sweep: nothing queued: load baseline /ecr-baseline/baseline-policy: operation error SSM: GetParameter, " + exhausted + "https response error StatusCode: 500, RequestID: , api error ServerException: injected server error", 0, 0},
 		// A page that cannot be listed is the sweep's one dead letter:
 		// redriven once the cause is fixed, it lists its page again.
 		{"sweep", "throttle", "every DescribeRepositories", always("DescribeRepositories", fp.Throttle), deadLettered,
-			"describe repositories: operation error ECR: DescribeRepositories, " + exhausted + throttled, 1},
+			"describe repositories: operation error ECR: DescribeRepositories, " + exhausted + throttled, 1, 0},
 		{"sweep", "access-denied", "every DescribeRepositories", always("DescribeRepositories", fp.AccessDenied), deadLettered,
-			"describe repositories: operation error ECR: DescribeRepositories, " + denied, 1},
+			"describe repositories: operation error ECR: DescribeRepositories, " + denied, 1, 0},
 	},
 )
 
@@ -208,6 +247,10 @@ func TestFaultMatrix(t *testing.T) {
 				}
 				if e.eventID != "" {
 					want := []enforcer.Result{{Repository: "team-a/web", Action: enforcer.Applied, Reason: e.reason, Diff: e.diff}}
+					// The result names the record archived before the write.
+					if keys := r.archived(t); len(keys) == 1 {
+						want[0].Archive = keys[0]
+					}
 					if diff := cmp.Diff(want, res.Results); diff != "" {
 						t.Errorf("results (-want +got):\n%s", diff)
 					}
@@ -228,6 +271,11 @@ func TestFaultMatrix(t *testing.T) {
 						}
 					}
 				}
+				// Each write that succeeded was archived once, and moto
+				// received it once: retries left no second record.
+				if w := r.proxy.Stats("SetRepositoryPolicy"); tt.want == retried && w.Calls-w.Faults != tt.archived {
+					t.Errorf("moto received %d policy writes, want %d, one per record", w.Calls-w.Faults, tt.archived)
+				}
 				for _, repo := range e.repos {
 					r.wantCompliant(t, repo.Name)
 				}
@@ -238,7 +286,10 @@ func TestFaultMatrix(t *testing.T) {
 				}
 				want := tt.wantErr
 				if e.eventID != "" {
-					want = "event " + e.eventID + ": enforce team-a/web: " + want
+					want = "event " + e.eventID + ": enforce team-a/web: " + strings.ReplaceAll(want, "<repository>", "team-a/web")
+				}
+				if _, ok := tt.rules["PutObject"]; ok && !errors.Is(err, archive.ErrNotArchived) {
+					t.Errorf("error %v does not wrap archive.ErrNotArchived", err)
 				}
 				got, transport := normalize(err.Error(), r.proxy.URL)
 				if got != want || !transportErrorFits(fp.Fault(tt.fault), transport) {
@@ -258,7 +309,7 @@ func TestFaultMatrix(t *testing.T) {
 					}
 				}
 				// Lambda's retry of an event after a passing fault enforces it.
-				if tt.mode == "first SetRepositoryPolicy" {
+				if strings.HasPrefix(tt.mode, "first ") {
 					if _, err := r.handle(e.payload); err != nil {
 						t.Fatalf("Lambda's retry: %v", err)
 					}
@@ -281,8 +332,9 @@ func TestFaultMatrix(t *testing.T) {
 					// or "sweep <id>: ".
 					_, reason, _ := strings.Cut(d.Attributes[sweep.AttributeReason], ": ")
 					got, transport := normalize(reason, r.proxy.URL)
-					if got != tt.wantErr || !transportErrorFits(fp.Fault(tt.fault), transport) {
-						t.Errorf("%s: reason\n got %s\nwant %s (transport error %q)", d.Body, got, tt.wantErr, transport)
+					want := strings.ReplaceAll(tt.wantErr, "<repository>", it.Repository)
+					if got != want || !transportErrorFits(fp.Fault(tt.fault), transport) {
+						t.Errorf("%s: reason\n got %s\nwant %s (transport error %q)", d.Body, got, want, transport)
 					}
 				}
 				if len(sw.dead) != tt.wantDead || len(failed) != tt.wantDead {
@@ -297,6 +349,16 @@ func TestFaultMatrix(t *testing.T) {
 					} else {
 						r.wantCompliant(t, repo.Name)
 					}
+				}
+			}
+			// Every policy write attempted was archived before it; when
+			// the archive failed, nothing was written.
+			if keys := r.archived(t); len(keys) != tt.archived {
+				t.Errorf("the archive holds %d records, want %d: %v", len(keys), tt.archived, keys)
+			}
+			if tt.archived == 0 {
+				if n := r.proxy.Stats("SetRepositoryPolicy").Calls; n != 0 {
+					t.Errorf("%d policy writes with nothing archived, want none", n)
 				}
 			}
 			if t.Failed() {

@@ -15,10 +15,10 @@ import (
 )
 
 // TestMixedFaultsSweep sweeps 300 repositories while one call in ten,
-// SQS's included, meets a fault drawn from all five, and ten repositories
-// are deleted once the sweep is under way: the retryable faults are retried
-// by the SDK, an access denied fails its item, which the queue delivers
-// again. Every repository must end compliant, deleted, or in the
+// SQS's and the archive's included, meets a fault drawn from all five,
+// and ten repositories are deleted once the sweep is under way: the
+// retryable faults are retried by the SDK, an access denied fails its
+// item, which the queue delivers again. Every repository must end compliant, deleted, or in the
 // dead-letter queue as it was, with the reason; none lost, none counted
 // twice; and the writes moto received must be exactly the repositories
 // that needed one: none written twice.
