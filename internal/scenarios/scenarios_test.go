@@ -18,15 +18,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/esm"
+	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
@@ -550,32 +549,15 @@ func TestExemptionTagChangesReenforce(t *testing.T) {
 	}
 }
 
-// afterFirstRead runs fn once, synchronously, right after the first
-// GetRepositoryPolicy made through the client it is installed on has been
-// answered: a team's write that lands, deterministically, between the
-// function's read and its write.
-type afterFirstRead struct {
-	once sync.Once
-	fn   func()
-}
-
-func (a *afterFirstRead) Middleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("afterFirstRead",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			out, md, err := next.HandleInitialize(ctx, in)
-			if awsmiddleware.GetOperationName(ctx) == "GetRepositoryPolicy" {
-				a.once.Do(a.fn)
-			}
-			return out, md, err
-		}), middleware.After)
-}
-
 // TestRaceLostStatementIsPutBack is issue 10's item 2 in merge mode: a
-// team sets a policy, and sets another one (adding TeamB) right after the
-// function read the first; the function's merged write drops TeamB. The
-// team's second event, which carries the policy it set, must put TeamB
-// back: before, it read the merged policy, found it compliant and left
-// TeamB lost. The same event delivered late or redriven from the DLQ
+// team sets a policy, and sets another one (adding TeamB) between the
+// function's read of the first and its write; the function's merged write
+// drops TeamB. The fault proxy in front of the function puts the team's
+// write there: it holds the function's read once moto has answered it, or
+// its write before moto sees it, while the team writes to moto directly.
+// The team's second event, which carries the policy it set, must put
+// TeamB back: before, it read the merged policy, found it compliant and
+// left TeamB lost. The same event delivered late or redriven from the DLQ
 // (older than handler.RaceRepairMaxAge) puts nothing back: the team may
 // have removed the statement since.
 func TestRaceLostStatementIsPutBack(t *testing.T) {
@@ -584,7 +566,15 @@ func TestRaceLostStatementIsPutBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	const teamB = `{"Sid":"TeamB","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:BatchGetImage"}`
-	for _, tt := range []struct {
+	holds := []struct {
+		name string
+		op   string
+		at   faultproxy.Stage
+	}{
+		{"read held once answered", "GetRepositoryPolicy", faultproxy.Answered},
+		{"write held before moto sees it", "SetRepositoryPolicy", faultproxy.Arrived},
+	}
+	ages := []struct {
 		name     string
 		age      time.Duration
 		wantBack bool
@@ -592,42 +582,66 @@ func TestRaceLostStatementIsPutBack(t *testing.T) {
 		{name: "delivered at once", age: 5 * time.Second, wantBack: true},
 		{name: "delivered within the repair window", age: handler.RaceRepairMaxAge, wantBack: true},
 		{name: "delivered an hour late", age: time.Hour},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, envconfig.Config{Mode: "merge"}, baseline)
-			e.h.Now = func() time.Time { return sent.Add(tt.age) }
-			const name = "race/web"
-			e.create(name, nil)
-			e.setPolicy(name, team)
-			withTeamB := strings.Replace(team, `{"Sid":"BaselinePull"`, teamB+`,{"Sid":"BaselinePull"`, 1)
-			hook := &afterFirstRead{fn: func() { e.setPolicy(name, withTeamB) }}
-			hooked, err := server.Config(context.Background(), e.counter.Middleware, hook.Middleware)
-			if err != nil {
-				t.Fatal(err)
-			}
-			racing := app.New(e.cfg, hooked, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+	}
+	for _, hold := range holds {
+		for _, tt := range ages {
+			t.Run(hold.name+"/"+tt.name, func(t *testing.T) {
+				e := newEnv(t, envconfig.Config{Mode: "merge"}, baseline)
+				e.h.Now = func() time.Time { return sent.Add(tt.age) }
+				const name = "race/web"
+				e.create(name, nil)
+				e.setPolicy(name, team)
+				withTeamB := strings.Replace(team, `{"Sid":"BaselinePull"`, teamB+`,{"Sid":"BaselinePull"`, 1)
 
-			first := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
-			if res, err := racing.Handle(context.Background(), first); err != nil || res.Results[0].Action != enforcer.Applied {
-				t.Fatalf("first event: %+v, %v; want applied", res, err)
-			}
-			lost := doc(t, `{"Version":"2012-10-17","Statement":[`+teamB+`]}`)
-			if got := e.policy(name); policy.Contains(got, lost) {
-				t.Fatalf("the race did not happen: TeamB survived the first write: %+v", got)
-			}
+				proxy, err := faultproxy.Start(server.URL, nil, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { proxy.Close() })
+				proxied, err := moto.Config(context.Background(), proxy.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				racing := app.New(e.cfg, proxied, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
+				racing.Now = func() time.Time { return sent }
+				held := proxy.Hold(hold.op, hold.at)
 
-			second := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), withTeamB)
-			res := e.handle(second)
-			want := enforcer.Unchanged
-			if tt.wantBack {
-				want = enforcer.Applied
-			}
-			if res.Results[0].Action != want {
-				t.Errorf("second event: %+v; want %s", res.Results, want)
-			}
-			if got := e.policy(name); policy.Contains(got, lost) != tt.wantBack {
-				t.Errorf("%s holds %+v; TeamB put back: %v, want %v", name, got, !tt.wantBack, tt.wantBack)
-			}
-		})
+				first := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), team)
+				var res handler.Response
+				done := make(chan error, 1)
+				go func() {
+					var err error
+					res, err = racing.Handle(context.Background(), first)
+					done <- err
+				}()
+				select {
+				case <-held.Waiting():
+				case err := <-done:
+					t.Fatalf("the first event was handled without its %s being held: %+v, %v", hold.op, res, err)
+				}
+				e.setPolicy(name, withTeamB)
+				held.Release()
+				if err := <-done; err != nil || res.Results[0].Action != enforcer.Applied {
+					t.Fatalf("first event: %+v, %v; want applied", res, err)
+				}
+				lost := doc(t, `{"Version":"2012-10-17","Statement":[`+teamB+`]}`)
+				if got := e.policy(name); policy.Contains(got, lost) {
+					t.Fatalf("the race did not happen: TeamB survived the first write: %+v", got)
+				}
+
+				second := samples.WithPolicyText(t, event(t, "set-repository-policy.json", name), withTeamB)
+				res = e.handle(second)
+				want := enforcer.Unchanged
+				if tt.wantBack {
+					want = enforcer.Applied
+				}
+				if res.Results[0].Action != want {
+					t.Errorf("second event: %+v; want %s", res.Results, want)
+				}
+				if got := e.policy(name); policy.Contains(got, lost) != tt.wantBack {
+					t.Errorf("%s holds %+v; TeamB put back: %v, want %v", name, got, !tt.wantBack, tt.wantBack)
+				}
+			})
+		}
 	}
 }
