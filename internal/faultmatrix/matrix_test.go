@@ -134,23 +134,28 @@ func once(op string, f fp.Fault) map[string]fp.Rule {
 	return map[string]fp.Rule{op: {FailFirst: 1, Fault: f}}
 }
 
-// writeErrors are how each fault reads once the SDK gave up on a write:
-// the policy's, or the archive's before it.
-var writeErrors = map[string]map[fp.Fault]string{
-	"SetRepositoryPolicy": {
-		fp.Throttle:     setPolicy + exhausted + throttled,
-		fp.ServerError:  setPolicy + exhausted + server500,
-		fp.Drop:         setPolicy + exhausted + sendError,
-		fp.Slow:         setPolicy + exhausted + sendError,
-		fp.AccessDenied: setPolicy + denied,
-	},
-	"PutObject": {
-		fp.Throttle:     putArchive + exhausted + s3SlowDown,
-		fp.ServerError:  putArchive + exhausted + s3Internal,
-		fp.Drop:         putArchive + exhausted + s3SendError,
-		fp.Slow:         putArchive + exhausted + s3SendError,
-		fp.AccessDenied: putArchive + s3Denied,
-	},
+// wording is one write's error texts: its caller's prefix, then its
+// service's words for each fault.
+type wording struct{ caller, throttled, server, sent, denied string }
+
+// writeErrors are the policy write's and the archive's Put before it.
+var writeErrors = map[string]wording{
+	"SetRepositoryPolicy": {setPolicy, throttled, server500, sendError, denied},
+	"PutObject":           {putArchive, s3SlowDown, s3Internal, s3SendError, s3Denied},
+}
+
+// after is the error once the SDK gave up on the write under f: after
+// every attempt, except an access denied, which it never retries.
+func (w wording) after(f fp.Fault) string {
+	switch f {
+	case fp.Throttle:
+		return w.caller + exhausted + w.throttled
+	case fp.ServerError:
+		return w.caller + exhausted + w.server
+	case fp.Drop, fp.Slow:
+		return w.caller + exhausted + w.sent
+	}
+	return w.caller + w.denied
 }
 
 // common are the rows every entry path has: each fault passing (first
@@ -179,9 +184,9 @@ func common(entry string, deniedOnce, failedWrite outcome, writes, deliveries in
 		if op == "PutObject" {
 			archivedOnce, archivedEvery = writes, 0
 		}
-		rows = append(rows, row{entry, "access-denied", "first " + op, once(op, fp.AccessDenied), deniedOnce, writeErrors[op][fp.AccessDenied], 0, archivedOnce})
+		rows = append(rows, row{entry, "access-denied", "first " + op, once(op, fp.AccessDenied), deniedOnce, writeErrors[op].after(fp.AccessDenied), 0, archivedOnce})
 		for _, f := range []fp.Fault{fp.Throttle, fp.ServerError, fp.Drop, fp.Slow, fp.AccessDenied} {
-			rows = append(rows, row{entry, string(f), "every " + op, always(op, f), failedWrite, writeErrors[op][f], dead, archivedEvery})
+			rows = append(rows, row{entry, string(f), "every " + op, always(op, f), failedWrite, writeErrors[op].after(f), dead, archivedEvery})
 		}
 	}
 	return rows
