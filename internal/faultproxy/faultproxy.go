@@ -32,9 +32,9 @@ import (
 // Fault is an injected failure.
 type Fault string
 
-// Faults the proxy can inject.
-// Their answers are those of the called service (see faultErrors): for
-// ECR, SSM and SQS the first three are given here.
+// Faults the proxy can inject. The first three are answered as the called
+// service answers them (faultErrors); the comments give ECR's, SSM's and
+// SQS's answers.
 const (
 	Throttle     Fault = "throttle"      // 400 ThrottlingException
 	ServerError  Fault = "server-error"  // 500 ServerException
