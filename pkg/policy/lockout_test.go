@@ -151,6 +151,11 @@ func TestGuardLocksOut(t *testing.T) {
 		reads = " would stop this account from calling ecr:GetRepositoryPolicy; set force to apply it anyway"
 	)
 	known := Guard{SelfRoleARN: self}
+	// synth is the guard at synth: no account, a role yet to be named.
+	synth := Guard{SelfRoleNameGenerated: true}
+	// session is the local CLI's guard: its caller is a session of the
+	// role team/ops, whose path the session ARN does not give.
+	session := Guard{AccountID: "123456789012", SelfRoleARN: "arn:aws:sts::123456789012:assumed-role/ops/me"}
 	tests := []struct {
 		name       string
 		guard      Guard
@@ -230,6 +235,55 @@ func TestGuardLocksOut(t *testing.T) {
 			`{"Sid":"Org","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalOrgID":"o-abcdefghij"}}}`, nil},
 		{"one key of two may be false", known,
 			`{"Sid":"Two","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"*"},"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}`, nil},
+		{"a principal type the enforcer's role is not", known,
+			`{"Sid":"Users","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalType":"User"}}}`, nil},
+		{"a principal type, the enforcer unknown: it may be a user", Guard{},
+			`{"Sid":"Users","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalType":"User"}}}`,
+			[]string{`statement "Users": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringEquals aws:principaltype)` + stop}},
+
+		// At synth the role's name is generated at deploy: no literal ARN
+		// names it, a pattern might, and the function judges again at load.
+		{"synth: Deny on a role named literally", synth,
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":["arn:aws:iam::123456789012:role/ci","arn:aws:sts::123456789012:assumed-role/ci/build"]},"Action":"ecr:*"}`, nil},
+		{"synth: Deny on a user", synth,
+			`{"Sid":"NoBob","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:user/bob"},"Action":"ecr:*"}`, nil},
+		{"synth: Deny on the account", synth,
+			`{"Sid":"Acct","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"ecr:*"}`,
+			[]string{`statement "Acct": Deny ecr:* for {"AWS":["123456789012"]} without a Condition` + stop}},
+		{"synth: Deny for everyone but a role named literally", synth,
+			`{"Sid":"OnlyAdmin","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"ecr:*"}`,
+			[]string{`statement "OnlyAdmin": Deny ecr:* for everyone but {"AWS":["arn:aws:iam::123456789012:role/admin"]} without a Condition` + stop}},
+		{"synth: Condition on a role named literally", synth,
+			`{"Sid":"CI","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/ci"}}}`, nil},
+		{"synth: StringEquals takes * as a character", synth,
+			`{"Sid":"Star","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/*"}}}`, nil},
+		{"synth: Condition on a pattern of roles", synth,
+			`{"Sid":"Roles","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/*"}}}`,
+			[]string{`statement "Roles": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLike aws:principalarn)` + stop}},
+		{"synth: Condition on a policy variable", synth,
+			`{"Sid":"Tagged","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/${aws:PrincipalTag/name}"}}}`,
+			[]string{`statement "Tagged": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (ArnEquals aws:principalarn)` + stop}},
+		{"synth: everyone but a role named literally, by Condition", synth,
+			`{"Sid":"Admin","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/admin"}}}`,
+			[]string{`statement "Admin": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotEquals aws:principalarn)` + stop}},
+		{"synth: Null asks for a key every call has", synth,
+			`{"Sid":"Null","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Null":{"aws:PrincipalArn":"false"}}}`,
+			[]string{`statement "Null": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (Null aws:principalarn)` + stop}},
+		{"synth: the function is a role", synth,
+			`{"Sid":"Users","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalType":"User"}}}`, nil},
+
+		// The CLI's caller is a session: its role's name is known, its
+		// path is not.
+		{"session: Deny on another role", session,
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"}`, nil},
+		{"session: Deny on the caller's role, by its path", session,
+			`{"Sid":"NoOps","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/team/ops"},"Action":"ecr:*"}`,
+			[]string{`statement "NoOps": Deny ecr:* for {"AWS":["arn:aws:iam::123456789012:role/team/ops"]} without a Condition` + stop}},
+		{"session: Condition on another role", session,
+			`{"Sid":"CI","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/ci"}}}`, nil},
+		{"session: Condition on the caller's role, its path unknown", session,
+			`{"Sid":"Ops","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/ops"}}}`,
+			[]string{`statement "Ops": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (ArnEquals aws:principalarn)` + stop}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
