@@ -690,6 +690,16 @@ func TestBaselineChecksAtSynth(t *testing.T) {
 		{"lock-out in merge mode", EnforcerProps{PolicyText: jsii.String(withStatement(lockOut)), Settings: merge}, `statement "DenyAll"`},
 		{"a Deny with a Condition is no lock-out", EnforcerProps{PolicyText: jsii.String(withStatement(
 			`{"Sid": "DenyOutsideOrg", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abc"}}}`))}, ""},
+		// The function's role is named at deploy: a role named in the
+		// template is another, a pattern may be it.
+		{"a Deny on another role is no lock-out", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "NoCI", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::${AccountId}:role/ci"}, "Action": "ecr:*"}`))}, ""},
+		{"a Deny on a pattern of roles", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "Roles", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::${AccountId}:role/*"}}}`))},
+			`statement "Roles": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLike aws:principalarn)`},
+		{"a grant to the placeholder account, written literally", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"}`))},
+			`baseline policy: baseline would grant access outside this account: statement "Pull": Allow to 123456789012, outside this account`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.props.CodePath = jsii.String(codePath)

@@ -254,10 +254,13 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 // loads it (policy.Guard: valid for every repository, nothing granted
 // outside the account that the settings do not allow, and, unless force
 // is set, no statement that would lock the enforcer out), plus a Sid on
-// every statement in merge mode. The account is unknown at synth, so the
-// guard treats every role of the account as the function's.
+// every statement in merge mode. The account is unknown at synth, and the
+// function's role gets its name from CloudFormation at deploy (newRole
+// sets no RoleName), so a Deny on a role named literally cannot be on it;
+// the function checks again with its real role when it loads the baseline.
 func checkBaseline(text string, cfg envconfig.Config) error {
-	guard := policy.Guard{AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force}
+	guard := policy.Guard{AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
+		SelfRoleNameGenerated: true}
 	if err := guard.Check(text); errors.Is(err, policy.ErrLockOut) {
 		return fmt.Errorf("%w (the force setting: context force=true)", err)
 	} else if err != nil {

@@ -62,6 +62,8 @@ type Option func(*options)
 type options struct {
 	templates baseline.ParameterGetter
 	source    string
+	// account and selfRole replace those of cfg.SelfRoleARN (WithCaller).
+	account, selfRole string
 }
 
 // WithPolicyFile reads the baseline template from a local file instead of
@@ -71,14 +73,32 @@ func WithPolicyFile(path string) Option {
 	return func(o *options) { o.templates, o.source = baseline.File{}, path }
 }
 
+// WithCaller makes the identity that writes the enforcer when it is not
+// the function: the local CLI writes with its caller's credentials
+// (account and arn as STS GetCallerIdentity gives them). The guardrails
+// take account as the account's own and, when arn is a role session
+// (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION), its role as the
+// enforcer's, so a Deny on another role is judged rather than refused;
+// any other caller (an IAM user, the root user) leaves every principal of
+// the account a possible enforcer.
+func WithCaller(account, arn string) Option {
+	return func(o *options) {
+		o.account, o.selfRole = account, ""
+		if strings.Contains(arn, ":assumed-role/") {
+			o.selfRole = arn
+		}
+	}
+}
+
 // New builds the engine. One ECR client per registry is shared by event
 // handling and backfill, so every worker of a container is paced by the
 // same adaptive limiters (newECR) and held to the same ceilings.
 func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...Option) *app {
-	o := options{source: cfg.ParameterName}
+	o := options{source: cfg.ParameterName, account: accountOf(cfg.SelfRoleARN), selfRole: cfg.SelfRoleARN}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	account, selfRole := o.account, o.selfRole
 	if o.templates == nil {
 		o.templates = ssm.NewFromConfig(awsCfg)
 	}
@@ -88,8 +108,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if mode == enforcer.Merge {
 		checks = append(checks, policy.RequireSids)
 	}
-	account := accountOf(cfg.SelfRoleARN)
-	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: cfg.SelfRoleARN, Force: cfg.Force,
+	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: selfRole, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
 	if organizationMode(cfg) {
 		// A member sees the baseline rendered for itself, written by the
@@ -126,8 +145,8 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 			Exempt: enforcer.Exemptions{TagKey: cfg.ExemptTagKey, TagValue: cfg.ExemptTagValue, Globs: cfg.ExemptGlobs},
 		}
 	}
-	live := enforcerFor(client, account, awsCfg.Region, cfg.SelfRoleARN, cfg.DryRun)
-	dry := enforcerFor(client, account, awsCfg.Region, cfg.SelfRoleARN, true)
+	live := enforcerFor(client, account, awsCfg.Region, selfRole, cfg.DryRun)
+	dry := enforcerFor(client, account, awsCfg.Region, selfRole, true)
 	runner := &backfill.Runner{
 		ECR: client, Enforcer: live, DryRunEnforcer: dry,
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -65,9 +67,18 @@ func (c command) backfill(ctx context.Context, args []string, check bool) int {
 	if !ok {
 		return code
 	}
+	var opts []app.Option
+	if s.deployed == nil {
+		// The caller's credentials write: the guardrails judge a Deny
+		// against the caller's role, not any role of the account.
+		id, code, ok := r.caller(ctx, s.aws, "nothing enforced")
+		if !ok {
+			return code
+		}
+		opts = append(opts, app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn)))
+	}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	var opts []app.Option
 	r.Baseline = "parameter " + s.cfg.ParameterName
 	if *policyFile != "" {
 		opts = append(opts, app.WithPolicyFile(*policyFile))

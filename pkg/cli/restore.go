@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/app"
 	"github.com/ecr-baseline/ecr-baseline/pkg/ecrevent"
@@ -67,13 +66,10 @@ func (c command) restore(ctx context.Context, args []string) int {
 		return code
 	}
 	// The archive keys name the account; events and listings name it for
-	// the enforcer, a restore must ask (one call).
-	id, err := sts.NewFromConfig(s.aws).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		if ctx.Err() != nil {
-			return r.fail(ExitIncomplete, errors.New(r.interrupted))
-		}
-		return r.fail(ExitFailed, fmt.Errorf("restore: nothing restored: get caller identity: %w", err))
+	// the enforcer, a restore must ask.
+	id, code, ok := r.caller(ctx, s.aws, "nothing restored")
+	if !ok {
+		return code
 	}
 	a := app.New(s.cfg, s.aws, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	runner := &restore.Runner{

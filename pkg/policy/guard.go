@@ -16,8 +16,8 @@ var ErrExposes = errors.New("baseline would grant access outside this account")
 
 // Guard is what the baseline guardrails know about the enforcer and what
 // the operator allows. The zero value is the strictest: no principal
-// outside the account may be granted anything, and any role of the account
-// might be the enforcer's.
+// outside the account may be granted anything, and any principal of the
+// account might be the enforcer.
 type Guard struct {
 	// AccountID is the account the enforcer runs in and writes to; when
 	// empty it is taken from SelfRoleARN. A principal in it is inside.
@@ -26,10 +26,23 @@ type Guard struct {
 	// baseline is rendered with at load, so a problem every repository of
 	// this account would have is found before any repository is read.
 	Region string
-	// SelfRoleARN is the enforcer's own role. A Deny naming another role
-	// cannot lock the enforcer out; when it is empty, every role of the
-	// account is taken to be the enforcer's.
+	// SelfRoleARN is the enforcer's own role: its IAM role ARN (the
+	// function's SELF_ROLE_ARN), or the ARN of one of its sessions
+	// (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION, as STS names the
+	// local CLI's caller), which names the role but not its path. A Deny
+	// naming another role cannot lock the enforcer out; when it is empty,
+	// every principal of the account is taken to be the enforcer, unless
+	// SelfRoleNameGenerated.
 	SelfRoleARN string
+	// SelfRoleNameGenerated says, where SelfRoleARN is empty, that the
+	// enforcer is a role yet to be created, whose name CloudFormation
+	// generates with a random suffix (synth: the construct gives its role
+	// no RoleName). No literal role ARN can name it and no user is it, so
+	// a Deny on another role or on a user is let through; a pattern on
+	// aws:PrincipalArn might match it, and an account principal covers
+	// it. The function judges the baseline again with its real role each
+	// time it loads it, before any repository is touched.
+	SelfRoleNameGenerated bool
 	// AllowedPrincipals are account IDs (12 digits) an Allow may name
 	// besides this account, and organization IDs (o-...) an Allow to "*"
 	// may be scoped to with a StringEquals aws:PrincipalOrgID condition.
@@ -63,7 +76,18 @@ func (g Guard) Check(template string) error {
 	if err := CheckTemplate(template); err != nil {
 		return err
 	}
-	rendered, err := Render(template, g.probe())
+	// Exposure is judged for the account ${AccountId} renders to; the
+	// lock-out guard keeps an unknown account unknown, so that a literal
+	// account ID in a Deny may still be this one.
+	exposure := g
+	if g.account() == "" {
+		acct, err := placeholderAccount(template)
+		if err != nil {
+			return err
+		}
+		exposure.AccountID = acct
+	}
+	rendered, err := Render(template, exposure.probe())
 	if err != nil {
 		return fmt.Errorf("baseline rendered for this account: %w", err)
 	}
@@ -76,7 +100,7 @@ func (g Guard) Check(template string) error {
 	if err != nil {
 		return fmt.Errorf("baseline rendered for this account: %w", err)
 	}
-	errs := []error{joinReasons(ErrExposes, g.exposes(stmts))}
+	errs := []error{joinReasons(ErrExposes, exposure.exposes(stmts))}
 	if !g.Force {
 		errs = append(errs, joinReasons(ErrLockOut, g.locksOut(stmts, true)))
 	}
@@ -236,11 +260,7 @@ func (g Guard) inside(id string) bool {
 	if !accountID.MatchString(acct) {
 		return false
 	}
-	own := g.account()
-	if own == "" {
-		own = worstCase.AccountID
-	}
-	return acct == own || slices.Contains(g.AllowedPrincipals, acct)
+	return acct == g.account() || slices.Contains(g.AllowedPrincipals, acct)
 }
 
 // scopedToAllowed reports whether a Condition limits an Allow to

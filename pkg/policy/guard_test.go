@@ -27,6 +27,10 @@ func TestGuardCheck(t *testing.T) {
 	open.AllowPublic = true
 	forced := account
 	forced.Force = true
+	// synth is the guard at synth: no account, a role yet to be named.
+	synth := Guard{SelfRoleNameGenerated: true}
+	// listed allows the placeholder's ID, the account unknown.
+	listed := Guard{AllowedPrincipals: []string{"123456789012"}}
 	stmt := func(s ...string) string {
 		text := `{"Version":"2012-10-17","Statement":[`
 		for i, x := range s {
@@ -75,6 +79,29 @@ func TestGuardCheck(t *testing.T) {
 		{"a literal account is judged once the account is known", Guard{}, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"ecr:BatchGetImage"}`),
 			ErrExposes, exposes + `statement "Pull": Allow to 111122223333, outside this account; add the account IDs to allowedPrincipals to grant them`},
 		{"the account from the role", Guard{SelfRoleARN: "arn:aws:iam::111122223333:role/r"}, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"ecr:BatchGetImage"}`), nil, ""},
+
+		// The account unknown (synth): only what ${AccountId} renders to
+		// is the account's own, never a literal ID, the placeholder's
+		// included.
+		{"the account unknown: ${AccountId} is own", synth, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::${AccountId}:root","arn:aws:iam::${AccountId}:role/ci"]},"Action":"ecr:BatchGetImage"}`), nil, ""},
+		{"the account unknown: a literal placeholder is not", synth, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::${AccountId}:root","123456789012","arn:aws:iam::123456789012:role/ci","111122223333"]},"Action":"ecr:BatchGetImage"}`),
+			ErrExposes, exposes + `statement "Pull": Allow to 111122223333, 123456789012, arn:aws:iam::123456789012:role/ci, outside this account; add the account IDs to allowedPrincipals to grant them`},
+		{"the account unknown: a literal placeholder written with escapes", synth, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"\u0031\u0032\u0033456789012"},"Action":"ecr:BatchGetImage"}`),
+			ErrExposes, exposes + `statement "Pull": Allow to 123456789012, outside this account; add the account IDs to allowedPrincipals to grant them`},
+		{"the account unknown: a literal placeholder, listed", listed, stmt(`{"Sid":"Pull","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:BatchGetImage"}`), nil, ""},
+		{"the account unknown: * of this account, by Condition", synth, stmt(`{"Sid":"Acct","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalAccount":"${AccountId}"}}}`), nil, ""},
+		{"the account unknown: * of a literal account, by Condition", synth, stmt(`{"Sid":"Acct","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalAccount":"123456789012"}}}`),
+			ErrExposes, exposes + `statement "Acct": Allow to "*"` + public},
+		{"the account unknown: a service for a literal account", synth, stmt(`{"Sid":"Build","Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"ecr:*","Condition":{"StringEquals":{"aws:SourceAccount":"123456789012"}}}`),
+			ErrExposes, exposes + `statement "Build": Allow to service codebuild.amazonaws.com without an aws:SourceAccount or aws:SourceArn condition on this account would let it act for any account; add StringEquals aws:SourceAccount ${AccountId}`},
+		{"the account unknown: a service for this account", synth, stmt(`{"Sid":"Build","Effect":"Allow","Principal":{"Service":"codebuild.amazonaws.com"},"Action":"ecr:*","Condition":{"StringEquals":{"aws:SourceAccount":"${AccountId}"}}}`), nil, ""},
+		{"the account unknown: a Deny on a literal account may be this one", synth, stmt(`{"Sid":"Acct","Effect":"Deny","Principal":{"AWS":"111122223333"},"Action":"ecr:*"}`),
+			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Acct": Deny ecr:* for {"AWS":["111122223333"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`},
+
+		// At synth the function's role has no name yet (see TestGuardLocksOut).
+		{"synth: Deny on another role", synth, stmt(`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/ci"},"Action":"ecr:*"}`), nil, ""},
+		{"synth: Deny on a pattern of roles", synth, stmt(`{"Sid":"Roles","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"arn:aws:iam::${AccountId}:role/*"}}}`),
+			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Roles": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLike aws:principalarn) would stop this account from setting the policy again; set force to apply it anyway`},
 
 		// Lock-out, judged at load for this account.
 		{"lock-out", account, stmt(`{"Sid":"NoReads","Effect":"Deny","Principal":"*","Action":["ecr:GetRepositoryPolicy","ecr:ListTagsForResource"]}`),

@@ -128,7 +128,10 @@ func awsIDs(p *Principal) []string {
 	return ids
 }
 
-var roleARN = regexp.MustCompile(`^arn:[a-z-]+:(?:iam::[0-9]{12}:role/(?:[^/]*/)*([^/]+)|sts::[0-9]{12}:assumed-role/([^/]+)/[^/]+)$`)
+var (
+	roleARN = regexp.MustCompile(`^arn:[a-z-]+:(?:iam::[0-9]{12}:role/(?:[^/]*/)*([^/]+)|sts::[0-9]{12}:assumed-role/([^/]+)/[^/]+)$`)
+	userARN = regexp.MustCompile(`^arn:[a-z-]+:iam::[0-9]{12}:user/`)
+)
 
 // roleOf returns the role name of an IAM role ARN or an STS assumed-role
 // ARN, or "".
@@ -143,7 +146,8 @@ func roleOf(arn string) string {
 // mayBeSelf reports whether an AWS principal in a Deny could be the
 // enforcer's role: "*", an account principal (in a Deny it covers every
 // identity of the account), and the enforcer's role or one of its sessions.
-// Without SelfRoleARN any role or user of the account might be it; a
+// Without SelfRoleARN any principal of the account might be it, unless the
+// role's name is generated: then no role or user named literally is; a
 // principal of another account never is.
 func (g Guard) mayBeSelf(id string) bool {
 	if id == "*" {
@@ -157,10 +161,15 @@ func (g Guard) mayBeSelf(id string) bool {
 	if accountID.MatchString(acct) && own != "" && acct != own {
 		return false
 	}
-	if accountID.MatchString(id) || g.SelfRoleARN == "" {
+	switch {
+	case accountID.MatchString(id):
 		return true
+	case g.SelfRoleARN != "":
+		return g.isSelf(id)
+	case g.SelfRoleNameGenerated:
+		return roleOf(id) == "" && !userARN.MatchString(id)
 	}
-	return g.isSelf(id)
+	return true
 }
 
 // spares reports whether a NotPrincipal identifier keeps the enforcer out
@@ -229,20 +238,56 @@ func (g Guard) conditionHolds(cond map[string]map[string][]string) (string, bool
 // context is what the enforcer's own calls carry for a condition key
 // (lower case, as Parse keeps keys): known reports whether the key is one
 // the guard can judge, and an empty value means the guard does not know
-// it (the role or account), so any comparison might hold.
+// it, or knows it only in part (see unknownHolds).
 func (g Guard) context(key string) (value string, known bool) {
 	switch key {
 	case "aws:securetransport":
 		// The SDK calls ECR over HTTPS only.
 		return "true", true
 	case "aws:principalarn":
-		return g.SelfRoleARN, true
+		// A session's call carries its role's IAM ARN, path included,
+		// which a session ARN does not give.
+		if m := roleARN.FindStringSubmatch(g.SelfRoleARN); m != nil && m[1] != "" {
+			return g.SelfRoleARN, true
+		}
+		return "", true
 	case "aws:principalaccount":
 		return g.account(), true
 	case "aws:principaltype":
-		return "AssumedRole", true
+		// The function calls as a role session; a CLI caller that is no
+		// role (a user) calls as another type.
+		if g.SelfRoleARN != "" || g.SelfRoleNameGenerated {
+			return "AssumedRole", true
+		}
+		return "", true
 	}
 	return "", false
+}
+
+// unknownHolds judges a key whose value the guard knows at most in part:
+// any comparison might hold, except on aws:PrincipalArn when the guard
+// knows the role's name, or knows that it is generated. Then a literal
+// value that names another role, or any literal value when the name is
+// generated, is not the enforcer's ARN, and only a negated comparison
+// holds; a pattern, a policy variable or the role's own name (its path
+// unknown) might be, and the comparison might hold.
+func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
+	if key != "aws:principalarn" || (g.SelfRoleARN == "" && !g.SelfRoleNameGenerated) {
+		return true
+	}
+	switch {
+	case base == "null":
+		// Every call carries aws:PrincipalArn.
+		return slices.ContainsFunc(vals, func(v string) bool { return strings.EqualFold(v, "false") })
+	case !strings.HasPrefix(base, "string") && !strings.HasPrefix(base, "arn"):
+		return false
+	}
+	// ArnEquals matches wildcards as ArnLike does.
+	wildcards := strings.HasSuffix(base, "like") || strings.HasPrefix(base, "arn")
+	mightName := func(v string) bool {
+		return strings.Contains(v, "${") || (wildcards && strings.ContainsAny(v, "*?")) || g.isSelf(v)
+	}
+	return negate || slices.ContainsFunc(vals, mightName)
 }
 
 // mayBeAbsent reports whether the enforcer's calls may lack key, or carry
@@ -299,7 +344,7 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		}
 	}
 	if actual == "" {
-		return true
+		return g.unknownHolds(key, base, vals, negate)
 	}
 	var match func(v string) bool
 	switch base {

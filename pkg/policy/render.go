@@ -114,3 +114,26 @@ func CheckTemplate(template string) error {
 	}
 	return nil
 }
+
+// placeholderAccount is what ${AccountId} renders to where the account is
+// not known (synth): worstCase's account, or, when the template itself
+// holds that ID, the first 12-digit ID it does not hold. A 12-digit ID in
+// the rendered template that equals it can then only be a rendered
+// ${AccountId}, so only those are taken as the account's own, and a grant
+// to a literal account ID is judged as one outside the account: the
+// literal names another account unless the stack is deployed there.
+func placeholderAccount(template string) (string, error) {
+	// The template with nothing substituted and every string decoded, so
+	// an ID written with \u escapes is seen too.
+	literal, err := Render(template, Vars{AccountID: "${AccountId}", Region: "${Region}",
+		RepositoryName: "${RepositoryName}", RepositoryARN: "${RepositoryArn}"})
+	if err != nil {
+		return "", err
+	}
+	acct := worstCase.AccountID
+	// The template has fewer 12-digit runs than characters, so this ends.
+	for n := 0; strings.Contains(literal, acct); n++ {
+		acct = fmt.Sprintf("%012d", n)
+	}
+	return acct, nil
+}
