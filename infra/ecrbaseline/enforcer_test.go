@@ -718,6 +718,45 @@ func TestBaselineChecksAtSynth(t *testing.T) {
 	}
 }
 
+// TestBaselineChecksAtSynthInANamedAccount: a stack whose env names the
+// account gives the guard that account, so a literal ID is judged as the
+// function judges it at load: its own account is inside, another's Deny
+// cannot lock the function out.
+func TestBaselineChecksAtSynthInANamedAccount(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	stack := awscdk.NewStack(app, jsii.String("Named"), &awscdk.StackProps{
+		Env: &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("eu-west-1")},
+	})
+	for _, tc := range []struct {
+		name, statement, want string // want "" for success
+	}{
+		{"a grant to its own account, written literally",
+			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "ecr:BatchGetImage"}`, ""},
+		{"a Deny on another account",
+			`{"Sid": "NoOther", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "ecr:*"}`, ""},
+		{"a Deny on its own account",
+			`{"Sid": "NoOwn", "Effect": "Deny", "Principal": {"AWS": "111122223333"}, "Action": "ecr:*"}`,
+			`baseline policy: policy would lock this account out of setting the repository policy: statement "NoOwn": ` +
+				`Deny ecr:* for {"AWS":["111122223333"]} without a Condition would stop this account from setting the policy again; ` +
+				`set force to apply it anyway (the force setting: context force=true)`},
+		{"a grant to the placeholder account",
+			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"}`,
+			`baseline policy: baseline would grant access outside this account: statement "Pull": Allow to 123456789012, outside this account; ` +
+				`add the account IDs to allowedPrincipals to grant them`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			props := &EnforcerProps{CodePath: jsii.String(codePath), PolicyText: jsii.String(withStatement(tc.statement))}
+			err := cdktest.Panic(t, func() { NewEnforcer(stack, strings.ReplaceAll(tc.name, ",", ""), props) })
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("NewEnforcer panicked: %v; want success", err)
+			case tc.want != "" && (err == nil || !strings.HasSuffix(err.Error(), tc.want)):
+				t.Errorf("error %v\nwant it to end with %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestCustomerKeyReferencesSecureStringAndGrantsDecrypt(t *testing.T) {
 	const keyARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	stack := newStack(t.TempDir())

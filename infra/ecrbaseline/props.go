@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsssm"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
@@ -170,7 +171,7 @@ func resolveSettings(given map[string]string) (envconfig.Config, error) {
 
 // checkProps returns props with defaults filled in, the settings the
 // function will run with, and the parameter tier the baseline needs.
-func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.ParameterTier, error) {
+func checkProps(props *EnforcerProps, account string) (EnforcerProps, envconfig.Config, awsssm.ParameterTier, error) {
 	if props == nil {
 		return EnforcerProps{}, envconfig.Config{}, "", errors.New("props are required")
 	}
@@ -240,7 +241,7 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 	if p.PolicyText == nil || *p.PolicyText == "" {
 		return p, cfg, "", errors.New("PolicyText is required (the baseline policy template)")
 	}
-	if err := checkBaseline(*p.PolicyText, cfg); err != nil {
+	if err := checkBaseline(*p.PolicyText, cfg, account); err != nil {
 		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
 	}
 	tier, err := parameterTier(len(*p.PolicyText))
@@ -254,12 +255,12 @@ func checkProps(props *EnforcerProps) (EnforcerProps, envconfig.Config, awsssm.P
 // loads it (policy.Guard: valid for every repository, nothing granted
 // outside the account that the settings do not allow, and, unless force
 // is set, no statement that would lock the enforcer out), plus a Sid on
-// every statement in merge mode. The account is unknown at synth, and the
-// function's role gets its name from CloudFormation at deploy (newRole
+// every statement in merge mode. The account is known at synth only when
+// the stack names it (knownAccount), and the function's role gets its name from CloudFormation at deploy (newRole
 // sets no RoleName), so a Deny on a role named literally cannot be on it;
 // the function checks again with its real role when it loads the baseline.
-func checkBaseline(text string, cfg envconfig.Config) error {
-	guard := policy.Guard{AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
+func checkBaseline(text string, cfg envconfig.Config, account string) error {
+	guard := policy.Guard{AccountID: account, AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
 		SelfRoleNameGenerated: true}
 	if err := guard.Check(text); errors.Is(err, policy.ErrLockOut) {
 		return fmt.Errorf("%w (the force setting: context force=true)", err)
@@ -272,6 +273,17 @@ func checkBaseline(text string, cfg envconfig.Config) error {
 		}
 	}
 	return nil
+}
+
+// knownAccount is the account of scope's stack when the stack names it
+// (an explicit env), or "" when CDK leaves it to deploy time: then the
+// guard knows only what ${AccountId} renders to as the account's own.
+func knownAccount(scope constructs.Construct) string {
+	account := awscdk.Stack_Of(scope).Account()
+	if account == nil || *awscdk.Token_IsUnresolved(account) {
+		return ""
+	}
+	return *account
 }
 
 // SSM parameter value limits, counted here in bytes: never fewer than the
