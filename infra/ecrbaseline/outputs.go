@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/ecr-baseline/ecr-baseline/pkg/outputs"
 )
 
 // notOutputName is what CloudFormation refuses in an output's logical ID.
@@ -18,11 +20,11 @@ var notOutputName = regexp.MustCompile(`[^A-Za-z0-9]`)
 // inside a construct with a hash of its path; these are the construct's id
 // and the name (EnforcerFunctionName for id "Enforcer"), so people and
 // scripts can find them, and two Enforcers with different ids do not
-// collide. scripts/sweep.sh finds the function by the name's ending and
-// the description's "ecr-baseline: ".
+// collide. The CLI's --stack (outputs.Find) and scripts/sweep.sh find the
+// function by the name's ending and the description's prefix.
 func newOutputs(c constructs.Construct, id string, e *Enforcer) {
 	addOutputs(c, id, []output{
-		{"FunctionName", "the enforcer Lambda", e.Function.FunctionName()},
+		{outputs.FunctionName, "the enforcer Lambda", e.Function.FunctionName()},
 		{"ParameterName", "the SSM parameter holding the baseline policy template", e.Parameter.ParameterName()},
 		{"ArchiveBucketName", "the S3 bucket of archived repository policies, which restore reads", e.Archive.BucketName()},
 		{"RuleDeadLetterQueueUrl", "events EventBridge could not deliver to the function", e.RuleDeadLetterQueue.QueueUrl()},
@@ -51,12 +53,12 @@ type output struct {
 	value             *string
 }
 
-func addOutputs(c constructs.Construct, id string, outputs []output) {
+func addOutputs(c constructs.Construct, id string, outs []output) {
 	prefix := notOutputName.ReplaceAllString(id, "")
-	for _, o := range outputs {
+	for _, o := range outs {
 		out := awscdk.NewCfnOutput(c, jsii.String(o.name), &awscdk.CfnOutputProps{
 			Value:       o.value,
-			Description: jsii.String("ecr-baseline: " + o.description),
+			Description: jsii.String(outputs.DescriptionPrefix + o.description),
 		})
 		out.OverrideLogicalId(jsii.String(prefix + o.name))
 	}

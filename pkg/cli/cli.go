@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/ecr-baseline/ecr-baseline/pkg/awsconfig"
@@ -64,8 +65,9 @@ commands:
   version   print the version (also --version)
   help      print this (also -h)
 
-Give --function NAME to run with the deployed function's settings (mode,
-exemptions, parameter, archive bucket, ...). "ecr-baseline <command> -h"
+Give --stack NAME (the deployed stack) or --function NAME to run with the
+deployed function's settings (mode, exemptions, parameter, archive
+bucket, ...). "ecr-baseline <command> -h"
 lists a command's flags.
 
 exit codes: 0 done; 1 a repository failed or the baseline could not be
@@ -75,8 +77,9 @@ repository would change.
 
 // settingsHelp ends every command's help, before its flags.
 const settingsHelp = `
-A setting comes from its flag, else from the function --function names
-(its environment, as the function reads it), else, without --function,
+A setting comes from its flag, else from the function --function (or
+--stack) names (its environment, as the function reads it), else, without
+either,
 from the flag's environment variable (ECR_BASELINE_...), else its default.
 
 flags:
@@ -126,9 +129,9 @@ type flags struct {
 	*flag.FlagSet
 	about string
 	// given collects the settings' flags for resolve.
-	given                             map[*envconfig.Setting]string
-	function, region, profile, output string
-	quiet                             bool
+	given                                    map[*envconfig.Setting]string
+	function, stack, region, profile, output string
+	quiet                                    bool
 }
 
 func (c command) flags(name, about string) *flags {
@@ -144,6 +147,7 @@ func (c command) flags(name, about string) *flags {
 		}
 	}
 	fs.StringVar(&f.function, "function", "", "take the settings from this deployed function's configuration (name or ARN); flags still override")
+	fs.StringVar(&f.stack, "stack", "", "take the settings from the enforcer function of this deployed CloudFormation stack (as --function, found by its FunctionName output)")
 	fs.StringVar(&f.region, "region", "", "AWS region (default: the AWS configuration's, e.g. AWS_REGION)")
 	fs.StringVar(&f.profile, "profile", "", "AWS shared configuration profile (default: the AWS configuration's, e.g. AWS_PROFILE)")
 	fs.StringVar(&f.output, "output", "text", "text (a table on stdout) or json (one JSON document on stdout)")
@@ -224,6 +228,19 @@ func (r *run[R, S]) configure(ctx context.Context, args []string, sp spec) (s se
 		return s, r.fail(ExitUsage, err), false
 	}
 	r.Region = s.aws.Region
+	if f.stack != "" {
+		if f.function != "" {
+			return s, r.fail(ExitUsage, errors.New("--stack and --function both given: --stack finds the function, give one")), false
+		}
+		fn, err := stackFunction(ctx, cloudformation.NewFromConfig(s.aws), f.stack)
+		if err != nil && ctx.Err() != nil {
+			return s, r.fail(ExitIncomplete, errors.New(r.interrupted)), false
+		}
+		if err != nil {
+			return s, r.fail(ExitUsage, err), false
+		}
+		f.function = fn
+	}
 	sources := []envconfig.Source{previewSource(by), flagSource(f.given)}
 	if f.function == "" {
 		sources = append(sources, r.environment())

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-cmp/cmp"
@@ -14,6 +15,7 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/pkg/backfill"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/outputs"
 	"github.com/ecr-baseline/ecr-baseline/pkg/restore"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
@@ -72,6 +74,16 @@ func TestFunctionSettingsOnMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The stack the function was deployed with, as --stack finds it: the
+	// construct's output beside another construct's of the same name.
+	stack := `{"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": {
+		"AppFunctionName": {"Value": "app", "Description": "not ours"},
+		"EnforcerFunctionName": {"Value": "enforcer", "Description": "` + outputs.DescriptionPrefix + `the enforcer Lambda"}}}`
+	if _, err := cloudformation.NewFromConfig(cfg).CreateStack(ctx, &cloudformation.CreateStackInput{
+		StackName: aws.String("EcrBaseline"), TemplateBody: aws.String(stack),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	shell := map[string]string{"ECR_BASELINE_MODE": "replace", "ECR_BASELINE_EXEMPT": "", "ECR_BASELINE_ARCHIVE_BUCKET": "elsewhere"}
 	run := func(args ...string) (int, string, string) { return runWith(ctx, lookup, shell, args...) }
 
@@ -110,6 +122,13 @@ func TestFunctionSettingsOnMoto(t *testing.T) {
 		{"the function's settings: compliant", []string{"check", "--function", "enforcer"}, ExitOK,
 			[]string{"team/app    unchanged        ", "scanned 2: applied 0, would apply 0, unchanged 1, skipped 0, exempt 1, failed 0"},
 			`--mode                "merge"                                    function enforcer`},
+		{"the stack's function", []string{"check", "--stack", "EcrBaseline"}, ExitOK,
+			[]string{"team/app    unchanged        "},
+			`--mode                "merge"                                    function enforcer`},
+		{"a stack the region does not hold", []string{"check", "--stack", "nope"}, ExitUsage, nil,
+			"--stack nope: operation error CloudFormation: DescribeStacks"},
+		{"a stack and a function", []string{"check", "--stack", "EcrBaseline", "--function", "enforcer"}, ExitUsage, nil,
+			"--stack and --function both given: --stack finds the function, give one\n"},
 		{"a flag overrides the function", []string{"check", "--function", "enforcer", "--mode", "replace"}, ExitChanges,
 			[]string{"team/app    would-apply  removed TeamPull  policy differs from baseline"},
 			`--mode                "replace"                                  flag`},

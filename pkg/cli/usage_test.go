@@ -24,9 +24,9 @@ func TestHelpAndVersion(t *testing.T) {
 		wantOut    []string // stdout holds each
 		wantErrOut []string // stderr holds each
 	}{
-		{"-h", []string{"-h"}, ExitOK, []string{"backfill", "check", "restore", "version", "--function NAME", "4 (check) a\nrepository would change"}, nil},
+		{"-h", []string{"-h"}, ExitOK, []string{"backfill", "check", "restore", "version", "--stack NAME", "--function NAME", "4 (check) a\nrepository would change"}, nil},
 		{"help", []string{"help"}, ExitOK, []string{usage}, nil},
-		{"backfill -h", []string{"backfill", "-h"}, ExitOK, []string{"usage: ecr-baseline backfill", "-policy-file", "-function", "-region", "-profile", "-output", "-no-archive"}, nil},
+		{"backfill -h", []string{"backfill", "-h"}, ExitOK, []string{"usage: ecr-baseline backfill", "-policy-file", "-function", "-stack", "-region", "-profile", "-output", "-no-archive"}, nil},
 		{"check -h", []string{"check", "--help"}, ExitOK, []string{"usage: ecr-baseline check", "-policy-file", "-token"}, nil},
 		{"restore -h", []string{"restore", "-h"}, ExitOK, []string{"usage: ecr-baseline restore", "-enforcer-dry-run", "-function"}, nil},
 		{"--version", []string{"--version"}, ExitOK, []string{"ecr-baseline " + Version() + "\n"}, nil},
