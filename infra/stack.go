@@ -84,7 +84,7 @@ func NewMemberStack(scope constructs.Construct, id string, cfg Config) awscdk.St
 	if err != nil {
 		panic(err)
 	}
-	if !ecrbaseline.OrganizationMode(settings) {
+	if !settings.OrganizationMode() {
 		return nil
 	}
 	props := &member.StackProps{OrganizationID: settings.OrganizationID, MemberRoleName: settings.MemberRoleName}

@@ -697,6 +697,21 @@ func TestBaselineChecksAtSynth(t *testing.T) {
 		{"a Deny on a pattern of roles", EnforcerProps{PolicyText: jsii.String(withStatement(
 			`{"Sid": "Roles", "Effect": "Deny", "Principal": "*", "Action": "ecr:*", "Condition": {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::${AccountId}:role/*"}}}`))},
 			`statement "Roles": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringLike aws:principalarn)`},
+		// In organisation mode the function also writes as the member
+		// role, whose name is no secret, in every member account.
+		{"organisation: a Deny on the member role", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "NoMember", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::${AccountId}:role/ecr-baseline-member"}, "Action": "ecr:*"}`)),
+			Settings: map[string]string{"memberAccounts": "111122223333"}},
+			`baseline policy: as a member account sees it: policy would lock this account out of setting the repository policy: statement "NoMember": ` +
+				`Deny ecr:* for {"AWS":["arn:aws:iam::123456789012:role/ecr-baseline-member"]} without a Condition would stop this account from setting the policy again; ` +
+				`set force to apply it anyway (the force setting: context force=true)`},
+		{"organisation: a Deny on a member account", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "NoMember", "Effect": "Deny", "Principal": {"AWS": "111122223333"}, "Action": "ecr:*"}`)),
+			Settings: map[string]string{"memberAccounts": "111122223333"}},
+			`policy would lock this account out of setting the repository policy: statement "NoMember": Deny ecr:* for {"AWS":["111122223333"]}`},
+		{"organisation: a Deny on another role", EnforcerProps{PolicyText: jsii.String(withStatement(
+			`{"Sid": "NoCI", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::${AccountId}:role/ci"}, "Action": "ecr:*"}`)),
+			Settings: map[string]string{"memberAccounts": "111122223333"}}, ""},
 		{"a grant to the placeholder account, written literally", EnforcerProps{PolicyText: jsii.String(withStatement(
 			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"}`))},
 			`baseline policy: baseline would grant access outside this account: statement "Pull": Allow to 123456789012, outside this account`},
@@ -727,25 +742,33 @@ func TestBaselineChecksAtSynthInANamedAccount(t *testing.T) {
 	stack := awscdk.NewStack(app, jsii.String("Named"), &awscdk.StackProps{
 		Env: &awscdk.Environment{Account: jsii.String("111122223333"), Region: jsii.String("eu-west-1")},
 	})
+	members := map[string]string{"memberAccounts": "444455556666"}
 	for _, tc := range []struct {
 		name, statement, want string // want "" for success
+		settings              map[string]string
 	}{
 		{"a grant to its own account, written literally",
-			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "ecr:BatchGetImage"}`, ""},
+			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "ecr:BatchGetImage"}`, "", nil},
 		{"a Deny on another account",
-			`{"Sid": "NoOther", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "ecr:*"}`, ""},
+			`{"Sid": "NoOther", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "ecr:*"}`, "", nil},
 		{"a Deny on its own account",
 			`{"Sid": "NoOwn", "Effect": "Deny", "Principal": {"AWS": "111122223333"}, "Action": "ecr:*"}`,
 			`baseline policy: policy would lock this account out of setting the repository policy: statement "NoOwn": ` +
 				`Deny ecr:* for {"AWS":["111122223333"]} without a Condition would stop this account from setting the policy again; ` +
-				`set force to apply it anyway (the force setting: context force=true)`},
+				`set force to apply it anyway (the force setting: context force=true)`, nil},
 		{"a grant to the placeholder account",
 			`{"Sid": "Pull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "ecr:BatchGetImage"}`,
 			`baseline policy: baseline would grant access outside this account: statement "Pull": Allow to 123456789012, outside this account; ` +
-				`add the account IDs to allowedPrincipals to grant them`},
+				`add the account IDs to allowedPrincipals to grant them`, nil},
+		// A member's repositories are written in the member's account.
+		{"organisation: a Deny on another account, a member",
+			`{"Sid": "NoOther", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "ecr:*"}`,
+			`baseline policy: as a member account sees it: policy would lock this account out of setting the repository policy: statement "NoOther": ` +
+				`Deny ecr:* for {"AWS":["444455556666"]} without a Condition would stop this account from setting the policy again; ` +
+				`set force to apply it anyway (the force setting: context force=true)`, members},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			props := &EnforcerProps{CodePath: jsii.String(codePath), PolicyText: jsii.String(withStatement(tc.statement))}
+			props := &EnforcerProps{CodePath: jsii.String(codePath), PolicyText: jsii.String(withStatement(tc.statement)), Settings: tc.settings}
 			err := cdktest.Panic(t, func() { NewEnforcer(stack, strings.ReplaceAll(tc.name, ",", ""), props) })
 			switch {
 			case tc.want == "" && err != nil:

@@ -16,14 +16,6 @@ import (
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 )
 
-// OrganizationMode reports whether cfg makes the Enforcer an
-// organisation's hub: member accounts listed, or organizational units
-// whose accounts are members. The function decides the same way
-// (pkg/app), so the hub's resources exist exactly when it uses them.
-func OrganizationMode(cfg envconfig.Config) bool {
-	return len(cfg.MemberAccounts) > 0 || len(cfg.MemberOrganizationalUnits) > 0
-}
-
 var (
 	organizationID = regexp.MustCompile(`^o-[a-z0-9]{10,32}$`)
 	// IAM's own limits on a role name.
@@ -35,7 +27,7 @@ var (
 // lost: the accounts of an OU can only be trusted through the
 // organisation's ID, and regions without members cover nothing.
 func checkOrganization(cfg envconfig.Config) error {
-	if !OrganizationMode(cfg) {
+	if !cfg.OrganizationMode() {
 		if len(cfg.MemberRegions) > 0 {
 			return fmt.Errorf("%s is set, but neither %s nor %s: the function enforces in its own account and region only",
 				settingsName(envconfig.MemberRegions.Context), settingsName(envconfig.MemberAccounts.Context),
@@ -69,7 +61,7 @@ func checkOrganization(cfg envconfig.Config) error {
 // in member accounts. The member role, not this one, makes the ECR calls
 // there.
 func newOrganization(c constructs.Construct, id string, e *Enforcer, p EnforcerProps, cfg envconfig.Config, role awsiam.Role) {
-	if !OrganizationMode(cfg) {
+	if !cfg.OrganizationMode() {
 		return
 	}
 	newMemberBus(c, id, e, p, cfg)

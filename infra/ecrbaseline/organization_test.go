@@ -244,21 +244,3 @@ func TestOrganisationSettingsCheckedAtSynth(t *testing.T) {
 		t.Errorf("stack has %d children after failed NewEnforcer calls, want none", n)
 	}
 }
-
-// TestOrganizationMode agrees with the function's own decision
-// (pkg/app): either list makes a hub.
-func TestOrganizationMode(t *testing.T) {
-	for _, tc := range []struct {
-		cfg  envconfig.Config
-		want bool
-	}{
-		{envconfig.Defaults(), false},
-		{envconfig.Config{MemberRegions: []string{"eu-west-1"}, OrganizationID: "o-abcdefghij"}, false},
-		{envconfig.Config{MemberAccounts: []string{"111122223333"}}, true},
-		{envconfig.Config{MemberOrganizationalUnits: []string{"ou-ab12-cdefgh34"}}, true},
-	} {
-		if got := OrganizationMode(tc.cfg); got != tc.want {
-			t.Errorf("OrganizationMode(%+v) = %v, want %v", tc.cfg, got, tc.want)
-		}
-	}
-}

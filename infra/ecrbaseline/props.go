@@ -262,7 +262,13 @@ func checkProps(props *EnforcerProps, account string) (EnforcerProps, envconfig.
 func checkBaseline(text string, cfg envconfig.Config, account string) error {
 	guard := policy.Guard{AccountID: account, AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
 		SelfRoleNameGenerated: true}
-	if err := guard.Check(text); errors.Is(err, policy.ErrLockOut) {
+	err := guard.Check(text)
+	if err == nil && cfg.OrganizationMode() {
+		// As the function checks it at load: a baseline every member
+		// would refuse fails here, not at each of their repositories.
+		err = guard.CheckAsMember(text, cfg.MemberRoleName)
+	}
+	if errors.Is(err, policy.ErrLockOut) {
 		return fmt.Errorf("%w (the force setting: context force=true)", err)
 	} else if err != nil {
 		return err

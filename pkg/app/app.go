@@ -4,7 +4,6 @@ package app
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -62,8 +61,9 @@ type Option func(*options)
 type options struct {
 	templates baseline.ParameterGetter
 	source    string
-	// account and selfRole replace those of cfg.SelfRoleARN (WithCaller).
-	account, selfRole string
+	// account replaces the account of cfg.SelfRoleARN and caller writes
+	// beside the function (WithCaller).
+	account, caller string
 }
 
 // WithPolicyFile reads the baseline template from a local file instead of
@@ -73,19 +73,20 @@ func WithPolicyFile(path string) Option {
 	return func(o *options) { o.templates, o.source = baseline.File{}, path }
 }
 
-// WithCaller makes the identity that writes the enforcer when it is not
-// the function: the local CLI writes with its caller's credentials
-// (account and arn as STS GetCallerIdentity gives them). The guardrails
-// take account as the account's own and, when arn is a role session
-// (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION), its role as the
-// enforcer's, so a Deny on another role is judged rather than refused;
-// any other caller (an IAM user, the root user) leaves every principal of
-// the account a possible enforcer.
+// WithCaller names who writes when it is not the function: the local CLI
+// writes with its caller's credentials (account and arn as STS
+// GetCallerIdentity gives them), in the caller's account. The guardrails
+// take that account as the account's own and judge a Deny against the
+// function's role (SELF_ROLE_ARN, which --function gives; without it any
+// principal of the account may be the function) and, when arn is a role
+// session (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION), against the
+// caller's role too: neither may be locked out, since the function keeps
+// enforcing after the CLI wrote.
 func WithCaller(account, arn string) Option {
 	return func(o *options) {
-		o.account, o.selfRole = account, ""
+		o.account, o.caller = account, ""
 		if strings.Contains(arn, ":assumed-role/") {
-			o.selfRole = arn
+			o.caller = arn
 		}
 	}
 }
@@ -94,11 +95,11 @@ func WithCaller(account, arn string) Option {
 // handling and backfill, so every worker of a container is paced by the
 // same adaptive limiters (newECR) and held to the same ceilings.
 func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...Option) *app {
-	o := options{source: cfg.ParameterName, account: accountOf(cfg.SelfRoleARN), selfRole: cfg.SelfRoleARN}
+	o := options{source: cfg.ParameterName, account: accountOf(cfg.SelfRoleARN)}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	account, selfRole := o.account, o.selfRole
+	account, selfRole := o.account, cfg.SelfRoleARN
 	if o.templates == nil {
 		o.templates = ssm.NewFromConfig(awsCfg)
 	}
@@ -108,23 +109,15 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if mode == enforcer.Merge {
 		checks = append(checks, policy.RequireSids)
 	}
-	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: selfRole, Force: cfg.Force,
+	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: selfRole, CallerARN: o.caller, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
-	if organizationMode(cfg) {
+	if cfg.OrganizationMode() {
 		// A member sees the baseline rendered for itself, written by the
 		// member role: grants to the hub's account are outside it, and a
 		// Deny that spares only the hub's role locks the member role out.
 		// Checked at load too, so such a baseline fails with nothing
 		// queued rather than at every member repository.
-		member := guard
-		member.AccountID = probeMember
-		member.SelfRoleARN = fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(cfg.SelfRoleARN), probeMember, cfg.MemberRoleName)
-		checks = append(checks, func(text string) error {
-			if err := member.Check(text); err != nil {
-				return fmt.Errorf("as a member account sees it: %w", err)
-			}
-			return nil
-		})
+		checks = append(checks, func(text string) error { return guard.CheckAsMember(text, cfg.MemberRoleName) })
 	}
 	loader := baseline.NewLoader(o.templates, o.source, cfg.CacheTTL, guard, checks...)
 	var store *archive.Archive
@@ -147,6 +140,9 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	}
 	live := enforcerFor(client, account, awsCfg.Region, selfRole, cfg.DryRun)
 	dry := enforcerFor(client, account, awsCfg.Region, selfRole, true)
+	// The CLI's caller writes with the hub's own enforcers; a merge must
+	// not lock it out either.
+	live.CallerARN, dry.CallerARN = o.caller, o.caller
 	runner := &backfill.Runner{
 		ECR: client, Enforcer: live, DryRunEnforcer: dry,
 		Region: awsCfg.Region, Concurrency: cfg.Concurrency,
@@ -164,7 +160,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		Concurrency: cfg.Concurrency, OwnWriteMaxAge: ownWriteMaxAge,
 		StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 	}
-	if organizationMode(cfg) {
+	if cfg.OrganizationMode() {
 		h.Members = newMembers(cfg, awsCfg, account, func(memberCfg aws.Config, account, region, role string) handler.Registry {
 			c := newECR(memberCfg, cfg)
 			return handler.Registry{Enforcer: enforcerFor(c, account, region, role, cfg.DryRun),
@@ -179,15 +175,6 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		Handler:  h,
 	}
 }
-
-// organizationMode reports whether the function is an organisation's hub.
-func organizationMode(cfg envconfig.Config) bool {
-	return len(cfg.MemberAccounts)+len(cfg.MemberOrganizationalUnits) > 0
-}
-
-// probeMember is the account the guardrails check a baseline for as a
-// member sees it: any account but the hub's is the same to them.
-const probeMember = "000000000000"
 
 // newECR is the ECR client of one registry (one account and region),
 // under the ceilings. Its retry policy paces every attempt adaptively, per

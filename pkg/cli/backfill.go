@@ -67,16 +67,14 @@ func (c command) backfill(ctx context.Context, args []string, check bool) int {
 	if !ok {
 		return code
 	}
-	var opts []app.Option
-	if s.deployed == nil {
-		// The caller's credentials write: the guardrails judge a Deny
-		// against the caller's role, not any role of the account.
-		id, code, ok := r.caller(ctx, s.aws, "nothing enforced")
-		if !ok {
-			return code
-		}
-		opts = append(opts, app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn)))
+	// The caller's credentials write, and the function goes on enforcing
+	// after them: the guardrails judge a Deny against both (the function's
+	// role is known with --function).
+	id, code, ok := r.caller(ctx, s.aws, "nothing enforced")
+	if !ok {
+		return code
 	}
+	opts := []app.Option{app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn))}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	r.Baseline = "parameter " + s.cfg.ParameterName

@@ -144,6 +144,9 @@ type Enforcer struct {
 	// Deny that could reach it and lets a Deny on another role through.
 	// Empty, every role of the account is taken to be it.
 	SelfRoleARN string
+	// CallerARN is who writes beside the function (the local CLI's caller,
+	// a role session): a merged policy must not lock it out either.
+	CallerARN string
 	// Archive keeps each policy before it is replaced; a failed Put fails
 	// the repository, unwritten. Nil writes without archiving (the CLI's
 	// --no-archive); app.New requires it for a function that writes.
@@ -385,7 +388,7 @@ func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error)
 
 // guard is what the lock-out guard knows of this function.
 func (e *Enforcer) guard() policy.Guard {
-	return policy.Guard{AccountID: e.AccountID, SelfRoleARN: e.SelfRoleARN, Force: e.Force}
+	return policy.Guard{AccountID: e.AccountID, SelfRoleARN: e.SelfRoleARN, CallerARN: e.CallerARN, Force: e.Force}
 }
 
 func (e *Enforcer) mode() Mode {

@@ -195,3 +195,11 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	cfg.FunctionName, _ = lookup("AWS_LAMBDA_FUNCTION_NAME")
 	return cfg, nil
 }
+
+// OrganizationMode reports whether the configuration makes an
+// organisation's hub: member accounts listed, or organizational units
+// whose accounts are members. The function and the construct both decide
+// by it, so the hub's resources exist exactly when the function uses them.
+func (c Config) OrganizationMode() bool {
+	return len(c.MemberAccounts) > 0 || len(c.MemberOrganizationalUnits) > 0
+}

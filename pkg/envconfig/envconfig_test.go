@@ -178,3 +178,21 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Defaults() (-want +got):\n%s", d)
 	}
 }
+
+// TestOrganizationMode: either member list makes a hub; regions or an
+// organization alone do not.
+func TestOrganizationMode(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want bool
+	}{
+		{Defaults(), false},
+		{Config{MemberRegions: []string{"eu-west-1"}, OrganizationID: "o-abcdefghij"}, false},
+		{Config{MemberAccounts: []string{"111122223333"}}, true},
+		{Config{MemberOrganizationalUnits: []string{"ou-ab12-cdefgh34"}}, true},
+	} {
+		if got := tc.cfg.OrganizationMode(); got != tc.want {
+			t.Errorf("OrganizationMode(%+v) = %v, want %v", tc.cfg, got, tc.want)
+		}
+	}
+}

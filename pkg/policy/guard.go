@@ -43,6 +43,11 @@ type Guard struct {
 	// it. The function judges the baseline again with its real role each
 	// time it loads it, before any repository is touched.
 	SelfRoleNameGenerated bool
+	// CallerARN is who else writes with this baseline, besides the
+	// enforcer: the local CLI's caller, a role session as STS names it
+	// (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION). A Deny must lock
+	// out neither: each statement is judged for SelfRoleARN and for it.
+	CallerARN string
 	// AllowedPrincipals are account IDs (12 digits) an Allow may name
 	// besides this account, and organization IDs (o-...) an Allow to "*"
 	// may be scoped to with a StringEquals aws:PrincipalOrgID condition.
@@ -53,6 +58,36 @@ type Guard struct {
 	// Force accepts a baseline that would lock the enforcer out; it is
 	// the same setting the enforcer passes to SetRepositoryPolicy.
 	Force bool
+
+	// memberRole, set by AsMember, is the role the enforcer writes as in
+	// accounts not known here.
+	memberRole string
+	// placeholder, set by Check where the account is unknown, is what
+	// ${AccountId} rendered to: the one account ID known to be the
+	// account's own.
+	placeholder string
+}
+
+// AsMember is g as every member account of an organisation sees the
+// baseline: the enforcer there is the role roleName, in an account not
+// known here. So a grant to any account ID written literally is outside
+// (the hub's too), a Deny on any literal account may be on a member, and
+// a Deny on roleName in any account locks the member role out.
+func (g Guard) AsMember(roleName string) Guard {
+	m := g
+	m.AccountID, m.SelfRoleARN, m.CallerARN, m.SelfRoleNameGenerated, m.memberRole = "", "", "", false, roleName
+	return m
+}
+
+// CheckAsMember runs Check on template as AsMember(roleName) sees it: the
+// hub runs it beside its own Check in organisation mode, at load and at
+// synth, so a baseline that would fail in every member fails with nothing
+// queued.
+func (g Guard) CheckAsMember(template, roleName string) error {
+	if err := g.AsMember(roleName).Check(template); err != nil {
+		return fmt.Errorf("as a member account sees it: %w", err)
+	}
+	return nil
 }
 
 var (
@@ -102,7 +137,11 @@ func (g Guard) Check(template string) error {
 	}
 	errs := []error{joinReasons(ErrExposes, exposure.exposes(stmts))}
 	if !g.Force {
-		errs = append(errs, joinReasons(ErrLockOut, g.locksOut(stmts, true)))
+		lock := g
+		if g.account() == "" {
+			lock.placeholder = exposure.AccountID
+		}
+		errs = append(errs, joinReasons(ErrLockOut, lock.locksOut(stmts, true)))
 	}
 	return errors.Join(errs...)
 }
@@ -122,6 +161,9 @@ func (g Guard) validate() error {
 	}
 	if g.SelfRoleARN != "" && roleOf(g.SelfRoleARN) == "" {
 		problems = append(problems, fmt.Errorf("self role %q is not an IAM role ARN", g.SelfRoleARN))
+	}
+	if g.CallerARN != "" && roleOf(g.CallerARN) == "" {
+		problems = append(problems, fmt.Errorf("caller %q is not a role or role session ARN", g.CallerARN))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("baseline guard: %w", errors.Join(problems...))

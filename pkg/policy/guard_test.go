@@ -98,6 +98,12 @@ func TestGuardCheck(t *testing.T) {
 		{"the account unknown: a Deny on a literal account may be this one", synth, stmt(`{"Sid":"Acct","Effect":"Deny","Principal":{"AWS":"111122223333"},"Action":"ecr:*"}`),
 			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Acct": Deny ecr:* for {"AWS":["111122223333"]} without a Condition would stop this account from setting the policy again; set force to apply it anyway`},
 
+		{"the account unknown: a Deny outside the account by Condition", synth, stmt(`{"Sid":"Outside","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"${AccountId}"}}}`), nil, ""},
+		{"the account unknown: a Deny inside the account by Condition", synth, stmt(`{"Sid":"Inside","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalAccount":"${AccountId}"}}}`),
+			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Inside": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringEquals aws:principalaccount) would stop this account from setting the policy again; set force to apply it anyway`},
+		{"the account unknown: a Condition on a literal account may be this one", synth, stmt(`{"Sid":"Literal","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}`),
+			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Literal": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotEquals aws:principalaccount) would stop this account from setting the policy again; set force to apply it anyway`},
+
 		// At synth the function's role has no name yet (see TestGuardLocksOut).
 		{"synth: Deny on another role", synth, stmt(`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/ci"},"Action":"ecr:*"}`), nil, ""},
 		{"synth: Deny on a pattern of roles", synth, stmt(`{"Sid":"Roles","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"arn:aws:iam::${AccountId}:role/*"}}}`),

@@ -73,8 +73,20 @@ func (g Guard) locksOut(stmts []Statement, ordered bool) []string {
 	return reasons
 }
 
-// lockOut says why s could deny the enforcer one of guardedActions.
+// lockOut says why s could deny the enforcer, or the caller writing
+// beside it, one of guardedActions.
 func (g Guard) lockOut(s Statement) (string, bool) {
+	if reason, ok := g.lockOutOne(s); ok || g.CallerARN == "" {
+		return reason, ok
+	}
+	caller := g
+	caller.SelfRoleARN, caller.CallerARN, caller.SelfRoleNameGenerated, caller.memberRole = g.CallerARN, "", false, ""
+	return caller.lockOutOne(s)
+}
+
+// lockOutOne says why s could deny the enforcer g knows one of
+// guardedActions.
+func (g Guard) lockOutOne(s Statement) (string, bool) {
 	if !strings.EqualFold(s.Effect, "Deny") {
 		return "", false
 	}
@@ -164,7 +176,7 @@ func (g Guard) mayBeSelf(id string) bool {
 	switch {
 	case accountID.MatchString(id):
 		return true
-	case g.SelfRoleARN != "":
+	case g.selfName() != "":
 		return g.isSelf(id)
 	case g.SelfRoleNameGenerated:
 		return roleOf(id) == "" && !userARN.MatchString(id)
@@ -173,16 +185,33 @@ func (g Guard) mayBeSelf(id string) bool {
 }
 
 // spares reports whether a NotPrincipal identifier keeps the enforcer out
-// of a Deny: "*", or its role or one of its sessions when the role is known.
+// of a Deny: only "*". IAM spares a role session from a Deny with
+// NotPrincipal only when the list holds the session's own ARN, which
+// names the session (the function's name, the CLI's session), besides the
+// role and the account, and no wildcard may stand for it; the guard does
+// not know the session, so an exception for the enforcer is written as a
+// Condition on aws:PrincipalArn, which it judges.
 func (g Guard) spares(id string) bool {
-	return id == "*" || (g.SelfRoleARN != "" && g.isSelf(id))
+	return id == "*"
 }
 
-// isSelf compares role names: IAM keeps them unique regardless of case.
+// selfName is the name of the enforcer's role, or "" when it is not known.
+func (g Guard) selfName() string {
+	if g.SelfRoleARN != "" {
+		return roleOf(g.SelfRoleARN)
+	}
+	return g.memberRole
+}
+
+// isSelf compares role names: IAM keeps them unique regardless of case. A
+// member role is the enforcer in every account.
 func (g Guard) isSelf(id string) bool {
 	name := roleOf(id)
 	acct := arnAccount.FindStringSubmatch(id)
-	return name != "" && acct != nil && acct[1] == g.account() && strings.EqualFold(name, roleOf(g.SelfRoleARN))
+	if name == "" || acct == nil || !strings.EqualFold(name, g.selfName()) {
+		return false
+	}
+	return g.SelfRoleARN == "" || acct[1] == g.account()
 }
 
 func principalText(p *Principal) string {
@@ -256,7 +285,7 @@ func (g Guard) context(key string) (value string, known bool) {
 	case "aws:principaltype":
 		// The function calls as a role session; a CLI caller that is no
 		// role (a user) calls as another type.
-		if g.SelfRoleARN != "" || g.SelfRoleNameGenerated {
+		if g.selfName() != "" || g.SelfRoleNameGenerated {
 			return "AssumedRole", true
 		}
 		return "", true
@@ -272,7 +301,7 @@ func (g Guard) context(key string) (value string, known bool) {
 // holds; a pattern, a policy variable or the role's own name (its path
 // unknown) might be, and the comparison might hold.
 func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
-	if key != "aws:principalarn" || (g.SelfRoleARN == "" && !g.SelfRoleNameGenerated) {
+	if key != "aws:principalarn" || (g.selfName() == "" && !g.SelfRoleNameGenerated) {
 		return true
 	}
 	switch {
@@ -284,7 +313,12 @@ func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
 	}
 	// ArnEquals matches wildcards as ArnLike does.
 	wildcards := strings.HasSuffix(base, "like") || strings.HasPrefix(base, "arn")
+	ignoreCase := strings.HasSuffix(base, "ignorecase")
 	mightName := func(v string) bool {
+		if ignoreCase {
+			// roleOf reads ARNs in IAM's own case.
+			v = strings.ToLower(v)
+		}
 		return strings.Contains(v, "${") || (wildcards && strings.ContainsAny(v, "*?")) || g.isSelf(v)
 	}
 	return negate || slices.ContainsFunc(vals, mightName)
@@ -331,6 +365,12 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		return true
 	}
 	actual, known := g.context(key)
+	if key == "aws:principalaccount" && actual == "" && g.placeholder != "" &&
+		!slices.ContainsFunc(vals, func(v string) bool { return v != g.placeholder }) {
+		// Every value is a rendered ${AccountId}: the account's own,
+		// whichever it is.
+		actual = g.placeholder
+	}
 	if !known {
 		switch {
 		case like && slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.Trim(v, "*") == "" }):

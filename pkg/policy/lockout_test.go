@@ -156,6 +156,11 @@ func TestGuardLocksOut(t *testing.T) {
 	// session is the local CLI's guard: its caller is a session of the
 	// role team/ops, whose path the session ARN does not give.
 	session := Guard{AccountID: "123456789012", SelfRoleARN: "arn:aws:sts::123456789012:assumed-role/ops/me"}
+	// withCaller is the CLI with --function: the function's role, and its
+	// caller, a session of role team/ops.
+	withCaller := Guard{AccountID: "123456789012", SelfRoleARN: self, CallerARN: "arn:aws:sts::123456789012:assumed-role/ops/me"}
+	// member is a member account of an organisation, as the hub sees it.
+	member := known.AsMember("ecr-baseline-member")
 	// when denies ecr:* to everyone under a Condition, and holding is the
 	// reason given when that Condition holds for the enforcer.
 	when := func(sid, condition string) string {
@@ -186,8 +191,47 @@ func TestGuardLocksOut(t *testing.T) {
 			[]string{`statement "Acct": Deny ecr:getrepositorypolicy for {"AWS":["123456789012"]} without a Condition` + reads}},
 		{"Deny on another account", known,
 			`{"Sid":"Other","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"ecr:*"}`, nil},
-		{"NotPrincipal sparing the enforcer's role", known,
-			`{"Sid":"OnlyMe","Effect":"Deny","NotPrincipal":{"AWS":["123456789012","arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"]},"Action":"ecr:*"}`, nil},
+		// IAM spares a session from a NotPrincipal Deny only when the
+		// list names the session itself, which the guard does not know.
+		{"NotPrincipal naming the enforcer's role does not spare its sessions", known,
+			`{"Sid":"OnlyMe","Effect":"Deny","NotPrincipal":{"AWS":["123456789012","arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"]},"Action":"ecr:*"}`,
+			[]string{`statement "OnlyMe": Deny ecr:* for everyone but {"AWS":["123456789012","arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"]} without a Condition` + stop}},
+		{"NotPrincipal naming a session of the enforcer's role", known,
+			`{"Sid":"OnlyMe","Effect":"Deny","NotPrincipal":{"AWS":["123456789012","arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole","arn:aws:sts::123456789012:assumed-role/EcrBaseline-EnforcerRole/other"]},"Action":"ecr:*"}`,
+			[]string{`statement "OnlyMe": Deny ecr:* for everyone but {"AWS":["123456789012","arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole","arn:aws:sts::123456789012:assumed-role/EcrBaseline-EnforcerRole/other"]} without a Condition` + stop}},
+		{"NotPrincipal everyone denies no one", known,
+			`{"Sid":"NoOne","Effect":"Deny","NotPrincipal":{"AWS":"*"},"Action":"ecr:*"}`, nil},
+
+		// The local CLI with --function: the function's role and the
+		// caller writing beside it must both keep their access.
+		{"with a caller: Deny on another role", withCaller,
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"}`, nil},
+		{"with a caller: Deny on the caller's role", withCaller,
+			`{"Sid":"NoOps","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/team/ops"},"Action":"ecr:GetRepositoryPolicy"}`,
+			[]string{`statement "NoOps": Deny ecr:getrepositorypolicy for {"AWS":["arn:aws:iam::123456789012:role/team/ops"]} without a Condition` + reads}},
+		{"with a caller: Deny on the function's role", withCaller,
+			`{"Sid":"NoFn","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"},"Action":"ecr:*"}`,
+			[]string{`statement "NoFn": Deny ecr:* for {"AWS":["arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"]} without a Condition` + stop}},
+		// Without --function the function's role is unknown, whoever calls.
+		{"a caller, the function's role unknown: Deny on another role", Guard{AccountID: "123456789012", CallerARN: "arn:aws:sts::123456789012:assumed-role/ops/me"},
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:role/ci"},"Action":"ecr:*"}`,
+			[]string{`statement "NoCI": Deny ecr:* for {"AWS":["arn:aws:iam::123456789012:role/ci"]} without a Condition` + stop}},
+		{"a session: IgnoreCase names its role in any case", session,
+			when("Upper", `{"StringEqualsIgnoreCase":{"aws:PrincipalArn":"ARN:AWS:IAM::123456789012:ROLE/OPS"}}`),
+			holding("Upper", "StringEqualsIgnoreCase aws:principalarn")},
+
+		// A member account, as the hub judges it in organisation mode.
+		{"member: Deny on the member role in any account", member,
+			`{"Sid":"NoMember","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/ecr-baseline-member"},"Action":"ecr:*"}`,
+			[]string{`statement "NoMember": Deny ecr:* for {"AWS":["arn:aws:iam::111122223333:role/ecr-baseline-member"]} without a Condition` + stop}},
+		{"member: Deny on a literal account may be on a member", member,
+			`{"Sid":"Acct","Effect":"Deny","Principal":{"AWS":"111122223333"},"Action":"ecr:*"}`,
+			[]string{`statement "Acct": Deny ecr:* for {"AWS":["111122223333"]} without a Condition` + stop}},
+		{"member: Deny on another role", member,
+			`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/ci"},"Action":"ecr:*"}`, nil},
+		{"member: a Condition sparing only the hub's role", member,
+			when("HubOnly", `{"StringNotEquals":{"aws:PrincipalArn":"arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"}}`),
+			holding("HubOnly", "StringNotEquals aws:principalarn")},
 		{"NotPrincipal sparing an admin only", known,
 			`{"Sid":"OnlyAdmin","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::123456789012:role/admin"},"Action":"ecr:*"}`,
 			[]string{`statement "OnlyAdmin": Deny ecr:* for everyone but {"AWS":["arn:aws:iam::123456789012:role/admin"]} without a Condition` + stop}},
