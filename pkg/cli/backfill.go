@@ -71,11 +71,13 @@ func (c command) backfill(ctx context.Context, args []string, check bool) int {
 	if s.deployed == nil {
 		// The caller's credentials write: the guardrails judge a Deny
 		// against the caller's role, not any role of the account.
-		id, code, ok := r.caller(ctx, s.aws, "nothing enforced")
+		id, code, ok := r.caller(ctx, s.aws, guardOnly)
 		if !ok {
 			return code
 		}
-		opts = append(opts, app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn)))
+		if id != nil {
+			opts = append(opts, app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn)))
+		}
 	}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
