@@ -61,7 +61,12 @@ type answer struct {
 }
 
 func call(client *http.Client, url, op string) answer {
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
+	return callContext(context.Background(), client, url, op)
+}
+
+// callContext is call, given up when ctx ends.
+func callContext(ctx context.Context, client *http.Client, url, op string) answer {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{}`))
 	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerRegistry_V20150921."+op)
 	resp, err := client.Do(req)
 	if err != nil {
@@ -561,9 +566,26 @@ func TestFaultAnswers(t *testing.T) {
 
 // async makes a call and hands over its answer once it has one.
 func async(client *http.Client, url, op string) <-chan answer {
+	return asyncContext(context.Background(), client, url, op)
+}
+
+// asyncContext is async, the call given up when ctx ends.
+func asyncContext(ctx context.Context, client *http.Client, url, op string) <-chan answer {
 	ch := make(chan answer, 1)
-	go func() { ch <- call(client, url, op) }()
+	go func() { ch <- callContext(ctx, client, url, op) }()
 	return ch
+}
+
+// waitHeld returns once h holds the call whose answer comes on answered,
+// and fails the test at once if the call is answered instead: a call
+// that was not held never leaves the test waiting.
+func waitHeld(t *testing.T, h *Held, answered <-chan answer) {
+	t.Helper()
+	select {
+	case <-h.Waiting():
+	case a := <-answered:
+		t.Fatalf("the call was answered without being held: %+v", a)
+	}
 }
 
 // TestHold holds one policy read at each stage: while it is held, moto
@@ -605,7 +627,7 @@ func TestHold(t *testing.T) {
 				}
 			}
 			held := async(client, p.URL, "GetRepositoryPolicy")
-			<-h.Waiting()
+			waitHeld(t, h, held)
 			if n := served.Load(); n != tt.servedWhileHeld {
 				t.Errorf("backend served %d calls once the call was held, want %d", n, tt.servedWhileHeld)
 			}
@@ -639,9 +661,9 @@ func TestHoldsTakeCallsInTurn(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{}}
 	first, second := p.Hold("SetRepositoryPolicy", Arrived), p.Hold("SetRepositoryPolicy", Arrived)
 	a := async(client, p.URL, "SetRepositoryPolicy")
-	<-first.Waiting()
+	waitHeld(t, first, a)
 	b := async(client, p.URL, "SetRepositoryPolicy")
-	<-second.Waiting()
+	waitHeld(t, second, b)
 	second.Release()
 	if got := <-b; got != (answer{Status: 200}) {
 		t.Errorf("second call: %+v", got)
@@ -657,5 +679,53 @@ func TestHoldsTakeCallsInTurn(t *testing.T) {
 	first.Release()
 	if got := <-a; got != (answer{Status: 200}) {
 		t.Errorf("first call: %+v", got)
+	}
+}
+
+// TestHoldAbandoned: a held call whose caller gives up is dropped, and
+// its hold is used up: Abandoned closes and the next call of the
+// operation, as an SDK retry would be, passes unheld. Held at Arrived,
+// the abandoned call never reached the backend.
+func TestHoldAbandoned(t *testing.T) {
+	ok := answer{Status: 200}
+	tests := []struct {
+		name string
+		at   Stage
+		// served is how many calls the backend served in all.
+		served int32
+	}{{"arrived", Arrived, 1}, {"answered", Answered, 2}}
+	client := &http.Client{Transport: &http.Transport{}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, served := backend(t)
+			p := start(t, srv.URL, nil)
+			h := p.Hold("GetRepositoryPolicy", tt.at)
+			ctx, cancel := context.WithCancel(context.Background())
+			gaveUp := asyncContext(ctx, client, p.URL, "GetRepositoryPolicy")
+			waitHeld(t, h, gaveUp)
+			select {
+			case <-h.Abandoned():
+				t.Fatal("abandoned before its caller gave up")
+			default:
+			}
+			cancel()
+			if a := <-gaveUp; a.Err == "" {
+				t.Fatalf("the caller that gave up got an answer: %+v", a)
+			}
+			// The caller has closed its connection: the proxy notices.
+			<-h.Abandoned()
+			p.mu.Lock()
+			left := len(p.holds["GetRepositoryPolicy"])
+			p.mu.Unlock()
+			if left != 0 {
+				t.Fatalf("%d holds left after the abandoned call, want none: the hold re-armed", left)
+			}
+			if a := call(client, p.URL, "GetRepositoryPolicy"); a != ok {
+				t.Errorf("the next call: %+v", a)
+			}
+			if n := served.Load(); n != tt.served {
+				t.Errorf("backend served %d calls, want %d", n, tt.served)
+			}
+		})
 	}
 }

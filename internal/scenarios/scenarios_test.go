@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -602,6 +603,10 @@ func TestRaceLostStatementIsPutBack(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// No attempt timeout (awsconfig.AttemptTimeout): however
+				// slow the run, the racing client never gives up the held
+				// call, whose retry would pass unheld.
+				proxied.HTTPClient = awshttp.NewBuildableClient()
 				racing := app.New(e.cfg, proxied, slog.New(slog.NewJSONHandler(io.Discard, nil))).Handler
 				racing.Now = func() time.Time { return sent }
 				held := proxy.Hold(hold.op, hold.at)
@@ -623,6 +628,11 @@ func TestRaceLostStatementIsPutBack(t *testing.T) {
 				held.Release()
 				if err := <-done; err != nil || res.Results[0].Action != enforcer.Applied {
 					t.Fatalf("first event: %+v, %v; want applied", res, err)
+				}
+				// Every attempt is counted before it is held or forwarded:
+				// a second one is a retry of an abandoned held call.
+				if n := proxy.Stats(hold.op).Calls; n != 1 {
+					t.Fatalf("the first event made %d %s attempts, want 1: the held one was given up and retried unheld, so the race cannot be told", n, hold.op)
 				}
 				lost := doc(t, `{"Version":"2012-10-17","Statement":[`+teamB+`]}`)
 				if got := e.policy(name); policy.Contains(got, lost) {

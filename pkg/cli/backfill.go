@@ -69,12 +69,16 @@ func (c command) backfill(ctx context.Context, args []string, check bool) int {
 	}
 	// The caller's credentials write, and the function goes on enforcing
 	// after them: the guardrails judge a Deny against both (the function's
-	// role is known with --function).
-	id, code, ok := r.caller(ctx, s.aws, "nothing enforced")
+	// role is known with --function). Without an answer from STS the guard
+	// knows less and refuses more.
+	var opts []app.Option
+	id, code, ok := r.caller(ctx, s.aws, guardOnly)
 	if !ok {
 		return code
 	}
-	opts := []app.Option{app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn))}
+	if id != nil {
+		opts = append(opts, app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn)))
+	}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	r.Baseline = "parameter " + s.cfg.ParameterName

@@ -9,7 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ecr-baseline/ecr-baseline/internal/faultproxy"
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
+	"github.com/ecr-baseline/ecr-baseline/internal/moto"
+	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
 )
 
@@ -102,6 +105,75 @@ func TestGuardJudgesTheCaller(t *testing.T) {
 				if !after[name].Compliant {
 					t.Errorf("%s holds %q, want the baseline with its Deny", name, after[name].Policy)
 				}
+			}
+		})
+	}
+}
+
+// TestCallerUnknown runs the commands with STS refusing
+// GetCallerIdentity (the fault proxy in front of moto, for STS only):
+// backfill and check go on with the account unknown and say so, and are
+// then stricter: a template naming the account by its literal ID, which
+// an identified caller previews, is refused as granting outside it.
+// restore, whose archive keys name the account, fails as before.
+func TestCallerUnknown(t *testing.T) {
+	ctx := context.Background()
+	cfg, lookup := freshMoto(t)
+	proxy, err := faultproxy.Start(server.URL, map[string]faultproxy.Rule{
+		"GetCallerIdentity": {FaultRate: 1, Fault: faultproxy.AccessDenied},
+	}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	f := fleet.New(cfg, policies.Baseline)
+	if err := f.Seed(ctx, fleet.Repo{Name: "team/app"}); err != nil {
+		t.Fatal(err)
+	}
+	literal := writeFile(t, t.TempDir(), "literal.json", strings.ReplaceAll(policies.Baseline, "${AccountId}", moto.AccountID))
+	// Identified, the caller's account is the literal ID's.
+	if code, out, errOut := runWith(ctx, lookup, nil, "backfill", "--policy-file", literal, "--quiet"); code != ExitOK {
+		t.Fatalf("a literal account ID previewed by an identified caller: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+
+	// The command loads its configuration from the environment.
+	t.Setenv("AWS_ENDPOINT_URL_STS", proxy.URL)
+	// Every line that follows the settings, whole or (the guard's
+	// refusal) its start.
+	const unknown = ": caller not identified, so the baseline is judged with the account unknown (a literal account ID is taken as outside it, a Deny on any principal of the account as a possible lock-out): "
+	const denied = "get caller identity: operation error STS: GetCallerIdentity, https response error StatusCode: 403, RequestID: , api error AccessDenied: injected access denied"
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // a line of stdout
+		wantErr  []string
+	}{
+		{"check goes on", []string{"check"}, ExitChanges,
+			"team/app    would-apply  added BaselineAllowAccountPull, BaselineDenyInsecureTransport  repository had no policy",
+			[]string{"check" + unknown + denied, "check: 1 of 1 repositories would change"}},
+		{"a literal account ID is outside", []string{"backfill", "--policy-file", literal}, ExitFailed, "",
+			[]string{"backfill" + unknown + denied, "baseline: " + literal + " (a preview: nothing is written)",
+				"backfill: nothing enforced: load baseline " + literal + ": " + policy.ErrExposes.Error()}},
+		{"restore fails", []string{"restore", "--repository", "team/app", "--archive-bucket", "cli-archive"}, ExitFailed, "",
+			[]string{"restore: nothing restored: " + denied}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runWith(ctx, lookup, nil, append(tt.args, "--quiet")...)
+			var lines []string
+			for _, l := range strings.Split(strings.TrimSuffix(errOut, "\n"), "\n") {
+				if l != "settings:" && !strings.HasPrefix(l, "  --") {
+					lines = append(lines, l)
+				}
+			}
+			ok := code == tt.wantCode && strings.Contains(out, tt.wantOut) && len(lines) == len(tt.wantErr)
+			for i := 0; ok && i < len(lines); i++ {
+				ok = strings.HasPrefix(lines[i], tt.wantErr[i])
+			}
+			if !ok {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s\nwant stdout holding %q and stderr's lines after the settings starting:\n%s",
+					code, tt.wantCode, out, errOut, tt.wantOut, strings.Join(tt.wantErr, "\n"))
 			}
 		})
 	}
