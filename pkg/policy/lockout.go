@@ -282,6 +282,14 @@ func (g Guard) context(key string) (value string, known bool) {
 		return "", true
 	case "aws:principalaccount":
 		return g.account(), true
+	case "aws:requestedregion":
+		// Every call goes to the repository's own region, what ${Region}
+		// renders to (see holds); a region written literally may be one
+		// the enforcer works in.
+		return "", true
+	case "aws:currenttime", "aws:epochtime":
+		// Unknown, and for a Deny irrelevant (see holds).
+		return "", true
 	case "aws:principaltype":
 		// The function calls as a role session; a CLI caller that is no
 		// role (a user) calls as another type.
@@ -371,6 +379,16 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		// whichever it is.
 		actual = g.placeholder
 	}
+	if region := g.probe().Region; key == "aws:requestedregion" &&
+		!slices.ContainsFunc(vals, func(v string) bool { return v != region }) {
+		// Every value is a rendered ${Region}, the call's own region.
+		actual = region
+	}
+	if (key == "aws:currenttime" || key == "aws:epochtime") && base != "null" {
+		// A Deny for a time before or after some date holds for every
+		// call in that time: the enforcer is locked out then.
+		return true
+	}
 	if !known {
 		switch {
 		case like && slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.Trim(v, "*") == "" }):
@@ -392,8 +410,10 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		match = func(v string) bool { return v == actual }
 	case "stringequalsignorecase", "stringnotequalsignorecase", "bool":
 		match = func(v string) bool { return strings.EqualFold(v, actual) }
-	case "stringlike", "stringnotlike", "arnlike", "arnnotlike", "arnequals", "arnnotequals":
+	case "stringlike", "stringnotlike":
 		match = func(v string) bool { return globMatch(v, actual) }
+	case "arnlike", "arnnotlike", "arnequals", "arnnotequals":
+		match = func(v string) bool { return arnMatch(v, actual) }
 	case "null":
 		// The key is present in every call, so Null holds when it asks
 		// for "false".
@@ -403,6 +423,22 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		return false
 	}
 	return slices.ContainsFunc(vals, match) != negate
+}
+
+// arnMatch is how the Arn operators compare: IAM splits both ARNs into
+// their six colon-separated parts and matches each part alone, so a * does
+// not span a colon and a pattern of fewer parts matches nothing.
+func arnMatch(pattern, arn string) bool {
+	p, a := strings.SplitN(pattern, ":", 6), strings.SplitN(arn, ":", 6)
+	if len(p) != 6 || len(a) != 6 {
+		return false
+	}
+	for i := range p {
+		if !globMatch(p[i], a[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // wildcardMatch matches name against an IAM action pattern, where * stands

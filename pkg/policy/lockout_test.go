@@ -159,6 +159,8 @@ func TestGuardLocksOut(t *testing.T) {
 	// withCaller is the CLI with --function: the function's role, and its
 	// caller, a session of role team/ops.
 	withCaller := Guard{AccountID: "123456789012", SelfRoleARN: self, CallerARN: "arn:aws:sts::123456789012:assumed-role/ops/me"}
+	inRegion := known
+	inRegion.Region = "eu-west-1"
 	// member is a member account of an organisation, as the hub sees it.
 	member := known.AsMember("ecr-baseline-member")
 	// when denies ecr:* to everyone under a Condition, and holding is the
@@ -219,6 +221,28 @@ func TestGuardLocksOut(t *testing.T) {
 		{"a session: IgnoreCase names its role in any case", session,
 			when("Upper", `{"StringEqualsIgnoreCase":{"aws:PrincipalArn":"ARN:AWS:IAM::123456789012:ROLE/OPS"}}`),
 			holding("Upper", "StringEqualsIgnoreCase aws:principalarn")},
+
+		// Keys every call carries, with values the guard can pin.
+		{"Condition always true: after a date in the past", known,
+			when("Since", `{"DateGreaterThan":{"aws:CurrentTime":"2000-01-01T00:00:00Z"}}`),
+			holding("Since", "DateGreaterThan aws:currenttime")},
+		{"Condition true until a date: a lock-out until then", known,
+			when("Until", `{"DateLessThan":{"aws:CurrentTime":"2099-01-01T00:00:00Z"}}`),
+			holding("Until", "DateLessThan aws:currenttime")},
+		{"Condition on the call's own region", inRegion,
+			when("Here", `{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}`),
+			holding("Here", "StringEquals aws:requestedregion")},
+		{"Condition on every region but the call's own", inRegion,
+			when("Elsewhere", `{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}`), nil},
+		{"Condition on another region, which may be one the enforcer works in", inRegion,
+			when("There", `{"StringEquals":{"aws:RequestedRegion":"us-east-1"}}`),
+			holding("There", "StringEquals aws:requestedregion")},
+		// IAM matches an ARN part by part: a * spans no colon.
+		{"ArnNotLike sparing the enforcer's role, all six parts", known,
+			when("Spare", `{"ArnNotLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/EcrBaseline-*"}}`), nil},
+		{"ArnNotLike of three parts spares no one", known,
+			when("Short", `{"ArnNotLike":{"aws:PrincipalArn":"arn:*:role/EcrBaseline-EnforcerRole"}}`),
+			holding("Short", "ArnNotLike aws:principalarn")},
 
 		// A member account, as the hub judges it in organisation mode.
 		{"member: Deny on the member role in any account", member,
