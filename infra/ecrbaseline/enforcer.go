@@ -128,7 +128,7 @@ const (
 // parameter, or CodePath holds no linux/arm64 bootstrap; and when building
 // the function fails, which happens while the function is created.
 func NewEnforcer(scope constructs.Construct, id string, props *EnforcerProps) *Enforcer {
-	p, cfg, tier, err := checkProps(props, knownAccount(scope))
+	p, cfg, tier, err := checkProps(props, knownEnv(scope))
 	if err != nil {
 		panic(fmt.Errorf("ecr-baseline %s: %w", id, err))
 	}

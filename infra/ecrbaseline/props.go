@@ -171,7 +171,7 @@ func resolveSettings(given map[string]string) (envconfig.Config, error) {
 
 // checkProps returns props with defaults filled in, the settings the
 // function will run with, and the parameter tier the baseline needs.
-func checkProps(props *EnforcerProps, account string) (EnforcerProps, envconfig.Config, awsssm.ParameterTier, error) {
+func checkProps(props *EnforcerProps, env stackEnv) (EnforcerProps, envconfig.Config, awsssm.ParameterTier, error) {
 	if props == nil {
 		return EnforcerProps{}, envconfig.Config{}, "", errors.New("props are required")
 	}
@@ -241,7 +241,7 @@ func checkProps(props *EnforcerProps, account string) (EnforcerProps, envconfig.
 	if p.PolicyText == nil || *p.PolicyText == "" {
 		return p, cfg, "", errors.New("PolicyText is required (the baseline policy template)")
 	}
-	if err := checkBaseline(*p.PolicyText, cfg, account); err != nil {
+	if err := checkBaseline(*p.PolicyText, cfg, env); err != nil {
 		return p, cfg, "", fmt.Errorf("baseline policy: %w", err)
 	}
 	tier, err := parameterTier(len(*p.PolicyText))
@@ -255,18 +255,19 @@ func checkProps(props *EnforcerProps, account string) (EnforcerProps, envconfig.
 // loads it (policy.Guard: valid for every repository, nothing granted
 // outside the account that the settings do not allow, and, unless force
 // is set, no statement that would lock the enforcer out), plus a Sid on
-// every statement in merge mode. The account is known at synth only when
-// the stack names it (knownAccount), and the function's role gets its name from CloudFormation at deploy (newRole
-// sets no RoleName), so a Deny on a role named literally cannot be on it;
-// the function checks again with its real role when it loads the baseline.
-func checkBaseline(text string, cfg envconfig.Config, account string) error {
-	guard := policy.Guard{AccountID: account, AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
+// every statement in merge mode. The account and partition are known at
+// synth only when the stack names them (knownEnv), and the function's role
+// gets its name from CloudFormation at deploy (newRole sets no RoleName),
+// so a Deny on a role named literally cannot be on it; the function checks
+// again with its real role when it loads the baseline.
+func checkBaseline(text string, cfg envconfig.Config, env stackEnv) error {
+	guard := policy.Guard{AccountID: env.account, AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
 		SelfRoleNameGenerated: true}
 	err := guard.Check(text)
-	if err == nil && cfg.OrganizationMode() {
+	if cfg.OrganizationMode() {
 		// As the function checks it at load: a baseline every member
 		// would refuse fails here, not at each of their repositories.
-		err = guard.CheckAsMember(text, cfg.MemberRoleName)
+		err = errors.Join(err, guard.CheckAsMember(text, env.partition, cfg.MemberRoleName))
 	}
 	if errors.Is(err, policy.ErrLockOut) {
 		return fmt.Errorf("%w (the force setting: context force=true)", err)
@@ -281,15 +282,22 @@ func checkBaseline(text string, cfg envconfig.Config, account string) error {
 	return nil
 }
 
-// knownAccount is the account of scope's stack when the stack names it
-// (an explicit env), or "" when CDK leaves it to deploy time: then the
-// guard knows only what ${AccountId} renders to as the account's own.
-func knownAccount(scope constructs.Construct) string {
-	account := awscdk.Stack_Of(scope).Account()
-	if account == nil || *awscdk.Token_IsUnresolved(account) {
-		return ""
+// stackEnv is what synth knows of where the stack deploys.
+type stackEnv struct{ account, partition string }
+
+// knownEnv is the account of scope's stack when the stack names it (an
+// explicit env), or "" when CDK leaves it to deploy time: then the guard
+// knows only what ${AccountId} renders to as the account's own; and its
+// partition when CDK knows it from the region, else "aws".
+func knownEnv(scope constructs.Construct) stackEnv {
+	stack := awscdk.Stack_Of(scope)
+	resolved := func(v *string, otherwise string) string {
+		if v == nil || *awscdk.Token_IsUnresolved(v) {
+			return otherwise
+		}
+		return *v
 	}
-	return *account
+	return stackEnv{account: resolved(stack.Account(), ""), partition: resolved(stack.Partition(), "aws")}
 }
 
 // SSM parameter value limits, counted here in bytes: never fewer than the

@@ -62,8 +62,10 @@ type options struct {
 	templates baseline.ParameterGetter
 	source    string
 	// account replaces the account of cfg.SelfRoleARN and caller writes
-	// beside the function (WithCaller).
+	// beside the function (WithCaller); unknown says who writes is not
+	// known (WithCallerUnknown).
 	account, caller string
+	unknown         bool
 }
 
 // WithPolicyFile reads the baseline template from a local file instead of
@@ -84,11 +86,19 @@ func WithPolicyFile(path string) Option {
 // enforcing after the CLI wrote.
 func WithCaller(account, arn string) Option {
 	return func(o *options) {
-		o.account, o.caller = account, ""
+		o.account, o.caller, o.unknown = account, "", false
 		if strings.Contains(arn, ":assumed-role/") {
 			o.caller = arn
 		}
 	}
+}
+
+// WithCallerUnknown is WithCaller when STS could not say who writes: the
+// guardrails then know neither the account nor whose access a Deny could
+// take, even with the function's role known, and judge as the zero Guard
+// does, strictest.
+func WithCallerUnknown() Option {
+	return func(o *options) { o.account, o.caller, o.unknown = "", "", true }
 }
 
 // New builds the engine. One ECR client per registry is shared by event
@@ -100,6 +110,9 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		opt(&o)
 	}
 	account, selfRole := o.account, cfg.SelfRoleARN
+	if o.unknown {
+		selfRole = ""
+	}
 	if o.templates == nil {
 		o.templates = ssm.NewFromConfig(awsCfg)
 	}
@@ -117,7 +130,9 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		// Deny that spares only the hub's role locks the member role out.
 		// Checked at load too, so such a baseline fails with nothing
 		// queued rather than at every member repository.
-		checks = append(checks, func(text string) error { return guard.CheckAsMember(text, cfg.MemberRoleName) })
+		checks = append(checks, func(text string) error {
+			return guard.CheckAsMember(text, partitionOf(cfg.SelfRoleARN), cfg.MemberRoleName)
+		})
 	}
 	loader := baseline.NewLoader(o.templates, o.source, cfg.CacheTTL, guard, checks...)
 	var store *archive.Archive

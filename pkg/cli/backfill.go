@@ -78,6 +78,8 @@ func (c command) backfill(ctx context.Context, args []string, check bool) int {
 	}
 	if id != nil {
 		opts = append(opts, app.WithCaller(aws.ToString(id.Account), aws.ToString(id.Arn)))
+	} else {
+		opts = append(opts, app.WithCallerUnknown())
 	}
 	// The table is the output; per-repository log lines would drown it.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -152,7 +154,7 @@ func archiveChoice(cfg envconfig.Config, noArchive bool) error {
 	case noArchive && cfg.ArchiveBucket != "":
 		return errors.New("--no-archive and --archive-bucket both given: choose one")
 	case !noArchive && !cfg.DryRun && cfg.ArchiveBucket == "":
-		return fmt.Errorf("backfill writes: give --archive-bucket (or %s), or --function to use the function's, to archive each policy it replaces, or --no-archive to write without", EnvVar(envconfig.ArchiveBucket))
+		return fmt.Errorf("backfill writes: give --archive-bucket (or %s), or --function or --stack to use the function's, to archive each policy it replaces, or --no-archive to write without", EnvVar(envconfig.ArchiveBucket))
 	}
 	return nil
 }

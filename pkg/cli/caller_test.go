@@ -55,6 +55,10 @@ func TestGuardJudgesTheCaller(t *testing.T) {
 		{"the function unknown: a Deny on the function's role", true, nil, withDeny(noFn), ExitFailed,
 			refused + `statement "NoFn": Deny ecr:* for {"AWS":["arn:aws:iam::123456789012:role/enforcer"]}` + stop},
 		{"a caller that is no role", false, function, withDeny(noOps), ExitOK, ""},
+		// Each repository is judged in its own region, what ${Region}
+		// renders to there: the Deny never holds for its calls.
+		{"a Deny outside the call's own region", true, function, withDeny(
+			`{"Sid":"OnlyHere","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:RequestedRegion":"${Region}"}}}`), ExitOK, ""},
 	}
 	names := []string{"team/app", "team/lib"}
 	for _, tt := range tests {
@@ -131,6 +135,16 @@ func TestCallerUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	literal := writeFile(t, t.TempDir(), "literal.json", strings.ReplaceAll(policies.Baseline, "${AccountId}", moto.AccountID))
+	noOther := writeFile(t, t.TempDir(), "no-other.json", strings.Replace(policies.Baseline, `"Statement": [`,
+		`"Statement": [{"Sid":"NoOther","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/other"},"Action":"ecr:*"},`, 1))
+	if err := server.Function(ctx, cfg, "enforcer", map[string]string{"SELF_ROLE_ARN": "arn:aws:iam::123456789012:role/enforcer"}); err != nil {
+		t.Fatal(err)
+	}
+	// Identified, a Deny on another role than the function's and the
+	// caller's (moto's user) passes.
+	if code, out, errOut := runWith(ctx, lookup, nil, "check", "--function", "enforcer", "--policy-file", noOther, "--quiet"); code != ExitChanges {
+		t.Fatalf("a Deny on another role previewed by an identified caller: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 	// Identified, the caller's account is the literal ID's.
 	if code, out, errOut := runWith(ctx, lookup, nil, "backfill", "--policy-file", literal, "--quiet"); code != ExitOK {
 		t.Fatalf("a literal account ID previewed by an identified caller: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -155,6 +169,11 @@ func TestCallerUnknown(t *testing.T) {
 		{"a literal account ID is outside", []string{"backfill", "--policy-file", literal}, ExitFailed, "",
 			[]string{"backfill" + unknown + denied, "baseline: " + literal + " (a preview: nothing is written)",
 				"backfill: nothing enforced: load baseline " + literal + ": " + policy.ErrExposes.Error()}},
+		// The function's role is known, the caller's is not: it could be
+		// any principal of the account.
+		{"with --function, a Deny on another role may be on the caller", []string{"check", "--function", "enforcer", "--policy-file", noOther}, ExitFailed, "",
+			[]string{"check" + unknown + denied, "baseline: " + noOther + " (a preview: nothing is written)",
+				"check: nothing enforced: load baseline " + noOther + ": " + policy.ErrLockOut.Error() + `: statement "NoOther"`}},
 		{"restore fails", []string{"restore", "--repository", "team/app", "--archive-bucket", "cli-archive"}, ExitFailed, "",
 			[]string{"restore: nothing restored: " + denied}},
 	}
@@ -163,7 +182,7 @@ func TestCallerUnknown(t *testing.T) {
 			code, out, errOut := runWith(ctx, lookup, nil, append(tt.args, "--quiet")...)
 			var lines []string
 			for _, l := range strings.Split(strings.TrimSuffix(errOut, "\n"), "\n") {
-				if l != "settings:" && !strings.HasPrefix(l, "  --") {
+				if l != "settings:" && !strings.HasPrefix(l, "  ") {
 					lines = append(lines, l)
 				}
 			}

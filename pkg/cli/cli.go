@@ -79,8 +79,8 @@ repository would change.
 const settingsHelp = `
 A setting comes from its flag, else from the function --function (or
 --stack) names (its environment, as the function reads it), else, without
-either,
-from the flag's environment variable (ECR_BASELINE_...), else its default.
+either, from the flag's environment variable (ECR_BASELINE_...), else its
+default.
 
 flags:
 `

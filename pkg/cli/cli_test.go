@@ -128,7 +128,7 @@ func TestBackfillCommandOnMoto(t *testing.T) {
 				"--write-tps must be a number of calls per second from 0.1 to 10000, got \"0\"\n"},
 		{"unknown mode", ctx, nil, []string{"backfill", "--mode", "append"}, ExitUsage, nil, "--mode must be replace or merge, got \"append\"\n"},
 		{"a write without an archive", ctx, nil, []string{"backfill", "--quiet"}, ExitUsage, nil,
-			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET), or --function to use the function's, to archive each policy it replaces, or --no-archive to write without\n"},
+			"backfill writes: give --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET), or --function or --stack to use the function's, to archive each policy it replaces, or --no-archive to write without\n"},
 		{"an archive and none", ctx, map[string]string{"ECR_BASELINE_ARCHIVE_BUCKET": "b"}, []string{"backfill", "--no-archive"}, ExitUsage, nil,
 			"--no-archive and --archive-bucket both given: choose one\n"},
 		{"invalid token", ctx, nil, []string{"backfill", "--quiet", "--no-archive", "--token", "not-a-token!"}, ExitUsage, nil,

@@ -139,9 +139,9 @@ func TestFunctionSettingsOnMoto(t *testing.T) {
 		{"restore: not exempt by the function, refused", []string{"restore", "--function", "enforcer", "--repository", "team/app"}, ExitFailed,
 			[]string{"scanned 1: restored 0, would restore 0, unchanged 0, skipped 0, refused 1, failed 0"}, ""},
 		{"restore: the function's exemptions, not a flag's", []string{"restore", "--function", "enforcer", "--repository", "team/app", "--exempt", "team/*"}, ExitUsage, nil,
-			"--exempt and --function both given: restore takes the exemptions and dry-run from the function, which decides whether a restored policy stays\n"},
+			"--exempt and --function (or --stack) both given: restore takes the exemptions and dry-run from the function, which decides whether a restored policy stays\n"},
 		{"restore: nor the flag's dry-run", []string{"restore", "--function", "enforcer", "--repository", "team/app", "--enforcer-dry-run"}, ExitUsage, nil,
-			"--enforcer-dry-run and --function both given"},
+			"--enforcer-dry-run and --function (or --stack) both given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,7 +42,7 @@ func (c command) restore(ctx context.Context, args []string) int {
 	repository := f.String("repository", "", "restore this one repository")
 	prefix := f.String("prefix", "", "restore every archived repository whose name starts with this")
 	since := f.String("since", "", "restore each repository to its policy before its first write after this time (RFC 3339)")
-	enforcerDryRun := f.Bool("enforcer-dry-run", false, "the deployed stack is in dry-run: restore repositories that are not exempt too (with --function, read from the function)")
+	enforcerDryRun := f.Bool("enforcer-dry-run", false, "the deployed stack is in dry-run: restore repositories that are not exempt too (with --function or --stack, read from the function)")
 	r := newRun[restore.Result, restore.Summary](c, f, "interrupted before any repository: nothing restored")
 	var sel restore.Selection
 	s, code, ok := r.configure(ctx, args, spec{
@@ -53,7 +53,7 @@ func (c command) restore(ctx context.Context, args []string) int {
 			if s.deployed != nil {
 				for _, name := range []string{envconfig.ExemptRepositories.Flag, envconfig.ExemptTag.Flag, "enforcer-dry-run"} {
 					if f.set(name) {
-						return fmt.Errorf("--%s and --function both given: restore takes the exemptions and dry-run from the function, which decides whether a restored policy stays", name)
+						return fmt.Errorf("--%s and --function (or --stack) both given: restore takes the exemptions and dry-run from the function, which decides whether a restored policy stays", name)
 					}
 				}
 				*enforcerDryRun = s.deployed.DryRun
@@ -122,7 +122,7 @@ func selection(repository, prefix, since string, cfg envconfig.Config) (restore.
 	sel := restore.Selection{Repository: repository, Prefix: prefix}
 	switch {
 	case cfg.ArchiveBucket == "":
-		return sel, fmt.Errorf("restore reads the archive: give --function, or --archive-bucket (or %s)", EnvVar(envconfig.ArchiveBucket))
+		return sel, fmt.Errorf("restore reads the archive: give --function or --stack, or --archive-bucket (or %s)", EnvVar(envconfig.ArchiveBucket))
 	case repository != "" && prefix != "":
 		return sel, errors.New("--repository and --prefix both given: choose one")
 	case repository == "" && prefix == "" && since == "":

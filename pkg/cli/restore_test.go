@@ -82,7 +82,7 @@ func TestRestoreCommandOnMoto(t *testing.T) {
 		wantStderr string   // the line stderr ends with, when set
 	}{
 		{"no bucket", []string{"restore", "--repository", "svc/replaced"}, ExitUsage, nil,
-			"restore reads the archive: give --function, or --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET)\n"},
+			"restore reads the archive: give --function or --stack, or --archive-bucket (or ECR_BASELINE_ARCHIVE_BUCKET)\n"},
 		{"no selection", []string{"restore", bucket}, ExitUsage, nil,
 			"restore needs --repository, --prefix or --since: it never restores the whole account by default\n"},
 		{"both selections", []string{"restore", bucket, "--repository", "a", "--prefix", "b"}, ExitUsage, nil,

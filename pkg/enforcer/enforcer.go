@@ -2,6 +2,7 @@
 package enforcer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -207,7 +208,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository, writte
 	// A baseline that locks the account out is refused before any read,
 	// whatever the repository holds.
 	if !e.Force {
-		if err := e.guard().CheckLockOut(renderedDoc); err != nil {
+		if err := e.guard(repo).CheckLockOut(renderedDoc); err != nil {
 			return res, fmt.Errorf("rendered baseline: %w", err)
 		}
 	}
@@ -230,7 +231,7 @@ func (e *Enforcer) enforce(ctx context.Context, repo ecrevent.Repository, writte
 	if err != nil {
 		return res, err
 	}
-	d, err := decide(current, written, rendered, e.mode(), e.guard(), e.DryRun)
+	d, err := decide(current, written, rendered, e.mode(), e.guard(repo), e.DryRun)
 	if err != nil {
 		return res, err
 	}
@@ -386,9 +387,12 @@ func (e *Enforcer) exempt(ctx context.Context, name, arn string) (string, error)
 	return "", nil
 }
 
-// guard is what the lock-out guard knows of this function.
-func (e *Enforcer) guard() policy.Guard {
-	return policy.Guard{AccountID: e.AccountID, SelfRoleARN: e.SelfRoleARN, CallerARN: e.CallerARN, Force: e.Force}
+// guard is what the lock-out guard knows of this function's calls to
+// repo: they go to repo's own registry and region, which the baseline was
+// rendered for.
+func (e *Enforcer) guard(repo ecrevent.Repository) policy.Guard {
+	return policy.Guard{AccountID: cmp.Or(e.AccountID, repo.RegistryID), Region: repo.Region,
+		SelfRoleARN: e.SelfRoleARN, CallerARN: e.CallerARN, Force: e.Force}
 }
 
 func (e *Enforcer) mode() Mode {

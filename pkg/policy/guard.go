@@ -59,9 +59,9 @@ type Guard struct {
 	// the same setting the enforcer passes to SetRepositoryPolicy.
 	Force bool
 
-	// memberRole, set by AsMember, is the role the enforcer writes as in
-	// accounts not known here.
-	memberRole string
+	// memberRole and memberPartition, set by AsMember, are the role the
+	// enforcer writes as in accounts not known here.
+	memberRole, memberPartition string
 	// placeholder, set by Check where the account is unknown, is what
 	// ${AccountId} rendered to: the one account ID known to be the
 	// account's own.
@@ -69,22 +69,24 @@ type Guard struct {
 }
 
 // AsMember is g as every member account of an organisation sees the
-// baseline: the enforcer there is the role roleName, in an account not
-// known here. So a grant to any account ID written literally is outside
-// (the hub's too), a Deny on any literal account may be on a member, and
-// a Deny on roleName in any account locks the member role out.
-func (g Guard) AsMember(roleName string) Guard {
+// baseline: the enforcer there is the role roleName, which the member
+// stack creates without a path (arn:<partition>:iam::<member>:role/<name>),
+// in an account not known here. So a grant to any account ID written
+// literally is outside (the hub's too), a Deny on any literal account may
+// be on a member, and a Deny on roleName in any account locks the member
+// role out.
+func (g Guard) AsMember(partition, roleName string) Guard {
 	m := g
-	m.AccountID, m.SelfRoleARN, m.CallerARN, m.SelfRoleNameGenerated, m.memberRole = "", "", "", false, roleName
+	m.AccountID, m.SelfRoleARN, m.CallerARN, m.SelfRoleNameGenerated = "", "", "", false
+	m.memberRole, m.memberPartition = roleName, partition
 	return m
 }
 
-// CheckAsMember runs Check on template as AsMember(roleName) sees it: the
-// hub runs it beside its own Check in organisation mode, at load and at
-// synth, so a baseline that would fail in every member fails with nothing
-// queued.
-func (g Guard) CheckAsMember(template, roleName string) error {
-	if err := g.AsMember(roleName).Check(template); err != nil {
+// CheckAsMember runs Check on template as AsMember sees it: the hub runs
+// it beside its own Check in organisation mode, at load and at synth, so a
+// baseline that would fail in every member fails with nothing queued.
+func (g Guard) CheckAsMember(template, partition, roleName string) error {
+	if err := g.AsMember(partition, roleName).Check(template); err != nil {
 		return fmt.Errorf("as a member account sees it: %w", err)
 	}
 	return nil
@@ -137,13 +139,33 @@ func (g Guard) Check(template string) error {
 	}
 	errs := []error{joinReasons(ErrExposes, exposure.exposes(stmts))}
 	if !g.Force {
-		lock := g
-		if g.account() == "" {
-			lock.placeholder = exposure.AccountID
-		}
-		errs = append(errs, joinReasons(ErrLockOut, lock.locksOut(stmts, true)))
+		errs = append(errs, g.lockOutAtLoad(template, exposure.account()))
 	}
 	return errors.Join(errs...)
+}
+
+// lockOutAtLoad runs the lock-out guard on template rendered for account
+// (the placeholder where g does not know it) and for a region no literal
+// names: the enforcer writes in more regions than the one it loads in (an
+// organisation's member regions), so only a rendered ${Region} is known to
+// be a call's own region, and a region written literally may be any of
+// them. Each repository is judged again in its own region before it is
+// read (Enforcer), which is never stricter than this.
+func (g Guard) lockOutAtLoad(template, account string) error {
+	lock := g
+	if g.account() == "" {
+		lock.placeholder = account
+	}
+	lock.Region = worstCase.Region
+	rendered, err := Render(template, Guard{AccountID: account, Region: lock.Region}.probe())
+	if err != nil {
+		return fmt.Errorf("baseline rendered for this account: %w", err)
+	}
+	_, _, stmts, err := statementsInOrder(rendered)
+	if err != nil {
+		return fmt.Errorf("baseline rendered for this account: %w", err)
+	}
+	return joinReasons(ErrLockOut, lock.locksOut(stmts, true))
 }
 
 // validate refuses guard options that would silently allow nothing or

@@ -172,3 +172,58 @@ func TestGuardCheck(t *testing.T) {
 
 // policyDeny is a statement every guard accepts.
 const policyDeny = `{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}`
+
+// TestCheckAsMember: the hub judges the baseline as every member account
+// sees it, where the enforcer is the member role, created without a path,
+// in whichever account ${AccountId} renders to. An exception for it by
+// its ARN or by the account passes; a Deny that holds for it is refused.
+func TestCheckAsMember(t *testing.T) {
+	const (
+		hub    = "arn:aws:iam::123456789012:role/EcrBaseline-EnforcerRole"
+		lock   = `as a member account sees it: policy would lock this account out of setting the repository policy: statement "X": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (`
+		forced = `) would stop this account from setting the policy again; set force to apply it anyway`
+	)
+	guard := Guard{AccountID: "123456789012", Region: "eu-west-1", SelfRoleARN: hub}
+	deny := func(condition string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Sid":"X","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":` + condition + `}]}`
+	}
+	for _, tt := range []struct {
+		name, condition, want string
+	}{
+		{"an exception for the member role by a pattern of its ARN",
+			`{"ArnNotLike":{"aws:PrincipalArn":["arn:aws:iam::*:role/ecr-baseline-member","` + hub + `"]}}`, ""},
+		{"an exception for the member role by its rendered ARN",
+			`{"StringNotEquals":{"aws:PrincipalArn":["arn:aws:iam::${AccountId}:role/ecr-baseline-member","` + hub + `"]}}`, ""},
+		{"an exception for the hub's role alone",
+			`{"StringNotEquals":{"aws:PrincipalArn":"` + hub + `"}}`, lock + "StringNotEquals aws:principalarn" + forced},
+		{"an exception for the member role in one account",
+			`{"StringNotEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/ecr-baseline-member"}}`, lock + "StringNotEquals aws:principalarn" + forced},
+		{"a Deny outside the member's account and one more",
+			`{"StringNotEquals":{"aws:PrincipalAccount":["${AccountId}","111122223333"]}}`, ""},
+		{"a Deny outside one literal account, which may not be the member's",
+			`{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}`, lock + "StringNotEquals aws:principalaccount" + forced},
+		{"a Deny outside the call's own region and one more",
+			`{"StringNotEquals":{"aws:RequestedRegion":["${Region}","us-east-1"]}}`, ""},
+		{"a Deny outside one literal region, which may not be the member's",
+			`{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}`, lock + "StringNotEquals aws:requestedregion" + forced},
+		{"AWS's network perimeter: direct calls from outside a VPC",
+			`{"NotIpAddressIfExists":{"aws:SourceIp":"203.0.113.0/24"},"StringNotEqualsIfExists":{"aws:SourceVpc":"vpc-12345678"},"BoolIfExists":{"aws:PrincipalIsAWSService":"false","aws:ViaAWSService":"false"}}`,
+			lock + "BoolIfExists aws:principalisawsservice, BoolIfExists aws:viaawsservice, NotIpAddressIfExists aws:sourceip, StringNotEqualsIfExists aws:sourcevpc" + forced},
+		{"a call through an AWS service only",
+			`{"Bool":{"aws:ViaAWSService":"true"}}`, ""},
+		{"untagged calls: ForAllValues over no tag keys holds",
+			`{"ForAllValues:StringNotEquals":{"aws:TagKeys":["team"]}}`, lock + "ForAllValues:StringNotEquals aws:tagkeys" + forced},
+		{"a role without the principal tag",
+			`{"StringNotEquals":{"aws:PrincipalTag/team":"platform"}}`, lock + "StringNotEquals aws:principaltag/team" + forced},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if err := guard.CheckAsMember(deny(tt.condition), "aws", "ecr-baseline-member"); err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("CheckAsMember error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

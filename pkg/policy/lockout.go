@@ -279,7 +279,16 @@ func (g Guard) context(key string) (value string, known bool) {
 		if m := roleARN.FindStringSubmatch(g.SelfRoleARN); m != nil && m[1] != "" {
 			return g.SelfRoleARN, true
 		}
+		if g.memberRole != "" && g.placeholder != "" {
+			// The member role has no path, and its account is whichever
+			// member's ${AccountId} renders to.
+			return fmt.Sprintf("arn:%s:iam::%s:role/%s", g.memberPartition, g.placeholder, g.memberRole), true
+		}
 		return "", true
+	case "aws:principalisawsservice", "aws:viaawsservice":
+		// The enforcer calls ECR itself, with its own credentials, never
+		// through another service.
+		return "false", true
 	case "aws:principalaccount":
 		return g.account(), true
 	case "aws:requestedregion":
@@ -332,6 +341,19 @@ func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
 	return negate || slices.ContainsFunc(vals, mightName)
 }
 
+// rendered is what ${AccountId} or ${Region} rendered to where key
+// compares with it and the guard does not know the call's value any
+// better, or "".
+func (g Guard) rendered(key, actual string) string {
+	switch {
+	case key == "aws:principalaccount" && actual == "":
+		return g.placeholder
+	case key == "aws:requestedregion":
+		return g.probe().Region
+	}
+	return ""
+}
+
 // mayBeAbsent reports whether the enforcer's calls may lack key, or carry
 // a value nobody can pin (the function runs outside a VPC, on role
 // credentials without MFA, from AWS addresses, on repositories that need
@@ -345,7 +367,19 @@ func mayBeAbsent(key string) bool {
 		"aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid", "aws:sourceorgpaths":
 		return true
 	}
-	return strings.HasPrefix(key, "aws:resourcetag/") || strings.HasPrefix(key, "ecr:resourcetag/")
+	switch key {
+	case "aws:tagkeys", "aws:principalservicename":
+		// The enforcer's calls send no tags and are no service's.
+		return true
+	}
+	// Repositories need not carry a given tag, the enforcer's calls send
+	// none, and its role carries none the construct sets.
+	for _, prefix := range []string{"aws:resourcetag/", "ecr:resourcetag/", "aws:requesttag/", "aws:principaltag/"} {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // holds reports whether one condition key cannot be false for the
@@ -373,16 +407,16 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		return true
 	}
 	actual, known := g.context(key)
-	if key == "aws:principalaccount" && actual == "" && g.placeholder != "" &&
-		!slices.ContainsFunc(vals, func(v string) bool { return v != g.placeholder }) {
-		// Every value is a rendered ${AccountId}: the account's own,
-		// whichever it is.
-		actual = g.placeholder
+	// A value that is a rendered ${AccountId} or ${Region} is the call's
+	// own, whatever the account or region: with one among the values, an
+	// equality holds and its negation does not, whatever the others are.
+	if own := g.rendered(key, actual); own != "" && slices.Contains(vals, own) {
+		actual = own
 	}
-	if region := g.probe().Region; key == "aws:requestedregion" &&
-		!slices.ContainsFunc(vals, func(v string) bool { return v != region }) {
-		// Every value is a rendered ${Region}, the call's own region.
-		actual = region
+	if strings.HasPrefix(strings.ToLower(op), "forallvalues:") && mayBeAbsent(key) {
+		// IAM takes ForAllValues over no values as true: a key the
+		// enforcer's calls lack makes it hold.
+		return true
 	}
 	if (key == "aws:currenttime" || key == "aws:epochtime") && base != "null" {
 		// A Deny for a time before or after some date holds for every
@@ -429,6 +463,11 @@ func (g Guard) holds(op, key string, vals []string) bool {
 // their six colon-separated parts and matches each part alone, so a * does
 // not span a colon and a pattern of fewer parts matches nothing.
 func arnMatch(pattern, arn string) bool {
+	if pattern != "" && strings.Trim(pattern, "*") == "" {
+		// Whether IAM reads "*" alone as one part or as any ARN is not
+		// documented; the guard takes the reading that refuses.
+		return true
+	}
 	p, a := strings.SplitN(pattern, ":", 6), strings.SplitN(arn, ":", 6)
 	if len(p) != 6 || len(a) != 6 {
 		return false

@@ -162,7 +162,7 @@ func TestGuardLocksOut(t *testing.T) {
 	inRegion := known
 	inRegion.Region = "eu-west-1"
 	// member is a member account of an organisation, as the hub sees it.
-	member := known.AsMember("ecr-baseline-member")
+	member := known.AsMember("aws", "ecr-baseline-member")
 	// when denies ecr:* to everyone under a Condition, and holding is the
 	// reason given when that Condition holds for the enforcer.
 	when := func(sid, condition string) string {
