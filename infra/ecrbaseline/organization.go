@@ -102,8 +102,9 @@ func newMemberBus(c constructs.Construct, id string, e *Enforcer, p EnforcerProp
 }
 
 // grantMemberAccess lets role assume the member roles and, with OUs or
-// the root, find their accounts and the management account, and reach its own account's repositories in the member
-// regions; each wildcard is accepted for cdk-nag with its reason.
+// the root, find their accounts and the management account, and reach
+// its own account's repositories in the member regions; each wildcard is
+// accepted for cdk-nag with its reason.
 func grantMemberAccess(role awsiam.Role, cfg envconfig.Config) {
 	stack := awscdk.Stack_Of(role)
 	assume := &awsiam.PolicyStatementProps{
