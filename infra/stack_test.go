@@ -89,8 +89,9 @@ func stack(t *testing.T) *synthesized {
 	return synth
 }
 
-// organisationContext makes the app an organisation's hub with a
-// StackSet; the function is a stand-in (the build is tested above).
+// organisationContext makes the app the hub of a whole organisation (its
+// root) with a StackSet; the function is a stand-in (the build is tested
+// above).
 func organisationContext(t *testing.T) map[string]any {
 	t.Helper()
 	code, err := cdktest.DummyCode(t.TempDir())
@@ -98,7 +99,7 @@ func organisationContext(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	return map[string]any{
-		"memberOrganizationalUnits": []any{"ou-ab12-cdefgh34"}, "organizationId": "o-abcdefghij",
+		"memberOrganizationalUnits": []any{"r-ab12"}, "organizationId": "o-abcdefghij",
 		"memberRegions": []any{"eu-west-1", "us-east-1"}, "memberStackSet": "DELEGATED_ADMIN", "codePath": code,
 	}
 }
@@ -369,7 +370,8 @@ func TestStackDeploysTheShippedBaseline(t *testing.T) {
 }
 
 // TestOrganisationApp: in organisation mode the app synthesizes the member
-// stack, and the hub's StackSet deploys that very template to the OUs.
+// stack, and the hub's StackSet deploys that very template to the whole
+// organisation, its root.
 func TestOrganisationApp(t *testing.T) {
 	org := organisation(t)
 	if len(org) != 2 || org[0].name != StackName || org[1].name != MemberStackName {
@@ -385,7 +387,7 @@ func TestOrganisationApp(t *testing.T) {
 		t.Errorf("the StackSet deploys another template than the member stack (-member +StackSet):\n%s", d)
 	}
 	targets := set["StackInstancesGroup"]
-	if d := cmp.Diff(cdktest.JSON(t, `[{"DeploymentTargets": {"OrganizationalUnitIds": ["ou-ab12-cdefgh34"]}, "Regions": ["eu-west-1", "us-east-1"]}]`), targets); d != "" {
+	if d := cmp.Diff(cdktest.JSON(t, `[{"DeploymentTargets": {"OrganizationalUnitIds": ["r-ab12"]}, "Regions": ["eu-west-1", "us-east-1"]}]`), targets); d != "" {
 		t.Errorf("StackSet targets (-want +got):\n%s", d)
 	}
 	if set["CallAs"] != "DELEGATED_ADMIN" {
@@ -409,10 +411,11 @@ func TestSingleAccountAppHasNoMemberStack(t *testing.T) {
 
 // The suppressions on the hub's role: ECR repositories and archive
 // objects, and in organisation mode the member role in any account, the
-// organisation's OUs and the repositories of the two member regions.
+// organisation's OUs and its root, DescribeOrganization's "*", and the
+// repositories of the two member regions.
 const (
 	singleAccountRoleFindings = 2
-	organisationRoleFindings  = 2 + 4
+	organisationRoleFindings  = 2 + 6
 )
 
 // nagCases are the templates cdk-nag and cfn-lint must pass, with the

@@ -3,6 +3,7 @@ package ecrbaseline
 import (
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -100,9 +101,10 @@ func newMemberBus(c constructs.Construct, id string, e *Enforcer, p EnforcerProp
 	}))
 }
 
-// grantMemberAccess lets role assume the member roles and, with OUs, find
-// their accounts, and reach its own account's repositories in the member
-// regions; each wildcard is accepted for cdk-nag with its reason.
+// grantMemberAccess lets role assume the member roles and, with OUs or
+// the root, find their accounts and the management account, and reach
+// its own account's repositories in the member regions; each wildcard is
+// accepted for cdk-nag with its reason.
 func grantMemberAccess(role awsiam.Role, cfg envconfig.Config) {
 	stack := awscdk.Stack_Of(role)
 	assume := &awsiam.PolicyStatementProps{
@@ -132,16 +134,34 @@ func grantMemberAccess(role awsiam.Role, cfg envconfig.Config) {
 				"every account; only that one role name, and with aws:ResourceOrgID only in accounts of "+
 				"this organisation.")
 		// Organizations answers these in the management account or a
-		// delegated administrator only. An OU's ARN names the management
-		// account, which the hub does not know, and nested OUs are only
-		// known once listed.
-		ous := "arn:" + *stack.Partition() + ":organizations::*:ou/" + cfg.OrganizationID + "/ou-*"
-		addStatement(role, "ListMemberAccounts",
-			[]string{"organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"}, &ous)
+		// delegated administrator only. An OU's or the root's ARN names
+		// the management account, which the hub does not know, and nested
+		// OUs are only known once listed.
+		parents := []*string{jsii.String("arn:" + *stack.Partition() + ":organizations::*:ou/" + cfg.OrganizationID + "/ou-*")}
 		suppress("arn:<AWS::Partition>:organizations::*:ou/"+cfg.OrganizationID+"/ou-*",
 			"The function lists the accounts of the member OUs and of the OUs nested in them, which are "+
 				"only known once listed; an OU's ARN names the management account, which the hub does not "+
 				"know. Limited to OUs of this organisation and to two read-only list calls.")
+		if slices.ContainsFunc(cfg.MemberOrganizationalUnits, envconfig.IsRoot) {
+			parents = append(parents, jsii.String("arn:"+*stack.Partition()+":organizations::*:root/"+cfg.OrganizationID+"/r-*"))
+			suppress("arn:<AWS::Partition>:organizations::*:root/"+cfg.OrganizationID+"/r-*",
+				"The whole organisation is a member: the function lists the accounts and OUs of its root. "+
+					"The root's ARN names the management account, which the hub does not know; an "+
+					"organisation has one root. Limited to this organisation and to two read-only list calls.")
+		}
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ListMemberAccounts"),
+			Actions:   jsii.Strings("organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"),
+			Resources: &parents,
+		}))
+		// The management account is no member unless listed (pkg/org):
+		// StackSets never give it a member role.
+		addStatement(role, "DescribeOrganization", []string{"organizations:DescribeOrganization"}, jsii.String("*"))
+		suppress("*",
+			"The function reads the organisation's management account once, to leave it out of the "+
+				"members found under OUs: StackSets never deploy the member role there. "+
+				"organizations:DescribeOrganization has no resource-level permissions, so its resource is *; "+
+				"it is one read-only call.")
 	}
 	// The hub reaches its own account with its own role (pkg/org.Access),
 	// in every member region when it is a member itself.

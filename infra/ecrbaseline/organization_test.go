@@ -62,6 +62,7 @@ func TestOrganisationHub(t *testing.T) {
 		partitionARN(`":iam::444455556666:role/ecr-baseline-member"`) + `]`
 	accountPrincipals := `{"AWS": [` + partitionARN(`":iam::111122223333:root"`) + `, ` + partitionARN(`":iam::444455556666:root"`) + `]}`
 	inOrg := func(key string) string { return `"Condition": {"StringEquals": {"` + key + `": "` + org + `"}},` }
+	describeOrganization := `{"Sid": "DescribeOrganization", "Effect": "Allow", "Action": "organizations:DescribeOrganization", "Resource": "*"}`
 	for _, tc := range []struct {
 		name     string
 		settings map[string]string
@@ -78,9 +79,18 @@ func TestOrganisationHub(t *testing.T) {
 			 {"Sid": "ListMemberAccounts", "Effect": "Allow",
 			  "Action": ["organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"],
 			  "Resource": ` + partitionARN(`":organizations::*:ou/`+org+`/ou-*"`) + `},
+			 ` + describeOrganization + `,
 			 {"Sid": "EnforceMemberRegions", "Effect": "Allow",
 			  "Action": ["ecr:GetRepositoryPolicy", "ecr:SetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:DescribeRepositories"],
 			  "Resource": [` + ownARN("ecr", "eu-west-1", "repository/*") + `, ` + ownARN("ecr", "us-east-1", "repository/*") + `]}`},
+		{"the whole organisation", map[string]string{"memberOrganizationalUnits": "r-ab12", "organizationId": org},
+			inOrg("aws:PrincipalOrgID") + `"Principal": {"AWS": "*"}`,
+			`{"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole", ` + inOrg("aws:ResourceOrgID") + `
+			  "Resource": ` + partitionARN(`":iam::*:role/ecr-baseline-member"`) + `},
+			 {"Sid": "ListMemberAccounts", "Effect": "Allow",
+			  "Action": ["organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"],
+			  "Resource": [` + partitionARN(`":organizations::*:ou/`+org+`/ou-*"`) + `, ` + partitionARN(`":organizations::*:root/`+org+`/r-*"`) + `]},
+			 ` + describeOrganization},
 		{"accounts", map[string]string{"memberAccounts": "111122223333,444455556666"},
 			`"Principal": ` + accountPrincipals,
 			`{"Sid": "AssumeMemberRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ` + accountRoles + `}`},

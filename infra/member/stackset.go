@@ -23,8 +23,9 @@ const (
 
 // StackSetProps configures NewStackSet.
 type StackSetProps struct {
-	// OrganizationalUnitIDs are the OUs whose accounts get the member
-	// stack: those in them now and those that join later. Required.
+	// OrganizationalUnitIDs are the OUs (ou-...), or the organisation's
+	// root (r-...) for all of it, whose accounts get the member stack:
+	// those in them now and those that join later. Required.
 	OrganizationalUnitIDs []string
 	// Regions are where each account gets it. Default: the hub's region.
 	Regions []string
@@ -56,7 +57,9 @@ const (
 // the OUs gets it with no further step, and one that leaves loses it. The
 // hub's account, when it is in one of the OUs, gets a stack that forwards
 // its other regions' events only (see NewStack). Service-managed StackSets
-// never deploy to the management account.
+// never deploy to the management account, even under a targeted OU or
+// the root: the hub leaves it out of the members unless it is listed
+// (pkg/org.Members).
 func NewStackSet(scope constructs.Construct, id string, props *StackSetProps) (awscloudformation.CfnStackSet, error) {
 	if err := props.check(); err != nil {
 		return nil, fmt.Errorf("member StackSet %s: %w", id, err)

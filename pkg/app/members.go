@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -46,7 +47,7 @@ func newMembers(cfg envconfig.Config, awsCfg aws.Config, account string,
 		regions = []string{awsCfg.Region}
 	}
 	return &members{
-		accounts: &org.Members{Accounts: cfg.MemberAccounts, OUs: cfg.MemberOrganizationalUnits,
+		accounts: &org.Members{Accounts: cfg.MemberAccounts, OUs: cfg.MemberOrganizationalUnits, OwnAccount: account,
 			Organizations: organizations.NewFromConfig(awsCfg), TTL: membersTTL, MissAfter: membersMissAfter},
 		access:   &org.Access{Base: awsCfg, OwnAccount: account, RoleName: cfg.MemberRoleName, Partition: partitionOf(cfg.SelfRoleARN)},
 		selfRole: cfg.SelfRoleARN,
@@ -67,7 +68,8 @@ func (m *members) Registry(ctx context.Context, account, region string) (handler
 		return handler.Registry{}, err
 	}
 	if !ok {
-		return handler.Registry{}, fmt.Errorf("not a member account: neither in MEMBER_ACCOUNTS nor under MEMBER_ORGANIZATIONAL_UNITS")
+		return handler.Registry{}, errors.New("not a member account: neither in MEMBER_ACCOUNTS nor under MEMBER_ORGANIZATIONAL_UNITS " +
+			"(the organisation's management account only when in MEMBER_ACCOUNTS)")
 	}
 	t := handler.Target{Account: account, Region: region}
 	m.mu.Lock()

@@ -8,16 +8,20 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ecr-baseline/ecr-baseline/internal/fleet"
 	"github.com/ecr-baseline/ecr-baseline/internal/moto"
 	"github.com/ecr-baseline/ecr-baseline/internal/samples"
 	"github.com/ecr-baseline/ecr-baseline/pkg/enforcer"
+	"github.com/ecr-baseline/ecr-baseline/pkg/handler"
 	"github.com/ecr-baseline/ecr-baseline/pkg/org"
 	"github.com/ecr-baseline/ecr-baseline/pkg/policy"
 	"github.com/ecr-baseline/ecr-baseline/policies"
@@ -262,5 +266,57 @@ func TestMemberViewGuard(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestOrganizationRoot: a hub in the management account that covers the
+// whole organisation (its root, on moto's Organizations). The management
+// account is left out of the accounts found under the root, since
+// StackSets never give it a member role, but not when the hub runs there:
+// its account is covered in every member region, reached with its own
+// role, as before.
+func TestOrganizationRoot(t *testing.T) {
+	ctx := context.Background()
+	seed(t)
+	direct, err := server.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs := organizations.NewFromConfig(direct)
+	if _, err := orgs.CreateOrganization(ctx, &organizations.CreateOrganizationInput{}); err != nil {
+		t.Fatal(err)
+	}
+	roots, err := orgs.ListRoots(ctx, &organizations.ListRootsInput{})
+	if err != nil || len(roots.Roots) != 1 {
+		t.Fatalf("roots %+v, %v; want one", roots, err)
+	}
+	created, err := orgs.CreateAccount(ctx, &organizations.CreateAccountInput{AccountName: aws.String("web"), Email: aws.String("web@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := aws.ToString(created.CreateAccountStatus.AccountId)
+	hub := newContainer(t, "MEMBER_ORGANIZATIONAL_UNITS="+aws.ToString(roots.Roots[0].Id),
+		"MEMBER_REGIONS="+strings.Join(regions, ","), "MEMBER_ROLE_NAME="+memberRole)
+
+	targets, err := hub.Handler.Members.Targets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []handler.Target
+	for _, account := range slices.Sorted(slices.Values([]string{moto.AccountID, member})) {
+		for _, region := range regions {
+			want = append(want, handler.Target{Account: account, Region: region})
+		}
+	}
+	if diff := cmp.Diff(want, targets); diff != "" {
+		t.Errorf("targets (-want +got):\n%s", diff)
+	}
+	client := memberECR(t, moto.AccountID, regions[1])
+	if _, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("team-a/web")}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := hub.Handler.Handle(ctx, inAccount(t, "create-repository.json", moto.AccountID, regions[1]))
+	if err != nil || len(res.Results) != 1 || res.Results[0].Action != enforcer.Applied {
+		t.Errorf("the hub's account in %s: %+v, %v; want applied", regions[1], res.Results, err)
 	}
 }

@@ -134,8 +134,8 @@ var (
 		Usage: "comma-separated 12-digit account IDs the function enforces in (organisation mode)"},
 		func(c *Config) *[]string { return &c.MemberAccounts }, "12-digit account IDs", checkAccount)
 	MemberOrganizationalUnits = list(Setting{Env: "MEMBER_ORGANIZATIONAL_UNITS", Context: "memberOrganizationalUnits",
-		Usage: "comma-separated organizational units (ou-...) whose accounts the function enforces in, found with AWS Organizations"},
-		func(c *Config) *[]string { return &c.MemberOrganizationalUnits }, "organizational unit IDs", checkOU)
+		Usage: "comma-separated organizational units (ou-...), or the organisation's root (r-...) for all of it, whose accounts the function enforces in, found with AWS Organizations"},
+		func(c *Config) *[]string { return &c.MemberOrganizationalUnits }, "organizational unit or root IDs", checkOU)
 	MemberRegions = list(Setting{Env: "MEMBER_REGIONS", Context: "memberRegions",
 		Usage: "comma-separated regions enforced in each member account (empty: the function's own region)"},
 		func(c *Config) *[]string { return &c.MemberRegions }, "region names", checkRegion)

@@ -1,6 +1,7 @@
 package envconfig
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,11 @@ func TestLoad(t *testing.T) {
 		{"members that are not accounts", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "MEMBER_ACCOUNTS": "111122223333,prod", "MEMBER_REGIONS": "Ireland"}, Config{},
 			"configuration: MEMBER_ACCOUNTS must be comma-separated 12-digit account IDs, got \"prod\" in \"111122223333,prod\": not a 12-digit account ID\n" +
 				"MEMBER_REGIONS must be comma-separated region names, got \"Ireland\" in \"Ireland\": not a region name such as eu-west-1"},
+		{"the whole organisation", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "MEMBER_ORGANIZATIONAL_UNITS": "r-ab12, ou-ab12-cdefgh34"},
+			with(func(c *Config) { c.MemberOrganizationalUnits = []string{"r-ab12", "ou-ab12-cdefgh34"} }), ""},
+		{"neither an OU nor a root", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "MEMBER_ORGANIZATIONAL_UNITS": "r-AB12,o-abcdefghij"}, Config{},
+			"configuration: MEMBER_ORGANIZATIONAL_UNITS must be comma-separated organizational unit or root IDs, got \"r-AB12\" in \"r-AB12,o-abcdefghij\": " +
+				"neither an organizational unit ID (ou-...) nor the organisation's root ID (r-...)"},
 		{"fractional concurrency", map[string]string{"BASELINE_PARAMETER_NAME": "/p", "BACKFILL_CONCURRENCY": "0.5"}, Config{},
 			"configuration: BACKFILL_CONCURRENCY must be a positive whole number, got \"0.5\""},
 		{"every problem at once", map[string]string{"BASELINE_CACHE_TTL": "soon", "DRY_RUN": "maybe"}, Config{},
@@ -193,6 +199,17 @@ func TestOrganizationMode(t *testing.T) {
 	} {
 		if got := tc.cfg.OrganizationMode(); got != tc.want {
 			t.Errorf("OrganizationMode(%+v) = %v, want %v", tc.cfg, got, tc.want)
+		}
+	}
+}
+
+func TestIsRoot(t *testing.T) {
+	for id, want := range map[string]bool{
+		"r-ab12": true, "r-" + strings.Repeat("a", 32): true,
+		"r-ab1": false, "r-" + strings.Repeat("a", 33): false, "r-AB12": false, "ou-ab12-cdefgh34": false, "o-abcdefghij": false,
+	} {
+		if got := IsRoot(id); got != want {
+			t.Errorf("IsRoot(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

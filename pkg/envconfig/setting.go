@@ -248,12 +248,26 @@ func count(s Setting, field func(*Config) *int) *Setting {
 var (
 	accountID = regexp.MustCompile(`^[0-9]{12}$`)
 	ouID      = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$`)
+	rootID    = regexp.MustCompile(`^r-[0-9a-z]{4,32}$`)
 	region    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 )
 
 func checkAccount(v string) error { return matches(accountID, v, "not a 12-digit account ID") }
-func checkOU(v string) error      { return matches(ouID, v, "not an organizational unit ID (ou-...)") }
 func checkRegion(v string) error  { return matches(region, v, "not a region name such as eu-west-1") }
+
+// IsRoot reports whether an item of MEMBER_ORGANIZATIONAL_UNITS is the
+// organisation's root rather than an OU.
+func IsRoot(id string) bool { return rootID.MatchString(id) }
+
+// checkOU accepts an OU or the organisation's root, the whole
+// organisation: Organizations lists a root's children as an OU's, and a
+// StackSet deploys to every account of a root it targets.
+func checkOU(v string) error {
+	if IsRoot(v) {
+		return nil
+	}
+	return matches(ouID, v, "neither an organizational unit ID (ou-...) nor the organisation's root ID (r-...)")
+}
 
 func matches(re *regexp.Regexp, v, problem string) error {
 	if !re.MatchString(v) {

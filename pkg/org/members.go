@@ -7,6 +7,7 @@ package org
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -20,19 +21,30 @@ import (
 // Organizations are the AWS Organizations calls membership makes; they
 // answer only in the management account or a delegated administrator.
 type Organizations interface {
+	DescribeOrganization(ctx context.Context, in *organizations.DescribeOrganizationInput, opts ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error)
 	ListAccountsForParent(ctx context.Context, in *organizations.ListAccountsForParentInput, opts ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error)
 	ListOrganizationalUnitsForParent(ctx context.Context, in *organizations.ListOrganizationalUnitsForParentInput, opts ...func(*organizations.Options)) (*organizations.ListOrganizationalUnitsForParentOutput, error)
 }
 
 // Members decides which accounts are members: the listed Accounts, and
-// the active accounts under the listed OUs, nested ones included. The
-// accounts of OUs are read again at most every TTL, and when an account
-// that is not among them is asked about and the list is older than
-// MissAfter, so a new account is covered within a minute of its first
-// event rather than a TTL.
+// the active accounts under the listed OUs, nested ones included, but for
+// the organisation's management account. The accounts of OUs are read
+// again at most every TTL, and when an account that is not among them is
+// asked about and the list is older than MissAfter, so a new account is
+// covered within a minute of its first event rather than a TTL.
+//
+// Service-managed StackSets never deploy to the management account, even
+// under a targeted OU or the root, so it has no member role and every
+// sweep would fail there: found under OUs, it is left out, unless it is
+// OwnAccount, which the function reaches with its own role. Listed in
+// Accounts, it is a member: its operator deployed the member stack there.
 type Members struct {
-	Accounts      []string
-	OUs           []string
+	Accounts []string
+	// OUs are organizational units (ou-...) or the organisation's root
+	// (r-...), which Organizations lists the same way.
+	OUs []string
+	// OwnAccount is the hub's own account.
+	OwnAccount    string
 	Organizations Organizations
 	TTL           time.Duration
 	MissAfter     time.Duration
@@ -42,6 +54,9 @@ type Members struct {
 	mu     sync.Mutex
 	listed []string // the accounts of OUs, sorted
 	at     time.Time
+	// management is the organisation's management account, read once: an
+	// organisation's management account never changes.
+	management string
 }
 
 // List returns every member account, sorted.
@@ -80,9 +95,9 @@ func (m *Members) Contains(ctx context.Context, account string) (bool, error) {
 }
 
 // refreshOrKeep reads the accounts of the OUs again after TTL; when that
-// fails and a list was read before, it keeps that one: Organizations
-// throttling or down must not refuse every known member's events. m.mu is
-// held.
+// fails (the management account's read included) and a list was read
+// before, it keeps that one: Organizations throttling or down must not
+// refuse every known member's events. m.mu is held.
 func (m *Members) refreshOrKeep(ctx context.Context) error {
 	err := m.refresh(ctx, m.TTL)
 	if err != nil && !m.at.IsZero() {
@@ -104,6 +119,16 @@ func (m *Members) refresh(ctx context.Context, maxAge time.Duration) error {
 	if !m.at.IsZero() && now().Sub(m.at) < maxAge {
 		return nil
 	}
+	if m.management == "" {
+		out, err := m.Organizations.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+		if err != nil {
+			return fmt.Errorf("the organisation's management account: %w", err)
+		}
+		if out.Organization == nil || aws.ToString(out.Organization.MasterAccountId) == "" {
+			return errors.New("the organisation's management account: DescribeOrganization named none")
+		}
+		m.management = aws.ToString(out.Organization.MasterAccountId)
+	}
 	var accounts []string
 	for _, ou := range m.OUs {
 		found, err := m.accountsUnder(ctx, ou)
@@ -111,6 +136,9 @@ func (m *Members) refresh(ctx context.Context, maxAge time.Duration) error {
 			return fmt.Errorf("member accounts of %s: %w", ou, err)
 		}
 		accounts = append(accounts, found...)
+	}
+	if m.management != m.OwnAccount {
+		accounts = slices.DeleteFunc(accounts, func(a string) bool { return a == m.management })
 	}
 	slices.Sort(accounts)
 	m.listed, m.at = slices.Compact(accounts), now()

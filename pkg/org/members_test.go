@@ -12,12 +12,24 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fakeOrg is an organisation tree: accounts and child OUs per parent.
+// fakeOrg is an organisation tree: accounts and child OUs per parent, and
+// its management account.
 type fakeOrg struct {
-	accounts map[string][]types.Account
-	children map[string][]string
-	calls    int
-	err      error
+	accounts    map[string][]types.Account
+	children    map[string][]string
+	management  string
+	calls       int
+	describes   int
+	err         error
+	describeErr error
+}
+
+func (f *fakeOrg) DescribeOrganization(context.Context, *organizations.DescribeOrganizationInput, ...func(*organizations.Options)) (*organizations.DescribeOrganizationOutput, error) {
+	f.describes++
+	if f.describeErr != nil {
+		return nil, f.describeErr
+	}
+	return &organizations.DescribeOrganizationOutput{Organization: &types.Organization{MasterAccountId: aws.String(f.management)}}, nil
 }
 
 func (f *fakeOrg) ListAccountsForParent(_ context.Context, in *organizations.ListAccountsForParentInput, _ ...func(*organizations.Options)) (*organizations.ListAccountsForParentOutput, error) {
@@ -47,13 +59,16 @@ func accountInState(id string, state types.AccountState) types.Account {
 }
 
 func TestMembers(t *testing.T) {
+	const management = "555555555555"
 	tree := func() *fakeOrg {
 		return &fakeOrg{
 			accounts: map[string][]types.Account{
+				"r-root":     {account(management, types.AccountStatusActive)},
 				"ou-prod":    {account("111111111111", types.AccountStatusActive), account("222222222222", types.AccountStatusSuspended)},
 				"ou-prod-eu": {account("333333333333", types.AccountStatusActive)},
 			},
-			children: map[string][]string{"ou-prod": {"ou-prod-eu"}},
+			children:   map[string][]string{"r-root": {"ou-prod"}, "ou-prod": {"ou-prod-eu"}},
+			management: management,
 		}
 	}
 	tests := []struct {
@@ -70,12 +85,22 @@ func TestMembers(t *testing.T) {
 			ask:      map[string]bool{"111111111111": true, "222222222222": false, "333333333333": true}},
 		{name: "both", m: &Members{Accounts: []string{"111111111111", "999999999999"}, OUs: []string{"ou-prod-eu"}, Organizations: tree()},
 			wantList: []string{"111111111111", "333333333333", "999999999999"}},
-		{name: "State, not the retired Status, decides", m: &Members{OUs: []string{"ou-new"}, Organizations: &fakeOrg{accounts: map[string][]types.Account{
+		{name: "the root: every active account but the management account", m: &Members{OUs: []string{"r-root"}, OwnAccount: "111111111111", Organizations: tree()},
+			wantList: []string{"111111111111", "333333333333"}, ask: map[string]bool{management: false, "333333333333": true}},
+		{name: "the management account listed as well", m: &Members{Accounts: []string{management}, OUs: []string{"r-root"}, Organizations: tree()},
+			wantList: []string{"111111111111", "333333333333", management}, ask: map[string]bool{management: true}},
+		{name: "the management account is the hub's", m: &Members{OUs: []string{"r-root"}, OwnAccount: management, Organizations: tree()},
+			wantList: []string{"111111111111", "333333333333", management}, ask: map[string]bool{management: true}},
+		{name: "State, not the retired Status, decides", m: &Members{OUs: []string{"ou-new"}, Organizations: &fakeOrg{management: management, accounts: map[string][]types.Account{
 			"ou-new": {accountInState("111111111111", types.AccountStateActive), accountInState("222222222222", types.AccountStateSuspended),
 				accountInState("333333333333", types.AccountStateClosed), accountInState("444444444444", types.AccountStatePendingClosure)}}}},
 			wantList: []string{"111111111111"}, ask: map[string]bool{"222222222222": false}},
-		{name: "Organizations refuses", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{err: errors.New("AccessDeniedException")}},
+		{name: "Organizations refuses", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{management: management, err: errors.New("AccessDeniedException")}},
 			wantErr: "member accounts of ou-prod: AccessDeniedException"},
+		{name: "Organizations refuses to name the management account", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{describeErr: errors.New("AccessDeniedException")}},
+			wantErr: "the organisation's management account: AccessDeniedException"},
+		{name: "Organizations names no management account", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{}},
+			wantErr: "the organisation's management account: DescribeOrganization named none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,9 +122,10 @@ func TestMembers(t *testing.T) {
 
 // TestMembersRereadOUs: the accounts of OUs are read again after TTL, and
 // a miss reads them again once MissAfter has passed, so a new account is
-// covered soon after its first event; the clock is injected.
+// covered soon after its first event; the management account is read
+// once. The clock is injected.
 func TestMembersRereadOUs(t *testing.T) {
-	org := &fakeOrg{accounts: map[string][]types.Account{"ou-a": {account("111111111111", types.AccountStatusActive)}}}
+	org := &fakeOrg{accounts: map[string][]types.Account{"ou-a": {account("111111111111", types.AccountStatusActive)}}, management: "555555555555"}
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	m := &Members{OUs: []string{"ou-a"}, Organizations: org, TTL: time.Hour, MissAfter: time.Minute, Now: func() time.Time { return now }}
 	ctx := context.Background()
@@ -121,6 +147,9 @@ func TestMembersRereadOUs(t *testing.T) {
 	now = now.Add(time.Hour)
 	if _, err := m.List(ctx); err != nil || org.calls != 3 {
 		t.Errorf("after the TTL: %v, %d calls, want a third read", err, org.calls)
+	}
+	if org.describes != 1 {
+		t.Errorf("DescribeOrganization called %d times in three reads, want once", org.describes)
 	}
 	// Organizations fails after the TTL: the members known stay members.
 	now = now.Add(time.Hour)
