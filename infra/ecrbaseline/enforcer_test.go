@@ -967,3 +967,28 @@ func TestParameterTierBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestOrganisationRefusalsSaidOnce: in organisation mode synth checks the
+// baseline for the hub and as a member sees it; a refusal both make in
+// the same words is said once, one only the member view makes is added.
+func TestOrganisationRefusalsSaidOnce(t *testing.T) {
+	stack := newStack(t.TempDir())
+	members := map[string]string{"memberAccounts": "111122223333"}
+	for _, tc := range []struct {
+		name, statement, want string
+		times                 int
+	}{
+		{"an unknown variable", `{"Sid": "Typo", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::${AccountID}:root"}, "Action": "ecr:ListImages"}`,
+			`unknown variable ${AccountID}`, 1},
+		{"a Deny on the member role, the member view's only", `{"Sid": "NoMember", "Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::${AccountId}:role/ecr-baseline-member"}, "Action": "ecr:*"}`,
+			`as a member account sees it:`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			props := &EnforcerProps{CodePath: jsii.String(codePath), PolicyText: jsii.String(withStatement(tc.statement)), Settings: members}
+			err := cdktest.Panic(t, func() { NewEnforcer(stack, strings.ReplaceAll(tc.name, ",", ""), props) })
+			if err == nil || strings.Count(err.Error(), tc.want) != tc.times {
+				t.Errorf("error %v\nwant %q in it %d times", err, tc.want, tc.times)
+			}
+		})
+	}
+}

@@ -261,13 +261,17 @@ func checkProps(props *EnforcerProps, env stackEnv) (EnforcerProps, envconfig.Co
 // so a Deny on a role named literally cannot be on it; the function checks
 // again with its real role when it loads the baseline.
 func checkBaseline(text string, cfg envconfig.Config, env stackEnv) error {
-	guard := policy.Guard{AccountID: env.account, AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
+	guard := policy.Guard{AccountID: env.account, Region: env.region, Regions: cfg.MemberRegions, AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic, Force: cfg.Force,
 		SelfRoleNameGenerated: true}
 	err := guard.Check(text)
 	if cfg.OrganizationMode() {
 		// As the function checks it at load: a baseline every member
 		// would refuse fails here, not at each of their repositories.
-		err = errors.Join(err, guard.CheckAsMember(text, env.partition, cfg.MemberRoleName))
+		// What the hub refused in the same words is said once.
+		member := guard.CheckAsMember(text, env.partition, cfg.MemberRoleName)
+		if member != nil && (err == nil || errors.Unwrap(member).Error() != err.Error()) {
+			err = errors.Join(err, member)
+		}
 	}
 	if errors.Is(err, policy.ErrLockOut) {
 		return fmt.Errorf("%w (the force setting: context force=true)", err)
@@ -283,12 +287,13 @@ func checkBaseline(text string, cfg envconfig.Config, env stackEnv) error {
 }
 
 // stackEnv is what synth knows of where the stack deploys.
-type stackEnv struct{ account, partition string }
+type stackEnv struct{ account, region, partition string }
 
-// knownEnv is the account of scope's stack when the stack names it (an
-// explicit env), or "" when CDK leaves it to deploy time: then the guard
-// knows only what ${AccountId} renders to as the account's own; and its
-// partition when CDK knows it from the region, else "aws".
+// knownEnv is the account and region of scope's stack when the stack
+// names them (an explicit env), or "" when CDK leaves them to deploy time:
+// then the guard knows only what ${AccountId} and ${Region} render to as
+// the account's own and the call's region; and its partition when CDK
+// knows it from the region, else "aws".
 func knownEnv(scope constructs.Construct) stackEnv {
 	stack := awscdk.Stack_Of(scope)
 	resolved := func(v *string, otherwise string) string {
@@ -297,7 +302,7 @@ func knownEnv(scope constructs.Construct) stackEnv {
 		}
 		return *v
 	}
-	return stackEnv{account: resolved(stack.Account(), ""), partition: resolved(stack.Partition(), "aws")}
+	return stackEnv{account: resolved(stack.Account(), ""), region: resolved(stack.Region(), ""), partition: resolved(stack.Partition(), "aws")}
 }
 
 // SSM parameter value limits, counted here in bytes: never fewer than the

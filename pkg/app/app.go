@@ -122,7 +122,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 	if mode == enforcer.Merge {
 		checks = append(checks, policy.RequireSids)
 	}
-	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, SelfRoleARN: selfRole, CallerARN: o.caller, Force: cfg.Force,
+	guard := policy.Guard{AccountID: account, Region: awsCfg.Region, Regions: cfg.MemberRegions, SelfRoleARN: selfRole, CallerARN: o.caller, Force: cfg.Force,
 		AllowedPrincipals: cfg.AllowedPrincipals, AllowPublic: cfg.AllowPublic}
 	if cfg.OrganizationMode() {
 		// A member sees the baseline rendered for itself, written by the
@@ -176,7 +176,7 @@ func New(cfg envconfig.Config, awsCfg aws.Config, logger *slog.Logger, opts ...O
 		StopBefore: StopBefore, Reserve: Reserve, Logger: logger,
 	}
 	if cfg.OrganizationMode() {
-		h.Members = newMembers(cfg, awsCfg, account, func(memberCfg aws.Config, account, region, role string) handler.Registry {
+		h.Members = newMembers(cfg, awsCfg, account, logger, func(memberCfg aws.Config, account, region, role string) handler.Registry {
 			c := newECR(memberCfg, cfg)
 			return handler.Registry{Enforcer: enforcerFor(c, account, region, role, cfg.DryRun),
 				DryRunEnforcer: enforcerFor(c, account, region, role, true), Lister: c, OwnRoleARN: role}

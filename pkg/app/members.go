@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ type members struct {
 	built map[handler.Target]handler.Registry
 }
 
-func newMembers(cfg envconfig.Config, awsCfg aws.Config, account string,
+func newMembers(cfg envconfig.Config, awsCfg aws.Config, account string, logger *slog.Logger,
 	build func(cfg aws.Config, account, region, role string) handler.Registry) *members {
 	regions := cfg.MemberRegions
 	if len(regions) == 0 {
@@ -48,7 +49,7 @@ func newMembers(cfg envconfig.Config, awsCfg aws.Config, account string,
 	}
 	return &members{
 		accounts: &org.Members{Accounts: cfg.MemberAccounts, OUs: cfg.MemberOrganizationalUnits, OwnAccount: account,
-			Organizations: organizations.NewFromConfig(awsCfg), TTL: membersTTL, MissAfter: membersMissAfter},
+			Organizations: organizations.NewFromConfig(awsCfg), TTL: membersTTL, MissAfter: membersMissAfter, Logger: logger},
 		access:   &org.Access{Base: awsCfg, OwnAccount: account, RoleName: cfg.MemberRoleName, Partition: partitionOf(cfg.SelfRoleARN)},
 		selfRole: cfg.SelfRoleARN,
 		regions:  regions,

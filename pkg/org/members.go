@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -44,7 +45,10 @@ type Members struct {
 	// (r-...), which Organizations lists the same way.
 	OUs []string
 	// OwnAccount is the hub's own account.
-	OwnAccount    string
+	OwnAccount string
+	// Logger, when set, hears of a management account Organizations
+	// would not name.
+	Logger        *slog.Logger
 	Organizations Organizations
 	TTL           time.Duration
 	MissAfter     time.Duration
@@ -120,14 +124,15 @@ func (m *Members) refresh(ctx context.Context, maxAge time.Duration) error {
 		return nil
 	}
 	if m.management == "" {
-		out, err := m.Organizations.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
-		if err != nil {
-			return fmt.Errorf("the organisation's management account: %w", err)
+		var err error
+		if m.management, err = m.managementAccount(ctx); err != nil && m.Logger != nil {
+			// Its accounts are still read: the management account then
+			// stays among them, and its items fail where no member role
+			// is, each dead-lettered with why, rather than every member's
+			// events refused while Organizations, or an SCP, refuses this
+			// one call. Asked again at the next read.
+			m.Logger.WarnContext(ctx, "organisation's management account unknown: not left out of the members", "error", err.Error())
 		}
-		if out.Organization == nil || aws.ToString(out.Organization.MasterAccountId) == "" {
-			return errors.New("the organisation's management account: DescribeOrganization named none")
-		}
-		m.management = aws.ToString(out.Organization.MasterAccountId)
 	}
 	var accounts []string
 	for _, ou := range m.OUs {
@@ -137,12 +142,25 @@ func (m *Members) refresh(ctx context.Context, maxAge time.Duration) error {
 		}
 		accounts = append(accounts, found...)
 	}
-	if m.management != m.OwnAccount {
+	if m.management != "" && m.management != m.OwnAccount {
 		accounts = slices.DeleteFunc(accounts, func(a string) bool { return a == m.management })
 	}
 	slices.Sort(accounts)
 	m.listed, m.at = slices.Compact(accounts), now()
 	return nil
+}
+
+// managementAccount asks Organizations for the organisation's management
+// account.
+func (m *Members) managementAccount(ctx context.Context) (string, error) {
+	out, err := m.Organizations.DescribeOrganization(ctx, &organizations.DescribeOrganizationInput{})
+	if err != nil {
+		return "", fmt.Errorf("the organisation's management account: %w", err)
+	}
+	if out.Organization == nil || aws.ToString(out.Organization.MasterAccountId) == "" {
+		return "", errors.New("the organisation's management account: DescribeOrganization named none")
+	}
+	return aws.ToString(out.Organization.MasterAccountId), nil
 }
 
 // accountsUnder lists the active accounts under parent and its child OUs.

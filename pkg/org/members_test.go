@@ -71,6 +71,13 @@ func TestMembers(t *testing.T) {
 			management: management,
 		}
 	}
+	// withoutManagement is the tree where DescribeOrganization fails
+	// with err, or names no account.
+	withoutManagement := func(err error) *fakeOrg {
+		f := tree()
+		f.management, f.describeErr = "", err
+		return f
+	}
 	tests := []struct {
 		name     string
 		m        *Members
@@ -97,10 +104,12 @@ func TestMembers(t *testing.T) {
 			wantList: []string{"111111111111"}, ask: map[string]bool{"222222222222": false}},
 		{name: "Organizations refuses", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{management: management, err: errors.New("AccessDeniedException")}},
 			wantErr: "member accounts of ou-prod: AccessDeniedException"},
-		{name: "Organizations refuses to name the management account", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{describeErr: errors.New("AccessDeniedException")}},
-			wantErr: "the organisation's management account: AccessDeniedException"},
-		{name: "Organizations names no management account", m: &Members{OUs: []string{"ou-prod"}, Organizations: &fakeOrg{}},
-			wantErr: "the organisation's management account: DescribeOrganization named none"},
+		// Without the management account the accounts are still members:
+		// its items fail, visibly, rather than every member's events.
+		{name: "Organizations refuses to name the management account", m: &Members{OUs: []string{"r-root"}, Organizations: withoutManagement(errors.New("AccessDeniedException"))},
+			wantList: []string{"111111111111", "333333333333", management}, ask: map[string]bool{management: true}},
+		{name: "Organizations names no management account", m: &Members{OUs: []string{"r-root"}, Organizations: withoutManagement(nil)},
+			wantList: []string{"111111111111", "333333333333", management}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,6 +26,10 @@ type Guard struct {
 	// baseline is rendered with at load, so a problem every repository of
 	// this account would have is found before any repository is read.
 	Region string
+	// Regions are the other regions the enforcer writes in (an
+	// organisation's member regions): the lock-out guard judges the
+	// baseline at load in each.
+	Regions []string
 	// SelfRoleARN is the enforcer's own role: its IAM role ARN (the
 	// function's SELF_ROLE_ARN), or the ARN of one of its sessions
 	// (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION, as STS names the
@@ -145,27 +149,51 @@ func (g Guard) Check(template string) error {
 }
 
 // lockOutAtLoad runs the lock-out guard on template rendered for account
-// (the placeholder where g does not know it) and for a region no literal
-// names: the enforcer writes in more regions than the one it loads in (an
-// organisation's member regions), so only a rendered ${Region} is known to
-// be a call's own region, and a region written literally may be any of
-// them. Each repository is judged again in its own region before it is
-// read (Enforcer), which is never stricter than this.
+// (the placeholder where g does not know it) in every region the enforcer
+// writes in (Region and Regions; where Region is not known, a region the
+// template does not name), so that each repository, judged again in its
+// own region and registry before it is read (Enforcer), is never refused
+// for what the load let through. The member view also tries its role's
+// ARN in two more made-up accounts (uniformAccounts). The first refusal
+// is reported.
 func (g Guard) lockOutAtLoad(template, account string) error {
-	lock := g
-	if g.account() == "" {
-		lock.placeholder = account
+	regions := append([]string{g.Region}, g.Regions...)
+	if g.Region == "" {
+		region, err := placeholderRegion(template)
+		if err != nil {
+			return err
+		}
+		regions[0] = region
 	}
-	lock.Region = worstCase.Region
-	rendered, err := Render(template, Guard{AccountID: account, Region: lock.Region}.probe())
-	if err != nil {
-		return fmt.Errorf("baseline rendered for this account: %w", err)
+	accounts := []string{account}
+	if g.memberRole != "" {
+		more, err := uniformAccounts(template)
+		if err != nil {
+			return err
+		}
+		accounts = append(accounts, more...)
 	}
-	_, _, stmts, err := statementsInOrder(rendered)
-	if err != nil {
-		return fmt.Errorf("baseline rendered for this account: %w", err)
+	for _, region := range regions {
+		for _, acct := range accounts {
+			lock := g
+			lock.Region = region
+			if g.account() == "" {
+				lock.placeholder = acct
+			}
+			rendered, err := Render(template, Guard{AccountID: acct, Region: region}.probe())
+			if err != nil {
+				return fmt.Errorf("baseline rendered for this account: %w", err)
+			}
+			_, _, stmts, err := statementsInOrder(rendered)
+			if err != nil {
+				return fmt.Errorf("baseline rendered for this account: %w", err)
+			}
+			if reasons := lock.locksOut(stmts, true); len(reasons) > 0 {
+				return joinReasons(ErrLockOut, reasons)
+			}
+		}
 	}
-	return joinReasons(ErrLockOut, lock.locksOut(stmts, true))
+	return nil
 }
 
 // validate refuses guard options that would silently allow nothing or

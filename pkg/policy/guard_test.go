@@ -104,6 +104,12 @@ func TestGuardCheck(t *testing.T) {
 		{"the account unknown: a Condition on a literal account may be this one", synth, stmt(`{"Sid":"Literal","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}}`),
 			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Literal": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotEquals aws:principalaccount) would stop this account from setting the policy again; set force to apply it anyway`},
 
+		{"the region unknown: a literal region, even the made-up one, may be the function's", synth,
+			stmt(`{"Sid":"Here","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:RequestedRegion":"ap-southeast-77"}}}`),
+			ErrLockOut, `policy would lock this account out of setting the repository policy: statement "Here": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (StringNotEquals aws:requestedregion) would stop this account from setting the policy again; set force to apply it anyway`},
+		{"the region known: a Deny outside it", account,
+			stmt(`{"Sid":"Here","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}}`), nil, ""},
+
 		// At synth the function's role has no name yet (see TestGuardLocksOut).
 		{"synth: Deny on another role", synth, stmt(`{"Sid":"NoCI","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::${AccountId}:role/ci"},"Action":"ecr:*"}`), nil, ""},
 		{"synth: Deny on a pattern of roles", synth, stmt(`{"Sid":"Roles","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":{"StringLike":{"aws:PrincipalArn":"arn:aws:iam::${AccountId}:role/*"}}}`),
@@ -183,7 +189,7 @@ func TestCheckAsMember(t *testing.T) {
 		lock   = `as a member account sees it: policy would lock this account out of setting the repository policy: statement "X": Deny ecr:* for "*" with a Condition that holds for the enforcer's own calls (`
 		forced = `) would stop this account from setting the policy again; set force to apply it anyway`
 	)
-	guard := Guard{AccountID: "123456789012", Region: "eu-west-1", SelfRoleARN: hub}
+	guard := Guard{AccountID: "123456789012", Region: "eu-west-1", Regions: []string{"us-east-1"}, SelfRoleARN: hub}
 	deny := func(condition string) string {
 		return `{"Version":"2012-10-17","Statement":[{"Sid":"X","Effect":"Deny","Principal":"*","Action":"ecr:*","Condition":` + condition + `}]}`
 	}
@@ -204,8 +210,18 @@ func TestCheckAsMember(t *testing.T) {
 			`{"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}`, lock + "StringNotEquals aws:principalaccount" + forced},
 		{"a Deny outside the call's own region and one more",
 			`{"StringNotEquals":{"aws:RequestedRegion":["${Region}","us-east-1"]}}`, ""},
-		{"a Deny outside one literal region, which may not be the member's",
+		{"a Deny outside one of the member regions",
 			`{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}`, lock + "StringNotEquals aws:requestedregion" + forced},
+		{"a Deny outside every member region",
+			`{"StringNotEquals":{"aws:RequestedRegion":["eu-west-1","us-east-1"]}}`, ""},
+		{"an exception for the member role in some accounts only",
+			`{"ArnNotLike":{"aws:PrincipalArn":["arn:aws:iam::1*:role/ecr-baseline-member","` + hub + `"]}}`, lock + "ArnNotLike aws:principalarn" + forced},
+		{"an exception by \"*\" alone, which IAM may read as one ARN part",
+			`{"ArnNotLike":{"aws:PrincipalArn":"*"}}`, lock + "ArnNotLike aws:principalarn" + forced},
+		{"a Deny on \"*\" alone",
+			`{"ArnLike":{"aws:PrincipalArn":"*"}}`, lock + "ArnLike aws:principalarn" + forced},
+		{"only through a service: the enforcer calls directly",
+			`{"Null":{"aws:CalledVia":"true"}}`, lock + "Null aws:calledvia" + forced},
 		{"AWS's network perimeter: direct calls from outside a VPC",
 			`{"NotIpAddressIfExists":{"aws:SourceIp":"203.0.113.0/24"},"StringNotEqualsIfExists":{"aws:SourceVpc":"vpc-12345678"},"BoolIfExists":{"aws:PrincipalIsAWSService":"false","aws:ViaAWSService":"false"}}`,
 			lock + "BoolIfExists aws:principalisawsservice, BoolIfExists aws:viaawsservice, NotIpAddressIfExists aws:sourceip, StringNotEqualsIfExists aws:sourcevpc" + forced},

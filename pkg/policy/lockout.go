@@ -364,12 +364,12 @@ func mayBeAbsent(key string) bool {
 	switch key {
 	case "aws:sourcevpce", "aws:sourcevpc", "aws:vpcsourceip", "aws:sourceip",
 		"aws:multifactorauthpresent", "aws:multifactorauthage",
-		"aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid", "aws:sourceorgpaths":
-		return true
-	}
-	switch key {
-	case "aws:tagkeys", "aws:principalservicename":
-		// The enforcer's calls send no tags and are no service's.
+		"aws:sourcearn", "aws:sourceaccount", "aws:sourceorgid", "aws:sourceorgpaths",
+		// The enforcer's calls send no tags, are made directly, by no
+		// service, from no EC2 instance, with no source identity.
+		"aws:tagkeys", "aws:principalservicename", "aws:principalservicenameslist",
+		"aws:calledvia", "aws:calledviafirst", "aws:calledvialast", "aws:sourceidentity",
+		"aws:ec2instancesourcevpc", "aws:ec2instancesourceprivateipv4":
 		return true
 	}
 	// Repositories need not carry a given tag, the enforcer's calls send
@@ -383,9 +383,10 @@ func mayBeAbsent(key string) bool {
 }
 
 // holds reports whether one condition key cannot be false for the
-// enforcer's calls. Set prefixes (ForAnyValue:, ForAllValues:) change
-// nothing for the single-valued keys judged here. A key the guard cannot
-// judge holds when:
+// enforcer's calls. ForAllValues: over a key the calls lack holds, as
+// IAM takes it over no values; otherwise set prefixes (ForAnyValue:,
+// ForAllValues:) change nothing for the single-valued keys judged here. A
+// key the guard cannot judge holds when:
 //   - a Like pattern made of * alone matches whatever value it has
 //     (StringLike aws:SourceVpce "*" is no restriction);
 //   - an equality compares it with itself (${aws:PrincipalArn} for
@@ -404,6 +405,12 @@ func (g Guard) holds(op, key string, vals []string) bool {
 	like := base == "stringlike" || base == "arnlike" || base == "arnequals"
 	negate := strings.Contains(base, "not")
 	if !negate && slices.ContainsFunc(vals, func(v string) bool { return strings.EqualFold(v, "${"+key+"}") }) {
+		return true
+	}
+	if strings.HasPrefix(base, "arn") && slices.ContainsFunc(vals, func(v string) bool { return v != "" && strings.Trim(v, "*") == "" }) {
+		// Whether IAM reads "*" alone as any ARN or as one of an ARN's
+		// six parts is not documented: one reading makes ArnLike hold,
+		// the other ArnNotLike, so either may lock the enforcer out.
 		return true
 	}
 	actual, known := g.context(key)
@@ -463,11 +470,6 @@ func (g Guard) holds(op, key string, vals []string) bool {
 // their six colon-separated parts and matches each part alone, so a * does
 // not span a colon and a pattern of fewer parts matches nothing.
 func arnMatch(pattern, arn string) bool {
-	if pattern != "" && strings.Trim(pattern, "*") == "" {
-		// Whether IAM reads "*" alone as one part or as any ARN is not
-		// documented; the guard takes the reading that refuses.
-		return true
-	}
 	p, a := strings.SplitN(pattern, ":", 6), strings.SplitN(arn, ":", 6)
 	if len(p) != 6 || len(a) != 6 {
 		return false

@@ -123,17 +123,60 @@ func CheckTemplate(template string) error {
 // to a literal account ID is judged as one outside the account: the
 // literal names another account unless the stack is deployed there.
 func placeholderAccount(template string) (string, error) {
-	// The template with nothing substituted and every string decoded, so
-	// an ID written with \u escapes is seen too.
-	literal, err := Render(template, Vars{AccountID: "${AccountId}", Region: "${Region}",
-		RepositoryName: "${RepositoryName}", RepositoryARN: "${RepositoryArn}"})
+	literal, err := unrendered(template)
 	if err != nil {
 		return "", err
 	}
-	acct := worstCase.AccountID
-	// The template has fewer 12-digit runs than characters, so this ends.
-	for n := 0; strings.Contains(literal, acct); n++ {
-		acct = fmt.Sprintf("%012d", n)
+	return absent(literal, worstCase.AccountID, func(n int) string { return fmt.Sprintf("%012d", n) }), nil
+}
+
+// placeholderRegion is what ${Region} renders to at load where the
+// region is not known (synth): a region the template does not name, so
+// that only a rendered ${Region} is the call's own.
+func placeholderRegion(template string) (string, error) {
+	literal, err := unrendered(template)
+	if err != nil {
+		return "", err
 	}
-	return acct, nil
+	return absent(literal, worstCase.Region, func(n int) string { return fmt.Sprintf("ap-southeast-%d", 78+n) }), nil
+}
+
+// uniformAccounts are two 12-digit IDs of one repeated digit each that the
+// template does not hold. A pattern that matches both has no literal
+// digit, so it matches every account: the member view tries a member
+// role's ARN with both, besides the placeholder, so that a pattern on its
+// account part ("arn:aws:iam::1*:role/...") is not taken to match every
+// member because it matched one made-up account.
+func uniformAccounts(template string) ([]string, error) {
+	literal, err := unrendered(template)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for d := '0'; d <= '9' && len(ids) < 2; d++ {
+		if id := strings.Repeat(string(d), 12); !strings.Contains(literal, id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) < 2 {
+		return nil, fmt.Errorf("%w: the template holds every 12-digit ID of one repeated digit", ErrInvalid)
+	}
+	return ids, nil
+}
+
+// unrendered is the template with nothing substituted and every string
+// decoded, so a value written with \u escapes is seen too.
+func unrendered(template string) (string, error) {
+	return Render(template, Vars{AccountID: "${AccountId}", Region: "${Region}",
+		RepositoryName: "${RepositoryName}", RepositoryARN: "${RepositoryArn}"})
+}
+
+// absent is first, or the first of next(0), next(1), ... that text does
+// not hold. text is finite, so this ends.
+func absent(text, first string, next func(int) string) string {
+	v := first
+	for n := 0; strings.Contains(text, v); n++ {
+		v = next(n)
+	}
+	return v
 }
