@@ -269,7 +269,7 @@ func checkBaseline(text string, cfg envconfig.Config, env stackEnv) error {
 		// would refuse fails here, not at each of their repositories.
 		// What the hub refused in the same words is said once.
 		member := guard.CheckAsMember(text, env.partition, cfg.MemberRoleName)
-		if member != nil && (err == nil || errors.Unwrap(member).Error() != err.Error()) {
+		if same := errors.Unwrap(member); member != nil && (err == nil || same == nil || same.Error() != err.Error()) {
 			err = errors.Join(err, member)
 		}
 	}

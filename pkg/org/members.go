@@ -61,6 +61,8 @@ type Members struct {
 	// management is the organisation's management account, read once: an
 	// organisation's management account never changes.
 	management string
+	// warned says the refusal to name it was logged.
+	warned bool
 }
 
 // List returns every member account, sorted.
@@ -124,15 +126,23 @@ func (m *Members) refresh(ctx context.Context, maxAge time.Duration) error {
 		return nil
 	}
 	if m.management == "" {
-		var err error
-		if m.management, err = m.managementAccount(ctx); err != nil && m.Logger != nil {
-			// Its accounts are still read: the management account then
-			// stays among them, and its items fail where no member role
-			// is, each dead-lettered with why, rather than every member's
-			// events refused while Organizations, or an SCP, refuses this
-			// one call. Asked again at the next read.
-			m.Logger.WarnContext(ctx, "organisation's management account unknown: not left out of the members", "error", err.Error())
+		management, err := m.managementAccount(ctx)
+		var denied *types.AccessDeniedException
+		switch {
+		case errors.As(err, &denied):
+			// An SCP or a boundary refuses this one call: the accounts
+			// are still read, and the management account stays among
+			// them; its items fail where no member role is, each
+			// dead-lettered with why, rather than every member's events
+			// refused. Said once; asked again at each read.
+			if !m.warned && m.Logger != nil {
+				m.Logger.WarnContext(ctx, "organisation's management account unknown: not left out of the members", "error", err.Error())
+			}
+			m.warned = true
+		case err != nil:
+			return err
 		}
+		m.management = management
 	}
 	var accounts []string
 	for _, ou := range m.OUs {

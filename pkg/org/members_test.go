@@ -1,8 +1,12 @@
 package org
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,10 +110,14 @@ func TestMembers(t *testing.T) {
 			wantErr: "member accounts of ou-prod: AccessDeniedException"},
 		// Without the management account the accounts are still members:
 		// its items fail, visibly, rather than every member's events.
-		{name: "Organizations refuses to name the management account", m: &Members{OUs: []string{"r-root"}, Organizations: withoutManagement(errors.New("AccessDeniedException"))},
+		{name: "Organizations refuses to name the management account", m: &Members{OUs: []string{"r-root"}, Organizations: withoutManagement(&types.AccessDeniedException{Message: aws.String("denied by SCP")})},
 			wantList: []string{"111111111111", "333333333333", management}, ask: map[string]bool{management: true}},
+		// Anything else (throttled, down) is an error as for the lists:
+		// a list read before is kept (refreshOrKeep).
+		{name: "Organizations fails to name the management account", m: &Members{OUs: []string{"r-root"}, Organizations: withoutManagement(errors.New("TooManyRequestsException"))},
+			wantErr: "the organisation's management account: TooManyRequestsException"},
 		{name: "Organizations names no management account", m: &Members{OUs: []string{"r-root"}, Organizations: withoutManagement(nil)},
-			wantList: []string{"111111111111", "333333333333", management}},
+			wantErr: "the organisation's management account: DescribeOrganization named none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,5 +173,27 @@ func TestMembersRereadOUs(t *testing.T) {
 	org.err = errors.New("TooManyRequestsException")
 	if ok, err := m.Contains(ctx, "111111111111"); !ok || err != nil {
 		t.Errorf("a known member while Organizations fails: %v, %v; want still a member", ok, err)
+	}
+}
+
+// TestManagementRefusedWarnsOnce: while Organizations refuses to name the
+// management account, every read asks again and keeps it among the
+// members, and the refusal is logged once, not at every read.
+func TestManagementRefusedWarnsOnce(t *testing.T) {
+	org := &fakeOrg{accounts: map[string][]types.Account{"r-root": {account("555555555555", types.AccountStatusActive)}},
+		describeErr: &types.AccessDeniedException{Message: aws.String("denied by SCP")}}
+	var logged bytes.Buffer
+	m := &Members{OUs: []string{"r-root"}, Organizations: org, Logger: slog.New(slog.NewJSONHandler(&logged, nil))}
+	for range 3 {
+		got, err := m.List(context.Background())
+		if err != nil || !slices.Equal(got, []string{"555555555555"}) {
+			t.Fatalf("List = %v, %v; want the management account kept", got, err)
+		}
+	}
+	if org.describes != 3 {
+		t.Errorf("DescribeOrganization called %d times in three reads, want 3", org.describes)
+	}
+	if n := strings.Count(logged.String(), `"level":"WARN","msg":"organisation's management account unknown: not left out of the members"`); n != 1 {
+		t.Errorf("logged %d warnings, want 1:\n%s", n, logged.String())
 	}
 }

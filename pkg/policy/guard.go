@@ -66,6 +66,10 @@ type Guard struct {
 	// memberRole and memberPartition, set by AsMember, are the role the
 	// enforcer writes as in accounts not known here.
 	memberRole, memberPartition string
+	// witnesses, set at load in the member view, are two more made-up
+	// member accounts (uniformAccounts) an exception for the member role
+	// must name it in too.
+	witnesses []string
 	// placeholder, set by Check where the account is unknown, is what
 	// ${AccountId} rendered to: the one account ID known to be the
 	// account's own.
@@ -153,11 +157,11 @@ func (g Guard) Check(template string) error {
 // writes in (Region and Regions; where Region is not known, a region the
 // template does not name), so that each repository, judged again in its
 // own region and registry before it is read (Enforcer), is never refused
-// for what the load let through. The member view also tries its role's
-// ARN in two more made-up accounts (uniformAccounts). The first refusal
-// is reported.
+// for what the load let through. The member view also judges an
+// exception for its role in two more made-up accounts (witnesses). The
+// first refusal is reported.
 func (g Guard) lockOutAtLoad(template, account string) error {
-	regions := append([]string{g.Region}, g.Regions...)
+	regions := []string{g.Region}
 	if g.Region == "" {
 		region, err := placeholderRegion(template)
 		if err != nil {
@@ -165,32 +169,38 @@ func (g Guard) lockOutAtLoad(template, account string) error {
 		}
 		regions[0] = region
 	}
-	accounts := []string{account}
+	// Only a Condition on the region can judge one region apart from
+	// another; without one, the function's region stands for them all.
+	if literal, err := unrendered(template); err == nil && strings.Contains(strings.ToLower(literal), "aws:requestedregion") {
+		for _, r := range g.Regions {
+			if !slices.Contains(regions, r) {
+				regions = append(regions, r)
+			}
+		}
+	}
+	lock := g
+	if g.account() == "" {
+		lock.placeholder = account
+	}
 	if g.memberRole != "" {
 		more, err := uniformAccounts(template)
 		if err != nil {
 			return err
 		}
-		accounts = append(accounts, more...)
+		lock.witnesses = more
 	}
 	for _, region := range regions {
-		for _, acct := range accounts {
-			lock := g
-			lock.Region = region
-			if g.account() == "" {
-				lock.placeholder = acct
-			}
-			rendered, err := Render(template, Guard{AccountID: acct, Region: region}.probe())
-			if err != nil {
-				return fmt.Errorf("baseline rendered for this account: %w", err)
-			}
-			_, _, stmts, err := statementsInOrder(rendered)
-			if err != nil {
-				return fmt.Errorf("baseline rendered for this account: %w", err)
-			}
-			if reasons := lock.locksOut(stmts, true); len(reasons) > 0 {
-				return joinReasons(ErrLockOut, reasons)
-			}
+		lock.Region = region
+		rendered, err := Render(template, Guard{AccountID: account, Region: region}.probe())
+		if err != nil {
+			return fmt.Errorf("baseline rendered for this account: %w", err)
+		}
+		_, _, stmts, err := statementsInOrder(rendered)
+		if err != nil {
+			return fmt.Errorf("baseline rendered for this account: %w", err)
+		}
+		if reasons := lock.locksOut(stmts, true); len(reasons) > 0 {
+			return joinReasons(ErrLockOut, reasons)
 		}
 	}
 	return nil

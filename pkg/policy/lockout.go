@@ -279,24 +279,21 @@ func (g Guard) context(key string) (value string, known bool) {
 		if m := roleARN.FindStringSubmatch(g.SelfRoleARN); m != nil && m[1] != "" {
 			return g.SelfRoleARN, true
 		}
-		if g.memberRole != "" && g.placeholder != "" {
-			// The member role has no path, and its account is whichever
-			// member's ${AccountId} renders to.
-			return fmt.Sprintf("arn:%s:iam::%s:role/%s", g.memberPartition, g.placeholder, g.memberRole), true
-		}
 		return "", true
 	case "aws:principalisawsservice", "aws:viaawsservice":
 		// The enforcer calls ECR itself, with its own credentials, never
 		// through another service.
 		return "false", true
-	case "aws:principalaccount":
+	case "aws:principalaccount", "aws:resourceaccount":
+		// The enforcer writes to its own account's repositories (a
+		// member role to its member's).
 		return g.account(), true
 	case "aws:requestedregion":
 		// Every call goes to the repository's own region, what ${Region}
 		// renders to (see holds); a region written literally may be one
 		// the enforcer works in.
 		return "", true
-	case "aws:currenttime", "aws:epochtime":
+	case "aws:currenttime", "aws:epochtime", "aws:tokenissuetime":
 		// Unknown, and for a Deny irrelevant (see holds).
 		return "", true
 	case "aws:principaltype":
@@ -320,6 +317,9 @@ func (g Guard) context(key string) (value string, known bool) {
 func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
 	if key != "aws:principalarn" || (g.selfName() == "" && !g.SelfRoleNameGenerated) {
 		return true
+	}
+	if negate && g.memberRole != "" && g.placeholder != "" {
+		return !slices.ContainsFunc(vals, g.sparesEveryMember(base))
 	}
 	switch {
 	case base == "null":
@@ -346,12 +346,53 @@ func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
 // better, or "".
 func (g Guard) rendered(key, actual string) string {
 	switch {
-	case key == "aws:principalaccount" && actual == "":
+	case (key == "aws:principalaccount" || key == "aws:resourceaccount") && actual == "":
 		return g.placeholder
 	case key == "aws:requestedregion":
 		return g.probe().Region
 	}
 	return ""
+}
+
+// sparesEveryMember reports, for a negated operator base, whether one
+// value of it names the member role in every member account: its ARN
+// (no path) in the placeholder account and in the witnesses, with what
+// ${AccountId} rendered to read as each. A value that names it in some
+// accounts only ("arn:aws:iam::1*:role/...") spares those only, and a
+// list of such values is not taken to cover them all.
+func (g Guard) sparesEveryMember(base string) func(v string) bool {
+	return func(v string) bool {
+		for _, acct := range append([]string{g.placeholder}, g.witnesses...) {
+			arn := fmt.Sprintf("arn:%s:iam::%s:role/%s", g.memberPartition, acct, g.memberRole)
+			match := matcher(base, arn)
+			if match == nil || !match(strings.ReplaceAll(v, g.placeholder, acct)) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// matcher is how operator base (lower case, no IfExists) compares a
+// condition value with the call's actual one, or nil for operators that do
+// not apply to string keys.
+func matcher(base, actual string) func(v string) bool {
+	switch base {
+	case "stringequals", "stringnotequals":
+		return func(v string) bool { return v == actual }
+	case "stringequalsignorecase", "stringnotequalsignorecase", "bool":
+		return func(v string) bool { return strings.EqualFold(v, actual) }
+	case "stringlike", "stringnotlike":
+		return func(v string) bool { return globMatch(v, actual) }
+	case "arnlike", "arnnotlike", "arnequals", "arnnotequals":
+		return func(v string) bool { return arnMatch(v, actual) }
+	case "null":
+		// The key is present in every call, so Null holds when it asks
+		// for "false".
+		return func(v string) bool { return strings.EqualFold(v, "false") }
+	}
+	// Numeric, date and IP operators do not apply to these keys.
+	return nil
 }
 
 // mayBeAbsent reports whether the enforcer's calls may lack key, or carry
@@ -425,7 +466,7 @@ func (g Guard) holds(op, key string, vals []string) bool {
 		// enforcer's calls lack makes it hold.
 		return true
 	}
-	if (key == "aws:currenttime" || key == "aws:epochtime") && base != "null" {
+	if (key == "aws:currenttime" || key == "aws:epochtime" || key == "aws:tokenissuetime") && base != "null" {
 		// A Deny for a time before or after some date holds for every
 		// call in that time: the enforcer is locked out then.
 		return true
@@ -445,22 +486,8 @@ func (g Guard) holds(op, key string, vals []string) bool {
 	if actual == "" {
 		return g.unknownHolds(key, base, vals, negate)
 	}
-	var match func(v string) bool
-	switch base {
-	case "stringequals", "stringnotequals":
-		match = func(v string) bool { return v == actual }
-	case "stringequalsignorecase", "stringnotequalsignorecase", "bool":
-		match = func(v string) bool { return strings.EqualFold(v, actual) }
-	case "stringlike", "stringnotlike":
-		match = func(v string) bool { return globMatch(v, actual) }
-	case "arnlike", "arnnotlike", "arnequals", "arnnotequals":
-		match = func(v string) bool { return arnMatch(v, actual) }
-	case "null":
-		// The key is present in every call, so Null holds when it asks
-		// for "false".
-		match = func(v string) bool { return strings.EqualFold(v, "false") }
-	default:
-		// Numeric, date and IP operators do not apply to these keys.
+	match := matcher(base, actual)
+	if match == nil {
 		return false
 	}
 	return slices.ContainsFunc(vals, match) != negate

@@ -142,11 +142,12 @@ func placeholderRegion(template string) (string, error) {
 }
 
 // uniformAccounts are two 12-digit IDs of one repeated digit each that the
-// template does not hold. A pattern that matches both has no literal
-// digit, so it matches every account: the member view tries a member
-// role's ARN with both, besides the placeholder, so that a pattern on its
-// account part ("arn:aws:iam::1*:role/...") is not taken to match every
-// member because it matched one made-up account.
+// template does not hold. One pattern that matches both has no literal
+// digit in its account part, so it matches every account: the member view
+// requires an exception for the member role to name it in both, besides
+// the placeholder, so that a pattern on its account part
+// ("arn:aws:iam::1*:role/...") is not taken to spare every member because
+// it matched one made-up account.
 func uniformAccounts(template string) ([]string, error) {
 	literal, err := unrendered(template)
 	if err != nil {
