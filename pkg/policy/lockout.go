@@ -141,6 +141,7 @@ func awsIDs(p *Principal) []string {
 }
 
 var (
+	digits  = regexp.MustCompile(`[0-9]+`)
 	roleARN = regexp.MustCompile(`^arn:[a-z-]+:(?:iam::[0-9]{12}:role/(?:[^/]*/)*([^/]+)|sts::[0-9]{12}:assumed-role/([^/]+)/[^/]+)$`)
 	userARN = regexp.MustCompile(`^arn:[a-z-]+:iam::[0-9]{12}:user/`)
 )
@@ -336,7 +337,25 @@ func (g Guard) unknownHolds(key, base string, vals []string, negate bool) bool {
 			// roleOf reads ARNs in IAM's own case.
 			v = strings.ToLower(v)
 		}
-		return strings.Contains(v, "${") || (wildcards && strings.ContainsAny(v, "*?")) || g.isSelf(v)
+		switch {
+		case strings.Contains(v, "${") || g.isSelf(v):
+			return true
+		case !wildcards || !strings.ContainsAny(v, "*?"):
+			return false
+		case g.memberRole == "" || g.placeholder == "":
+			return true
+		}
+		// In the member view only the account in the role's ARN is
+		// unknown: a pattern may name the role if, with every run of
+		// digits read as *, it matches the ARN in the placeholder's
+		// account ("arn:aws:iam::5*:role/<member role>" does, one on
+		// users or on other roles does not).
+		arn := fmt.Sprintf("arn:%s:iam::%s:role/%s", g.memberPartition, g.placeholder, g.memberRole)
+		if ignoreCase {
+			arn = strings.ToLower(arn)
+		}
+		match := matcher(base, arn)
+		return match == nil || match(digits.ReplaceAllString(v, "*"))
 	}
 	return negate || slices.ContainsFunc(vals, mightName)
 }
