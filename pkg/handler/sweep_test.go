@@ -333,11 +333,12 @@ func TestBatch(t *testing.T) {
 
 // TestBatchStopsStopBeforeTheLambdaDeadline: without Stop, a batch starts
 // no item once the Lambda deadline is less than StopBefore away. The
-// deadline is an hour off and Handler.Now says how far: 20 s (inside the
-// 28 s margin left once Reserve is cut) or the whole hour; nothing waits
-// and no machine is slow enough for an hour to pass.
+// deadline is a fixed date in 2100, which the context reports without a
+// timer (deadlineOnly), and Handler.Now says how far off it is: 20 s
+// (inside the 28 s margin left once Reserve is cut) or an hour. No test
+// clock is read and nothing waits.
 func TestBatchStopsStopBeforeTheLambdaDeadline(t *testing.T) {
-	deadline := time.Now().Add(time.Hour)
+	deadline := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
 		left         time.Duration
 		wantEnforced int
@@ -347,9 +348,7 @@ func TestBatchStopsStopBeforeTheLambdaDeadline(t *testing.T) {
 			h := &Handler{Enforcer: live, Baseline: &fakeBaseline{version: 7}, AccountID: testAccount, Region: testRegion,
 				StopBefore: 30 * time.Second, Reserve: 2 * time.Second, Concurrency: 1, Logger: quietLogger(),
 				Now: func() time.Time { return deadline.Add(-tt.left) }}
-			ctx, cancel := context.WithDeadline(context.Background(), deadline)
-			defer cancel()
-			got, err := h.Handle(ctx, batchPayload(t, message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)))
+			got, err := h.Handle(deadlineOnly{context.Background(), deadline}, batchPayload(t, message("m1", enforceItem("a"), 1), message("m2", enforceItem("b"), 1)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -359,6 +358,16 @@ func TestBatchStopsStopBeforeTheLambdaDeadline(t *testing.T) {
 		})
 	}
 }
+
+// deadlineOnly is a context that reports a Lambda deadline, as the
+// runtime's does, but never ends: the handler reads how far off it is from
+// Handler.Now, and no timer races the test.
+type deadlineOnly struct {
+	context.Context
+	at time.Time
+}
+
+func (d deadlineOnly) Deadline() (time.Time, bool) { return d.at, true }
 
 // TestTriggers shows what each archived write names as its cause: an
 // event its id, a sweep item its sweep.
